@@ -1,0 +1,163 @@
+"""Identifier kinds, and how their values are validated and normalised.
+
+One module decides what a URL, key or hash "is", so removal files, dataset
+ingest and the matcher always compare like with like.
+"""
+import hashlib
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+URL = "url"
+KEY = "key"
+MD5 = "md5"
+SHA1 = "sha1"
+SHA256 = "sha256"
+PDQ = "pdq"
+
+KINDS = (URL, KEY, MD5, SHA1, SHA256, PDQ)
+HASH_KINDS = (MD5, SHA1, SHA256)
+HEX_LENGTHS = {MD5: 32, SHA1: 40, SHA256: 64, PDQ: 64}
+KIND_CHOICES = [
+    (URL, "URL"),
+    (KEY, "Sample key"),
+    (MD5, "MD5"),
+    (SHA1, "SHA-1"),
+    (SHA256, "SHA-256"),
+    (PDQ, "PDQ"),
+]
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+_KEY = re.compile(r"^[A-Za-z0-9._:/-]{1,256}$")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_URL_LENGTH = 8192
+
+
+class InvalidIdentifier(ValueError):
+    """A value that is not a valid identifier of its kind; the message says why."""
+
+
+def parse_kind(raw: str) -> str:
+    """Return the canonical kind for a user-typed kind ('SHA-256' -> 'sha256')."""
+    kind = raw.strip().lower().replace("-", "").replace("_", "")
+    if kind not in KINDS:
+        raise InvalidIdentifier(f"unknown kind {raw.strip()!r} (expected one of: {', '.join(KINDS)})")
+    return kind
+
+
+def normalise(kind: str, raw: str) -> str:
+    """Validate a value of the given kind and return its canonical form."""
+    value = raw.strip()
+    if not value:
+        raise InvalidIdentifier(f"empty {kind} value")
+    if kind in HEX_LENGTHS:
+        return _normalise_hex(kind, value)
+    if kind == URL:
+        return _normalise_url_strict(value)
+    if kind == KEY:
+        if not _KEY.match(value):
+            raise InvalidIdentifier(
+                f"key {value[:80]!r} is not a sample key (letters, digits and . _ : / - only, at most 256)"
+            )
+        return value
+    raise InvalidIdentifier(f"unknown kind {kind!r}")
+
+
+def _normalise_hex(kind: str, value: str) -> str:
+    value = value.lower()
+    if value.startswith("0x"):
+        value = value[2:]
+    expected = HEX_LENGTHS[kind]
+    if not _HEX.match(value):
+        raise InvalidIdentifier(f"{kind} {value[:80]!r} is not hexadecimal")
+    if len(value) != expected:
+        raise InvalidIdentifier(f"{kind} must be {expected} hex characters, got {len(value)}")
+    return value
+
+
+def normalise_hex_or_none(kind: str, value) -> str | None:
+    """Hash column values from dataset files: None for missing, canonical hex otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.hex()
+    value = str(value).strip()
+    if not value:
+        return None
+    return _normalise_hex(kind, value)
+
+
+def _normalise_percent(part: str) -> str:
+    def fix(match: re.Match) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    return _PERCENT.sub(fix, part)
+
+
+def _host(hostname: str) -> str:
+    host = hostname.lower().rstrip(".") if hostname != "." else hostname
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def normalise_url(url: str) -> str:
+    """Canonical form of a URL, conservatively: what any client would fetch the same.
+
+    Lower-cases scheme and host (IDNA-encoded), drops the default port and the
+    fragment, gives http(s) an explicit "/" path, and normalises percent-escapes
+    (upper-case hex, unreserved characters decoded). Path case, query order and
+    trailing slashes are kept: servers may treat them differently. Never raises:
+    a dataset's malformed URL is kept as it is, trimmed.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if not scheme or not parts.netloc:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        else:
+            host = _host(host)
+        port = parts.port
+    except ValueError:
+        return url
+    netloc = host
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        netloc = f"{host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    if userinfo:
+        netloc = f"{userinfo}@{netloc}"
+    path = _normalise_percent(parts.path)
+    if not path and scheme in _DEFAULT_PORTS:
+        path = "/"
+    query = _normalise_percent(parts.query)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _normalise_url_strict(value: str) -> str:
+    if len(value) > MAX_URL_LENGTH:
+        raise InvalidIdentifier(f"URL is longer than {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() for ch in value):
+        raise InvalidIdentifier(f"URL {value[:80]!r} contains whitespace")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidIdentifier(f"URL {value[:80]!r} is malformed: {exc}") from None
+    if parts.scheme.lower() not in _DEFAULT_PORTS:
+        raise InvalidIdentifier(f"URL {value[:80]!r} must start with http:// or https://")
+    if not parts.hostname:
+        raise InvalidIdentifier(f"URL {value[:80]!r} has no host")
+    return normalise_url(value)
+
+
+def url_fingerprint(normalised_url: str) -> int:
+    """A signed 64-bit fingerprint of a normalised URL, for a compact database index."""
+    digest = hashlib.sha256(normalised_url.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MirrorsConfig(AppConfig):
+    name = "apps.mirrors"
+    label = "mirrors"

@@ -1,0 +1,119 @@
+from django.db import models
+
+
+class Mirror(models.Model):
+    """A downstream copy of one or more datasets, that pulls blocklists and acknowledges them."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    contact_email = models.EmailField(blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the API token.")
+    token_prefix = models.CharField(max_length=20, help_text="First characters of the token, to recognise it.")
+    webhook_url = models.URLField(max_length=1000, blank=True)
+    webhook_secret = models.CharField(max_length=100, blank=True)
+    active = models.BooleanField(default=True)
+    datasets = models.ManyToManyField("datasets.Dataset", through="Subscription", related_name="mirrors")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Subscription(models.Model):
+    mirror = models.ForeignKey(Mirror, on_delete=models.CASCADE, related_name="subscriptions")
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.CASCADE, related_name="subscriptions")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mirror", "dataset"], name="subscription_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.mirror} ← {self.dataset}"
+
+
+class FeedEvent(models.Model):
+    """An entry of the mirror feed; its id is the feed's monotonic cursor."""
+
+    class Type(models.TextChoices):
+        BLOCKLIST_PUBLISHED = "blocklist.published", "Blocklist published"
+
+    type = models.CharField(max_length=50, choices=Type.choices)
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="feed_events")
+    release = models.ForeignKey("datasets.Release", on_delete=models.PROTECT, related_name="feed_events")
+    blocklist = models.ForeignKey(
+        "blocklists.BlocklistVersion", on_delete=models.PROTECT, related_name="feed_events"
+    )
+    payload = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.type} {self.release}"
+
+
+class Acknowledgement(models.Model):
+    """What a mirror reported after trying to apply a blocklist version."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+
+    mirror = models.ForeignKey(Mirror, on_delete=models.CASCADE, related_name="acknowledgements")
+    blocklist = models.ForeignKey(
+        "blocklists.BlocklistVersion", on_delete=models.PROTECT, related_name="acknowledgements"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [models.UniqueConstraint(fields=["mirror", "blocklist"], name="ack_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.mirror} {self.status} {self.blocklist}"
+
+
+class WebhookDelivery(models.Model):
+    """One feed event to send to one mirror's webhook (the outbox row)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    mirror = models.ForeignKey(Mirror, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(FeedEvent, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempt_count = models.IntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [models.UniqueConstraint(fields=["mirror", "event"], name="delivery_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.mirror}"
+
+
+class WebhookAttempt(models.Model):
+    """One try at a delivery: recorded before sending, completed with its outcome."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    started_at = models.DateTimeField()
+    status_code = models.IntegerField(null=True, blank=True)
+    duration_ms = models.IntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["-id"]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RemovalsConfig(AppConfig):
+    name = "apps.removals"
+    label = "removals"

@@ -1,0 +1,10 @@
+"""The Celery application: Redis when REDIS_URL is set, a broker-free folder queue otherwise."""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+app = Celery("takedown")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
