@@ -6,9 +6,15 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:
+        # A bad environment variable: one line naming it, not a traceback.
+        sys.stderr.write(f"Configuration error: {exc}\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

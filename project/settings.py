@@ -138,28 +138,35 @@ TEMPLATES = [
 ]
 
 
+def _sqlite(path: Path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        # The web server and the worker write to one file: wait for the lock
+        # instead of failing, and take it at the start of a transaction.
+        "OPTIONS": {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        # A file, not memory, so a Celery worker started by a test sees the test data.
+        "TEST": {"NAME": str(path.with_name(f"test_{path.name}"))},
+    }
+
+
 def _database() -> dict:
     url = env_str("DATABASE_URL")
     if not url:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "takedown.sqlite3",
-            # The web server and the worker write to one file: wait for the
-            # lock instead of failing, and take it at the start of a transaction.
-            "OPTIONS": {
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-            # A file, not memory, so a Celery worker started by a test sees the test data.
-            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
-        }
+        return _sqlite(DATA_DIR / "takedown.sqlite3")
     try:
         config = environ.Env.db_url_config(url)
     except Exception as exc:  # django-environ raises several types for bad URLs
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
-    if not config.get("ENGINE"):
-        raise ImproperlyConfigured(f"DATABASE_URL={url!r} names no supported database")
+    engine = config.get("ENGINE", "")
+    if engine.endswith("sqlite3"):
+        return _sqlite(Path(config["NAME"]).resolve())
+    if not engine.endswith(("postgresql", "postgis")):
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r}: only PostgreSQL and SQLite are supported")
     config.setdefault("CONN_MAX_AGE", 60)
     config["CONN_HEALTH_CHECKS"] = True
     return config
@@ -198,6 +205,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Django 6 behaviour now: a URL typed without a scheme means https.
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -278,4 +287,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # The folder broker has no host; kombu warns about it on every connection.
+    "loggers": {"kombu.connection": {"level": "ERROR"}},
 }

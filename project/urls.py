@@ -1,8 +1,18 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
+
+from apps.blocklists.api.views import SigningKeysView
+
+admin.site.site_header = "Takedown"
+admin.site.site_title = "Takedown"
+admin.site.index_title = "Removal requests, datasets and mirrors"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/mirror/", include("apps.mirrors.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(".well-known/takedown/signing-keys.json", SigningKeysView.as_view(), name="signing-keys"),
 ]

@@ -1,0 +1,57 @@
+"""Writing the audit trail: append-only events chained by hash."""
+import hashlib
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.core.actors import Actor
+from apps.core.locks import serialize
+
+GENESIS = "0" * 64
+
+
+def _jsonable(value):
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def event_hash(*, prev_hash: str, created_at, actor_label: str, action: str, object_type: str,
+               object_id: str, object_repr: str, before, after) -> str:
+    """The digest that chains an event to the one before it."""
+    body = {
+        "prev_hash": prev_hash,
+        "created_at": created_at.isoformat(),
+        "actor": actor_label,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "object_repr": object_repr,
+        "before": before,
+        "after": after,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def audit_record(*, actor: Actor, action: str, obj: models.Model | None = None,
+                 before: dict | None = None, after: dict | None = None) -> AuditEvent:
+    """Append one event to the audit trail, in the caller's transaction."""
+    with transaction.atomic():
+        serialize("audit-chain")
+        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        fields = {
+            "prev_hash": last or GENESIS,
+            "created_at": timezone.now(),
+            "actor_label": actor.label,
+            "action": action,
+            "object_type": obj._meta.label_lower if obj is not None else "",
+            "object_id": str(obj.pk) if obj is not None else "",
+            "object_repr": str(obj)[:300] if obj is not None else "",
+            "before": _jsonable(before),
+            "after": _jsonable(after),
+        }
+        return AuditEvent.objects.create(actor=actor.user, hash=event_hash(**fields), **fields)

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from apps.core.commands import TakedownCommand
+from apps.core.errors import TakedownError
+from apps.datasets.selectors import release_get
+from apps.matching.selectors import Query, hits_for
+from apps.removals.parsing import parse_identifiers_csv
+
+_SCHEMA = pa.schema([
+    ("shard", pa.string()), ("key", pa.string()), ("kind", pa.string()), ("value", pa.string()),
+    ("distance", pa.int16()), ("expanded", pa.bool_()), ("line", pa.int32()),
+])
+
+
+class Command(TakedownCommand):
+    help = "Preview which samples of a release a removal file would hit, without creating a request."
+
+    def add_arguments(self, parser):
+        parser.add_argument("dataset")
+        parser.add_argument("release")
+        parser.add_argument("file", help="CSV file with header kind,value")
+        parser.add_argument("--out", required=True, help="parquet file to write the matches to")
+        parser.add_argument("--threshold", type=int, default=None,
+                            help="PDQ Hamming distance threshold (default: the PDQ_MATCH_THRESHOLD setting, 31)")
+        parser.add_argument("--expand", action="store_true",
+                            help="also list samples with the same image hash as a URL or key hit")
+
+    def handle(self, *args, dataset, release, file, out, threshold, expand, **options):
+        if threshold is not None and not 0 <= threshold <= 256:
+            raise TakedownError(f"--threshold {threshold}: must be between 0 and 256")
+        rel = release_get(dataset=dataset, release=release)
+        path = Path(file)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TakedownError(f"{file}: cannot read ({exc.strerror})") from None
+        parsed = parse_identifiers_csv(data, source_name=path.name)
+        queries = [Query(ref=i, kind=p.kind, value=p.value) for i, p in enumerate(parsed)]
+        hits = hits_for(queries, releases=[rel], threshold=threshold, expand=expand)
+        hits.sort(key=lambda h: (h.shard, h.key, h.ref))
+        table = pa.table({
+            "shard": [h.shard for h in hits],
+            "key": [h.key for h in hits],
+            "kind": [parsed[h.ref].kind for h in hits],
+            "value": [parsed[h.ref].value for h in hits],
+            "distance": [h.distance for h in hits],
+            "expanded": [h.expanded for h in hits],
+            "line": [parsed[h.ref].line for h in hits],
+        }, schema=_SCHEMA)
+        out_path = Path(out)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_path.with_name(f".{out_path.name}.partial")
+        pq.write_table(table, tmp)
+        tmp.replace(out_path)
+        hit_refs = {h.ref for h in hits}
+        unmatched = [p for i, p in enumerate(parsed) if i not in hit_refs]
+        self.stdout.write(
+            f"{len(parsed)} identifiers: {len(hits)} matches in {len({(h.shard, h.key) for h in hits})} samples "
+            f"of {rel}; written to {out_path}"
+        )
+        if unmatched:
+            self.stdout.write(f"{len(unmatched)} identifier(s) match nothing:")
+            for p in unmatched:
+                self.stdout.write(f"  line {p.line}: {p.kind} {p.value}")

@@ -1,0 +1,157 @@
+"""The mirror sync API: feed, releases, blocklist files and acknowledgements."""
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.blocklists.models import BlocklistVersion
+from apps.blocklists.selectors import blocklist_version_get
+from apps.blocklists.services import MANIFEST, SIGNATURE, blocklist_files, blocklist_read
+from apps.core.errors import TakedownError
+from apps.datasets.models import Release
+from apps.datasets.selectors import release_get
+from apps.mirrors.api import serializers as s
+from apps.mirrors.api.auth import IsMirror, MirrorTokenAuthentication
+from apps.mirrors.selectors import feed_page
+from apps.mirrors.services import ack_record, feed_event_payload
+
+_ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; the message says what and where."),
+    401: OpenApiResponse(s.ErrorSerializer, description="Missing or unknown mirror token."),
+    403: OpenApiResponse(s.ErrorSerializer, description="The mirror is not subscribed to this dataset."),
+    404: OpenApiResponse(s.ErrorSerializer, description="No such dataset, release, version or file."),
+}
+# Published versions never change: clients and CDNs may keep them for good.
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class MirrorView(APIView):
+    authentication_classes = [MirrorTokenAuthentication]
+    permission_classes = [IsMirror]
+
+    def subscribed_release(self, request, dataset: str, release: str) -> Release:
+        if not request.auth.subscriptions.filter(dataset__name=dataset).exists():
+            raise PermissionDenied(f"mirror {request.auth.name!r} is not subscribed to dataset {dataset!r}")
+        try:
+            return release_get(dataset=dataset, release=release)
+        except TakedownError as exc:
+            raise NotFound(exc.message) from None
+
+    def version(self, request, dataset: str, release: str, version: int) -> BlocklistVersion:
+        rel = self.subscribed_release(request, dataset, release)
+        try:
+            return blocklist_version_get(release=rel, version=version)
+        except TakedownError as exc:
+            raise NotFound(exc.message) from None
+
+
+@extend_schema(tags=["mirror sync"])
+class FeedView(MirrorView):
+    @extend_schema(
+        summary="Events after a cursor",
+        parameters=[s.FeedQuerySerializer],
+        responses={200: s.FeedPageSerializer, **_ERRORS},
+    )
+    def get(self, request):
+        query = s.FeedQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        events, more, cursor = feed_page(mirror=request.auth, **query.validated_data)
+        body = {
+            "events": [
+                {"id": e.pk, "type": e.type, "created_at": e.created_at, **e.payload} for e in events
+            ],
+            "more": more,
+            "next": cursor,
+        }
+        return Response(s.FeedPageSerializer(body).data)
+
+
+@extend_schema(tags=["mirror sync"])
+class ReleasesView(MirrorView):
+    @extend_schema(summary="Releases of a dataset, with shard digests",
+                   responses={200: s.ReleasesSerializer, **_ERRORS})
+    def get(self, request, dataset: str):
+        if not request.auth.subscriptions.filter(dataset__name=dataset).exists():
+            raise PermissionDenied(f"mirror {request.auth.name!r} is not subscribed to dataset {dataset!r}")
+        releases = []
+        for release in Release.objects.filter(dataset__name=dataset).prefetch_related("shards"):
+            latest = release.blocklist_versions.order_by("-version").values_list("version", flat=True).first()
+            releases.append({
+                "release": release.name,
+                "latest_version": latest,
+                "shard_count": release.shard_count,
+                "shards": [{"shard": sh.name, "parquet_sha256": sh.parquet_sha256} for sh in release.shards.all()],
+            })
+        return Response(s.ReleasesSerializer({"dataset": dataset, "releases": releases}).data)
+
+
+@extend_schema(tags=["mirror sync"])
+class VersionsView(MirrorView):
+    @extend_schema(summary="Published blocklist versions of a release, newest first",
+                   responses={200: s.VersionSerializer(many=True), **_ERRORS})
+    def get(self, request, dataset: str, release: str):
+        rel = self.subscribed_release(request, dataset, release)
+        rows = [
+            {**{f: getattr(v, f) for f in ("version", "created_at", "expires_at", "key_count", "shard_count",
+                                           "manifest_sha256")},
+             "manifest_url": feed_event_payload(v)["manifest_url"]}
+            for v in rel.blocklist_versions.select_related("release__dataset").order_by("-version")
+        ]
+        return Response(s.VersionSerializer(rows, many=True).data)
+
+
+def _raw(data: bytes, content_type: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = _IMMUTABLE
+    return response
+
+
+@extend_schema(tags=["mirror sync"])
+class ManifestView(MirrorView):
+    @extend_schema(summary="A version's manifest.json, byte for byte as signed",
+                   responses={(200, "application/json"): OpenApiTypes.BINARY, **_ERRORS})
+    def get(self, request, dataset: str, release: str, version: int):
+        found = self.version(request, dataset, release, version)
+        return _raw(blocklist_read(version=found, name=MANIFEST), "application/json")
+
+
+@extend_schema(tags=["mirror sync"])
+class SignatureView(MirrorView):
+    @extend_schema(summary="Base64 Ed25519 signature of the manifest bytes",
+                   responses={(200, "text/plain"): OpenApiTypes.STR, **_ERRORS})
+    def get(self, request, dataset: str, release: str, version: int):
+        found = self.version(request, dataset, release, version)
+        return _raw(blocklist_read(version=found, name=SIGNATURE), "text/plain; charset=us-ascii")
+
+
+@extend_schema(tags=["mirror sync"])
+class FileView(MirrorView):
+    @extend_schema(summary="One shard's parquet file of blocked keys",
+                   responses={(200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY, **_ERRORS})
+    def get(self, request, dataset: str, release: str, version: int, file: str):
+        found = self.version(request, dataset, release, version)
+        if file not in blocklist_files(version=found):
+            raise NotFound(f"{found} has no file {file!r}")
+        return _raw(blocklist_read(version=found, name=file), "application/vnd.apache.parquet")
+
+
+@extend_schema(tags=["mirror sync"])
+class AckView(MirrorView):
+    @extend_schema(summary="Report a version as applied or failed",
+                   request=s.AckInputSerializer, responses={201: s.AckSerializer, **_ERRORS})
+    def post(self, request):
+        data = s.AckInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ack = ack_record(mirror=request.auth, **data.validated_data)
+        return Response(s.AckSerializer(ack).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["mirror sync"])
+class MeView(MirrorView):
+    @extend_schema(summary="The mirror this token belongs to", responses={200: s.MeSerializer, **_ERRORS})
+    def get(self, request):
+        datasets = list(request.auth.subscriptions.values_list("dataset__name", flat=True))
+        return Response(s.MeSerializer({"name": request.auth.name, "datasets": datasets}).data)
