@@ -1,0 +1,226 @@
+"""Remove blocked samples from local img2dataset shards.
+
+A shard ``NNNNN`` is ``NNNNN.parquet`` (every row, including failed downloads)
+and ``NNNNN.tar`` (only successful samples, members ``KEY.jpg``, ``KEY.txt``,
+``KEY.json``...). ``NNNNN_stats.json`` is left alone: it describes the download,
+not the current content.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import tarfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import ApplyError
+from .fsutil import atomic_write
+
+# Shard names come from the (signed) manifest but end up in local paths.
+_SAFE_SHARD = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]*$")
+
+# pyarrow's writer accepts these codec names; anything else falls back to its default.
+_CODECS = {"SNAPPY": "snappy", "GZIP": "gzip", "BROTLI": "brotli", "ZSTD": "zstd",
+           "LZ4": "lz4", "LZ4_RAW": "lz4", "UNCOMPRESSED": "none"}
+
+
+@dataclass
+class ApplyResult:
+    """What :func:`apply_blocklist` did; shard lists are sorted shard names."""
+
+    samples_removed: int = 0
+    rows_removed: int = 0
+    members_removed: int = 0
+    shards_rewritten: list[str] = field(default_factory=list)
+    files_rewritten: list[str] = field(default_factory=list)
+    shards_clean: list[str] = field(default_factory=list)
+    shards_missing: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One human line, also used as the acknowledgement's detail."""
+        parts = [f"{self.samples_removed} {_plural(self.samples_removed, 'sample')} removed "
+                 f"from {len(self.shards_rewritten)} {_plural(len(self.shards_rewritten), 'shard')}"]
+        if self.shards_clean:
+            n = len(self.shards_clean)
+            parts.append(f"{n} {_plural(n, 'shard')} already clean")
+        if self.shards_missing:
+            n = len(self.shards_missing)
+            parts.append(f"{n} {_plural(n, 'shard')} not present locally")
+        return "; ".join(parts)
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
+
+
+def check_shard_name(shard: str) -> str:
+    """Return ``shard`` if it is a plain shard name (no path), else raise :class:`ApplyError`."""
+    if not isinstance(shard, str) or not _SAFE_SHARD.match(shard):
+        raise ApplyError(f"refusing unsafe shard name {shard!r}")
+    return shard
+
+
+def shard_present(data_dir: Path, shard: str) -> bool:
+    """True when ``data_dir`` holds the parquet or the tar of ``shard``."""
+    check_shard_name(shard)
+    return (Path(data_dir) / f"{shard}.parquet").exists() or (Path(data_dir) / f"{shard}.tar").exists()
+
+
+def member_key(name: str) -> str:
+    """The sample key of a tar member: its basename up to the first dot (webdataset convention)."""
+    return posixpath.basename(name).split(".", 1)[0]
+
+
+def apply_blocklist(
+    data_dir: Path, blocked: Mapping[str, Iterable[str]], *, key_column: str = "key"
+) -> ApplyResult:
+    """Drop every blocked key from the local shards of ``data_dir``.
+
+    ``blocked`` maps a shard name (``"00000"``) to its blocked keys. Only files
+    that actually hold a blocked key are rewritten, so a second run changes
+    nothing. Listed shards with neither file are reported in ``shards_missing``.
+    Raises :class:`ApplyError` naming the file on any read or write problem;
+    files already rewritten stay rewritten (re-running finishes the job).
+    """
+    data_dir = Path(data_dir)
+    result = ApplyResult()
+    for shard in sorted(blocked):
+        check_shard_name(shard)
+        keys = {str(k) for k in blocked[shard]}
+        parquet_path = data_dir / f"{shard}.parquet"
+        tar_path = data_dir / f"{shard}.tar"
+        if not parquet_path.exists() and not tar_path.exists():
+            result.shards_missing.append(shard)
+            continue
+        removed: set[str] = set()
+        # Parquet first: it validates the key column before anything is written.
+        if parquet_path.exists() and keys:
+            rows, row_keys = _guard(parquet_path, rewrite_parquet, keys, key_column)
+            if rows:
+                result.rows_removed += rows
+                result.files_rewritten.append(parquet_path.name)
+                removed |= row_keys
+        if tar_path.exists() and keys:
+            members, member_keys = _guard(tar_path, rewrite_tar, keys)
+            if members:
+                result.members_removed += members
+                result.files_rewritten.append(tar_path.name)
+                removed |= member_keys
+        if removed:
+            result.shards_rewritten.append(shard)
+            result.samples_removed += len(removed)
+        else:
+            result.shards_clean.append(shard)
+    return result
+
+
+def _guard(path: Path, rewrite, *args):
+    try:
+        return rewrite(path, *args)
+    except ApplyError:
+        raise
+    except (OSError, pa.ArrowException, tarfile.TarError) as exc:
+        raise ApplyError(f"cannot rewrite {path}: {exc}") from exc
+
+
+def rewrite_parquet(path: Path, blocked: set[str], key_column: str = "key") -> tuple[int, set[str]]:
+    """Rewrite ``path`` without the rows whose key is blocked.
+
+    Returns (rows removed, blocked keys found). The file is not touched when
+    no row matches. Schema, schema metadata, column order and the other rows
+    are kept; compression and row group size follow the original file.
+    """
+    pf = pq.ParquetFile(path)
+    try:
+        if key_column not in pf.schema_arrow.names:
+            raise ApplyError(f"{path} has no {key_column!r} column")
+        keys = pf.read(columns=[key_column]).column(key_column)
+        mask, found = _blocked_mask(keys, blocked, path)
+        if not found:
+            return 0, set()
+        table = pf.read()
+        metadata = pf.metadata
+    finally:
+        pf.close()
+
+    kept = table.filter(pc.invert(mask))
+    options = _writer_options(metadata, kept.num_rows)
+    with atomic_write(path) as f:
+        pq.write_table(kept, f, **options)
+    return table.num_rows - kept.num_rows, found
+
+
+def _blocked_mask(keys: pa.ChunkedArray, blocked: set[str], path: Path) -> tuple[pa.ChunkedArray, set[str]]:
+    """Boolean mask of blocked rows and the blocked keys (as given) that were found."""
+    typ = keys.type
+    if pa.types.is_integer(typ):
+        # An integer copy of a zero-padded key column lost the padding: compare numbers.
+        by_value = _integers_of(blocked, typ)
+        value_set = pa.array(list(by_value), type=typ)
+        mask = pc.fill_null(pc.is_in(keys, value_set=value_set), False)
+        found = {by_value[v] for v in keys.filter(mask).to_pylist()}
+    else:
+        if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+            try:
+                keys = keys.cast(pa.string())
+            except pa.ArrowException as exc:
+                raise ApplyError(f"{path}: key column of type {typ} cannot be compared to keys") from exc
+        value_set = pa.array(sorted(blocked), type=keys.type)
+        mask = pc.fill_null(pc.is_in(keys, value_set=value_set), False)
+        found = set(keys.filter(mask).to_pylist())
+    return mask, found
+
+
+def _integers_of(blocked: set[str], typ: pa.DataType) -> dict[int, str]:
+    bits = typ.bit_width
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if pa.types.is_signed_integer(typ) else (0, (1 << bits) - 1)
+    values: dict[int, str] = {}
+    for key in blocked:
+        if key.isascii() and key.isdigit() and low <= int(key) <= high:
+            values[int(key)] = key
+    return values
+
+
+def _writer_options(metadata: pq.FileMetaData, rows: int) -> dict:
+    options: dict = {}
+    if metadata.num_row_groups and metadata.num_columns:
+        codec = metadata.row_group(0).column(0).compression
+        if codec in _CODECS:
+            options["compression"] = _CODECS[codec]
+        largest = max(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+        options["row_group_size"] = max(1, largest)
+    if metadata.format_version in ("1.0", "2.4", "2.6"):
+        options["version"] = metadata.format_version
+    return options
+
+
+def rewrite_tar(path: Path, blocked: set[str]) -> tuple[int, set[str]]:
+    """Rewrite ``path`` without the members whose key is blocked.
+
+    Returns (members removed, blocked keys found). The file is not touched when
+    no member matches. Kept members stay in order with their tar headers
+    (name, mode, owner, mtime, pax headers) and bytes.
+    """
+    try:
+        with tarfile.open(path, "r:") as src:
+            found = {member_key(m.name) for m in src.getmembers()} & blocked
+    except tarfile.ReadError as exc:
+        raise ApplyError(f"{path} is not a readable tar file: {exc}") from exc
+    if not found:
+        return 0, set()
+
+    removed = 0
+    with atomic_write(path) as f:
+        with tarfile.open(path, "r:") as src, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as out:
+            for member in src.getmembers():
+                if member_key(member.name) in blocked:
+                    removed += 1
+                    continue
+                out.addfile(member, src.extractfile(member) if member.isreg() else None)
+    return removed, found
