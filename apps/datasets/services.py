@@ -2,9 +2,9 @@
 import hashlib
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from django.db import transaction
 from tqdm import tqdm
@@ -50,7 +50,7 @@ def _content_digest(shards: list[ingest.ShardFiles], digests: dict[str, str], co
 
 
 def release_import(*, dataset: str, release: str, path: Path, columns: dict[str, str] | None = None,
-                   compute_pdq: bool = True, progress: bool = False,
+                   compute_pdq: bool = True, progress: TextIO | None = None,
                    actor: Actor | None = None) -> ImportResult:
     """Register a release from a folder of img2dataset shards or plain parquet files.
 
@@ -58,7 +58,8 @@ def release_import(*, dataset: str, release: str, path: Path, columns: dict[str,
     the images in the tars when the metadata has no pdq column. The release is
     written in one transaction: it appears whole or not at all. Importing the
     same files again changes nothing; other files under an existing release
-    name are refused, as releases are immutable.
+    name are refused, as releases are immutable. With `progress`, progress
+    bars are drawn on that stream.
     """
     actor = actor or Actor.system()
     _validate_names(dataset, release)
@@ -88,8 +89,8 @@ def release_import(*, dataset: str, release: str, path: Path, columns: dict[str,
     want_pdq = compute_pdq and column_map.get("pdq") is None and any(s.tar for s in shards)
     result = ImportResult(release=None, created=True)  # type: ignore[arg-type]
     total_rows = sum(ingest.row_count(s.parquet) for s in shards)
-    bar = tqdm(total=total_rows, unit="rows", desc=f"{dataset}/{release}", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total_rows, unit="rows", desc=f"{dataset}/{release}", file=progress,
+               disable=progress is None, dynamic_ncols=True)
 
     with transaction.atomic():
         ds, _ = Dataset.objects.get_or_create(name=dataset)
@@ -151,14 +152,14 @@ def _import_shard(shard: ingest.ShardFiles, shard_obj: Shard, columns: ingest.Co
     return samples
 
 
-def _import_pdq(release: Release, shards: list[ingest.ShardFiles], progress: bool,
+def _import_pdq(release: Release, shards: list[ingest.ShardFiles], progress: TextIO | None,
                 result: ImportResult) -> int:
     tars = [s.tar for s in shards if s.tar]
     by_tar = {s.tar: s.name for s in shards if s.tar}
     shard_ids = dict(release.shards.values_list("name", "id"))
     computed = 0
-    bar = tqdm(total=len(tars), unit="tars", desc="PDQ from images", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(tars), unit="tars", desc="PDQ from images", file=progress,
+               disable=progress is None, dynamic_ncols=True)
     for tar, hashes, problems in ingest.tars_pdq(tars):
         result.problems.extend(problems)
         samples = {s.key: s for s in Sample.objects.filter(shard_id=shard_ids[by_tar[tar]]).only("id", "key")}

@@ -23,6 +23,7 @@ class AcknowledgementInline(ReadOnlyInline):
 
 
 class MirrorAddForm(forms.ModelForm):
+    webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)
     subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), help_text="Datasets it holds.")
 
     class Meta:

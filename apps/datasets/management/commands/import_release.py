@@ -27,7 +27,7 @@ class Command(TakedownCommand):
         actor = Actor.operator()
         result = release_import(
             dataset=dataset, release=release, path=Path(path), columns=parse_column_options(column),
-            compute_pdq=not no_pdq, progress=not no_progress, actor=actor,
+            compute_pdq=not no_pdq, progress=None if no_progress else self.stderr._out, actor=actor,
         )
         rel = result.release
         if not result.created:

@@ -1,0 +1,82 @@
+import secrets
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from apps.core.actors import Actor
+from apps.core.identifiers import normalise_url
+from apps.core.commands import TakedownCommand
+from apps.datasets import synthetic
+from apps.datasets.services import release_import
+from apps.mirrors.models import Mirror
+from apps.mirrors.services import mirror_create, mirror_rotate_token
+from apps.removals.models import Category, RemovalRequest
+from apps.removals.parsing import ParsedIdentifier
+from apps.removals.services import request_approve, request_create, request_publish
+
+DATASET, RELEASE, MIRROR, STAFF = "demo", "2026-11", "demo-mirror", "staff"
+
+
+class Command(TakedownCommand):
+    help = (
+        "Load a small demo: a generated img2dataset release, a staff user and a mirror (their credentials "
+        "printed), one published removal and one waiting for review. Safe to run again."
+    )
+
+    def handle(self, *args, **options):
+        actor = Actor(label="system:demo")
+        demo_dir = Path(settings.DATA_DIR) / "demo"
+        shards = demo_dir / f"{DATASET}-{RELEASE}"
+        if not (shards / "00000.parquet").exists():
+            self.stdout.write(f"Generating a synthetic img2dataset release in {shards} ...")
+            shutil.rmtree(shards, ignore_errors=True)
+            synthetic.write_release(shards, shards=3, samples_per_shard=20, seed=2026)
+        release = release_import(dataset=DATASET, release=RELEASE, path=shards, actor=actor).release
+
+        password = secrets.token_urlsafe(12)
+        user_model = get_user_model()
+        user, _ = user_model.objects.get_or_create(username=STAFF, defaults={"is_staff": True, "is_superuser": True})
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.set_password(password)
+        user.save()
+
+        mirror = Mirror.objects.filter(name=MIRROR).first()
+        if mirror is None:
+            token = mirror_create(name=MIRROR, datasets=[release.dataset], actor=actor).token
+        else:
+            token = mirror_rotate_token(mirror=mirror, actor=actor)
+
+        if not RemovalRequest.objects.exists():
+            self._requests(release, actor)
+
+        copy = demo_dir / "mirror-copy"
+        if not copy.exists():
+            shutil.copytree(shards, copy)
+        base = settings.PUBLIC_BASE_URL
+        self.stdout.write(self.style.SUCCESS("\nTakedown demo is ready."))
+        self.stdout.write(f"  Admin:        {base}/admin/")
+        self.stdout.write(f"  Staff login:  {STAFF} / {password}")
+        self.stdout.write(f"  Mirror token: {token}")
+        self.stdout.write(f"  API schema:   {base}/api/schema/")
+        self.stdout.write("  Try the mirror client on a copy of the shards (in another terminal):")
+        self.stdout.write(f"    .venv/bin/python -m mirror_client sync --server {base} --token {token} "
+                          f"--dataset {DATASET} --data {copy}")
+
+    @transaction.atomic
+    def _requests(self, release, actor: Actor) -> None:
+        samples = list(release.samples.filter(sha256__isnull=False).order_by("key"))
+        hotline = request_create(
+            category=Category.CSAM, source="hotline:IWF", reference="IWF-DEMO-1", actor=actor,
+            identifiers=[ParsedIdentifier(line=2, kind="sha256", value=samples[0].sha256),
+                         ParsedIdentifier(line=3, kind="url", value=normalise_url(samples[5].url))],
+        )
+        request_approve(request=hotline, actor=actor)
+        request_publish(request=hotline, actor=actor)
+        request_create(
+            category=Category.COPYRIGHT, source="web", reference="DMCA-DEMO-7", actor=actor,
+            identifiers=[ParsedIdentifier(line=2, kind="url", value=normalise_url(samples[12].url)),
+                         ParsedIdentifier(line=3, kind="key", value=samples[20].key)],
+        )

@@ -1,0 +1,91 @@
+"""Shared fixtures: synthetic releases on disk, named actors, mirrors."""
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from apps.core.actors import Actor
+from apps.datasets import synthetic
+from apps.datasets.services import release_import
+
+# Real services are mandatory where CI provides them: a test that needs one fails instead of skipping.
+REQUIRE_SERVICES = os.environ.get("TAKEDOWN_REQUIRE_SERVICES", "").lower() in ("1", "true", "yes")
+
+
+@dataclass
+class ReleaseOnDisk:
+    path: Path
+    data: synthetic.SyntheticRelease
+
+
+@pytest.fixture(scope="session")
+def release_on_disk(tmp_path_factory) -> ReleaseOnDisk:
+    """Three img2dataset shards of 20 samples, with tars, dead links and a repeated image."""
+    path = tmp_path_factory.mktemp("release") / "shards"
+    data = synthetic.write_release(path, shards=3, samples_per_shard=20, seed=7, hash_columns=("sha256", "md5"))
+    return ReleaseOnDisk(path=path, data=data)
+
+
+@pytest.fixture
+def release_copy(release_on_disk, tmp_path) -> Path:
+    """A private copy of the shards, for tests that rewrite them (a mirror's copy)."""
+    target = tmp_path / "mirror-copy"
+    shutil.copytree(release_on_disk.path, target)
+    return target
+
+
+@pytest.fixture(autouse=True)
+def _isolated_blocklist_storage(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blocklists": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "blocklists"},
+        },
+    }
+
+
+@pytest.fixture
+def operator() -> Actor:
+    return Actor(label="cli:tester")
+
+
+@pytest.fixture
+def release(db, release_on_disk, operator):
+    """The synthetic release imported as demo/2026-11."""
+    return release_import(dataset="demo", release="2026-11", path=release_on_disk.path, actor=operator).release
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("reviewer", password="correct horse battery", is_staff=True,
+                                                 is_superuser=True)
+
+
+@pytest.fixture
+def run_command():
+    """Run a management command; returns (stdout, stderr)."""
+    import io
+
+    def run(*args, **kwargs):
+        out, err = io.StringIO(), io.StringIO()
+        call_command(*args, stdout=out, stderr=err, **kwargs)
+        return out.getvalue(), err.getvalue()
+
+    return run
+
+
+@pytest.fixture
+def celery_queue(settings):
+    """A queue name no other test uses, so a worker started by this test sees only its own tasks."""
+    from project.celery import app
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    yield name
+    app.conf.task_default_queue = previous
