@@ -2,7 +2,7 @@
 
 Everything here is generated: the pictures are abstract colour fields and
 shapes drawn from a seed, never anyone's photograph, and the URLs point at
-example domains. The files follow img2dataset v1.47's output byte layout
+example domains. The files follow img2dataset v1.47's output layout
 (parquet columns and types, 100-row row groups, webdataset tars with PAX
 mtimes, per-shard stats), so an importer that reads these reads real
 releases too.
@@ -31,10 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
-from apps.core import pdq
+from apps.core import identifiers, pdq
 
-HASH_KINDS = ("md5", "sha1", "sha256")
-PDQ_MATCH_DISTANCE = 31  # Meta's confident-match threshold
+PDQ_MATCH_DISTANCE = 31  # Meta's confident-match threshold; the PDQ_MATCH_THRESHOLD setting's default
 SUCCESS = "success"
 FAILED_TO_DOWNLOAD = "failed_to_download"
 FAILED_TO_RESIZE = "failed_to_resize"
@@ -48,6 +47,9 @@ _TAR_MODE = 0o444
 # Below this many pictures per core, starting processes costs more than it saves.
 _PICTURES_PER_WORKER = 100
 _RENDER = 64  # side of the grid a picture's colour field is computed on, then scaled up
+# Each kind of draw has its own random stream per seed (the numbers spell their names in
+# ASCII), so drawing more of one never shifts another: a new caption cannot change a picture.
+_PLAN, _IMAGE, _TIMES, _REMOVALS, _PLAIN = 0x504C414E, 0x494D47, 0x54494D45, 0x52454D, 0x4C41494F4E
 
 _DOWNLOAD_ERRORS = (
     "HTTP Error 404: Not Found",
@@ -57,6 +59,7 @@ _DOWNLOAD_ERRORS = (
     "The read operation timed out",
 )
 _RESIZE_ERRORS = ("Image decoding error", "image too small")
+_EXIF_TAGS = {"Image Make": 0x010F, "Image Model": 0x0110, "Image DateTime": 0x0132}
 # (longer side, JPEG quality) of the copies whose PDQ make_removals sends.
 _PDQ_COPIES = ((None, 70), (320, 70), (None, 40), (200, 60), (480, 85))
 
@@ -252,9 +255,9 @@ def write_release(
     The same arguments write byte-identical files.
     """
     hash_columns = (hash_columns,) if isinstance(hash_columns, str) else tuple(hash_columns)
-    unknown = [name for name in hash_columns if name not in HASH_KINDS]
+    unknown = [name for name in hash_columns if name not in identifiers.HASH_KINDS]
     if unknown:
-        raise ValueError(f"unknown hash columns {unknown} (expected some of {', '.join(HASH_KINDS)})")
+        raise ValueError(f"unknown hash columns {unknown} (expected some of {', '.join(identifiers.HASH_KINDS)})")
     if shards < 1 or samples_per_shard < 1:
         raise ValueError("shards and samples_per_shard must be at least 1")
     if last_shard_samples is not None and not 1 <= last_shard_samples <= samples_per_shard:
@@ -358,7 +361,7 @@ def make_removals(
     their identifiers hit two keys. The last n_unmatched identifiers match
     nothing. Failed rows are not samples and are never hit.
     """
-    rng = np.random.default_rng([seed, 0x52454D])
+    rng = np.random.default_rng([seed, _REMOVALS])
     successful = release.successful()
     if not successful:
         raise ValueError("the release has no successful samples to remove")
@@ -384,7 +387,7 @@ def make_removals(
 
     removals: list[ExpectedRemoval] = []
     for i in range(n_url):
-        sample = next(candidates(dup_url if i == 0 else None))
+        sample = dup_url if i == 0 and dup_url else fresh()
         value = _denormalised_url(sample.canonical_url, i) if i % 2 == 0 else sample.canonical_url
         keys = {s.key for s in successful if s.canonical_url == sample.canonical_url}
         removals.append(ExpectedRemoval("url", value, frozenset(keys)))
@@ -393,7 +396,7 @@ def make_removals(
         removals.append(ExpectedRemoval("key", sample.key, frozenset({sample.key})))
     for kind, count in (("md5", n_md5), ("sha1", n_sha1), ("sha256", n_sha256)):
         for i in range(count):
-            sample = next(candidates(dup_image if i == 0 else None))
+            sample = dup_image if i == 0 and dup_image else fresh()
             value = getattr(sample, kind)
             keys = {s.key for s in successful if getattr(s, kind) == value} if kind in release.hash_columns else set()
             removals.append(ExpectedRemoval(kind, value, frozenset(keys)))
@@ -414,7 +417,7 @@ def write_plain_parquet(out_dir, *, files: int = 2, rows_per_file: int = 10, see
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng([seed, 0x4C41494F4E])
+    rng = np.random.default_rng([seed, _PLAIN])
     job = bytes(rng.integers(0, 256, 16, dtype=np.uint8)).hex()
     job_uuid = f"{job[:8]}-{job[8:12]}-{job[12:16]}-{job[16:20]}-{job[20:]}"
     schema = pa.schema(
@@ -464,7 +467,7 @@ def _plan_rows(
     duplicate_urls: int,
     duplicate_images: int,
 ) -> list[_PlannedRow]:
-    rng = np.random.default_rng([seed, 0x504C414E])
+    rng = np.random.default_rng([seed, _PLAN])
     planned = [
         _PlannedRow(
             shard_id=shard_id,
@@ -537,7 +540,7 @@ def _url(rng: np.random.Generator, variant: str | None) -> tuple[str, str]:
         # %7E is "~", which needs no escaping: normalisation decodes it.
         path, written_path = f"/photos/~studio/{name}.jpg", f"/photos/%7Estudio/{name}.jpg"
     elif variant == "percent_lowercase":
-        # A reserved escape stays escaped; only its hex digits are upper-cased.
+        # A UTF-8 byte must stay escaped: normalisation only upper-cases its hex digits.
         path, written_path = f"/photos/caf%C3%A9/{name}.jpg", f"/photos/caf%c3%a9/{name}.jpg"
     elif variant == "query":
         query = f"?w={int(rng.integers(3, 13)) * 100}&q=80"
@@ -548,7 +551,7 @@ def _denormalised_url(canonical: str, i: int) -> str:
     """An equivalent spelling of a canonical URL: upper-case host, explicit default port, or both."""
     scheme, _, rest = canonical.partition("://")
     host, slash, tail = rest.partition("/")
-    forms = (f"{host.upper()}", f"{host}:443", f"{host.upper()}:443")
+    forms = (host.upper(), f"{host}:443", f"{host.upper()}:443")
     return f"{scheme.upper()}://{forms[(i // 2) % len(forms)]}{slash}{tail}"
 
 
@@ -613,7 +616,7 @@ def _make_pictures(seed: int, image_ids: list[int], image_size: int) -> dict[int
 
 
 def _make_picture(seed: int, image_id: int, image_size: int) -> _Picture:
-    rng = np.random.default_rng([seed, image_id, 0x494D47])
+    rng = np.random.default_rng([seed, image_id, _IMAGE])
     width = int(rng.integers(300, 641))
     # Near-square: img2dataset's centre crop then cuts at most 1.5% off each side, and
     # PDQ (unlike resizing) does not survive bigger crops.
@@ -631,7 +634,8 @@ def _make_picture(seed: int, image_id: int, image_size: int) -> _Picture:
             tags = {"Image Make": "SynthCam", "Image Model": f"S{int(rng.integers(1, 9))}",
                     "Image DateTime": f"2021:{int(rng.integers(1, 13)):02d}:{int(rng.integers(1, 29)):02d} 12:00:00"}
             camera = Image.Exif()
-            camera[0x010F], camera[0x0110], camera[0x0132] = tags.values()
+            for name, value in tags.items():
+                camera[_EXIF_TAGS[name]] = value
             options["exif"] = camera.tobytes()
             exif = json.dumps(tags)  # what img2dataset's exifread call reports for these tags
         picture.save(out, "JPEG", **options)
@@ -645,7 +649,7 @@ def _make_picture(seed: int, image_id: int, image_size: int) -> _Picture:
 def _resize_like_img2dataset(original: bytes, image_size: int) -> bytes:
     """img2dataset's center_crop mode: scale the shorter side to image_size, keep the middle, JPEG."""
     with Image.open(io.BytesIO(original)) as image:
-        image.draft("RGB", (image_size, image_size))  # JPEG decodes at a reduced scale: cheaper, same result
+        image.draft("RGB", (image_size, image_size))  # big JPEGs decode at half scale: cheaper, same crop
         rgb = image.convert("RGB")
     width, height = rgb.size
     side = min(width, height)
@@ -715,7 +719,7 @@ def _write_parquet(path: Path, schema: pa.Schema, metas: list[dict]) -> None:
 
 def _shard_times(seed: int, shard_id: int, rows: int) -> tuple[float, float]:
     """A plausible (start, end) of a shard's download, fixed by the seed: no wall clock."""
-    rng = np.random.default_rng([seed, shard_id, 0x54494D45])
+    rng = np.random.default_rng([seed, shard_id, _TIMES])
     start = 1_690_000_000 + seed % 1000 * 86_400 + shard_id * float(rng.uniform(1, 4)) + float(rng.random())
     return start, start + rows * float(rng.uniform(0.02, 0.06)) + float(rng.uniform(0.5, 2))
 
@@ -763,11 +767,18 @@ def _write_stats(path: Path, rows: list[_PlannedRow], times: tuple[float, float]
 
 
 def _sample(row: _PlannedRow, shard: str, picture: _Picture | None) -> SyntheticSample:
-    if picture is None:
-        return SyntheticSample(
-            key=row.key, shard=shard, row=row.row, url=row.url, canonical_url=row.canonical_url,
-            caption=row.caption, status=row.status, error_message=row.error_message,
-        )
+    image = {}
+    if picture is not None:
+        image = {
+            "original_width": picture.width,
+            "original_height": picture.height,
+            "original_format": picture.fmt,
+            **{kind: hashlib.new(kind, picture.original).hexdigest() for kind in identifiers.HASH_KINDS},
+            "pdq": picture.pdq,
+            "pdq_quality": picture.quality,
+            "member_pdq": picture.member_pdq,
+            "member_quality": picture.member_quality,
+        }
     return SyntheticSample(
         key=row.key,
         shard=shard,
@@ -776,16 +787,8 @@ def _sample(row: _PlannedRow, shard: str, picture: _Picture | None) -> Synthetic
         canonical_url=row.canonical_url,
         caption=row.caption,
         status=row.status,
-        original_width=picture.width,
-        original_height=picture.height,
-        original_format=picture.fmt,
-        md5=hashlib.md5(picture.original).hexdigest(),
-        sha1=hashlib.sha1(picture.original).hexdigest(),
-        sha256=hashlib.sha256(picture.original).hexdigest(),
-        pdq=picture.pdq,
-        pdq_quality=picture.quality,
-        member_pdq=picture.member_pdq,
-        member_quality=picture.member_quality,
+        error_message=row.error_message,
+        **image,
     )
 
 
