@@ -189,6 +189,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 # Serve app static files straight from the apps, so no collectstatic step is needed locally.
 WHITENOISE_USE_FINDERS = True
 
@@ -198,9 +199,10 @@ STORAGES = {
         "OPTIONS": {"location": DATA_DIR / "media"},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Published blocklist files; BLOCKLISTS_DIR moves them (for example onto a disk a web server serves).
     "blocklists": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": DATA_DIR / "blocklists"},
+        "OPTIONS": {"location": Path(env_str("BLOCKLISTS_DIR") or DATA_DIR / "blocklists").resolve()},
     },
 }
 
@@ -212,7 +214,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

@@ -89,3 +89,19 @@ def celery_queue(settings):
     app.conf.task_default_queue = name
     yield name
     app.conf.task_default_queue = previous
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback; outgoing webhooks may call private addresses meanwhile."""
+    from tests.support.receiver import start_receiver
+
+    receiver = start_receiver()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+@pytest.fixture
+def allow_loopback_webhooks(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True

@@ -1,0 +1,51 @@
+"""A real HTTP server on loopback that records webhook deliveries and answers as told."""
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    url: str
+    server: ThreadingHTTPServer
+    received: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers to give, in order; then 204
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.received
+
+
+def start_receiver() -> Receiver:
+    state: dict = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            receiver = state["receiver"]
+            receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            status = receiver.statuses.pop(0) if receiver.statuses else 204
+            self.send_response(status)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/takedown", server=server)
+    state["receiver"] = receiver
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return receiver
