@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.utils import timezone
 
 from apps.core.actors import Actor
@@ -33,6 +34,7 @@ class MirrorAddForm(forms.ModelForm):
 
 @admin.register(Mirror)
 class MirrorAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "active", "datasets_list", "webhook_url", "last_seen_at", "token_prefix"]
     list_filter = ["active"]
     search_fields = ["name", "contact_email"]

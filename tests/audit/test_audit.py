@@ -1,0 +1,53 @@
+import pytest
+from django.core.management.base import CommandError
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.core.actors import Actor
+
+
+@pytest.fixture
+def trail(db):
+    actor = Actor(label="user:alice")
+    for i in range(4):
+        audit_record(actor=actor, action="request.approved", before={"status": "received"},
+                     after={"status": "approved", "n": i})
+    return list(AuditEvent.objects.order_by("id"))
+
+
+def test_it_chains_each_event_to_the_one_before(trail, run_command):
+    assert trail[0].prev_hash == "0" * 64
+    for before, after in zip(trail, trail[1:]):
+        assert after.prev_hash == before.hash
+    out, _ = run_command("verify_audit")
+    assert "audit trail intact: 4 events" in out
+
+
+def test_it_names_the_first_altered_event(trail, run_command):
+    AuditEvent.objects.filter(pk=trail[1].pk).update(after={"status": "rejected"})
+    with pytest.raises(CommandError, match=f"broken at event {trail[1].pk}: its content does not match"):
+        run_command("verify_audit")
+
+
+def test_it_names_the_event_after_a_removed_one(trail, run_command):
+    AuditEvent.objects.filter(pk=trail[2].pk).delete()
+    with pytest.raises(CommandError, match=f"broken at event {trail[3].pk}: the event before it"):
+        run_command("verify_audit")
+
+
+def test_events_cannot_be_changed_or_deleted_through_the_model(trail):
+    event = trail[0]
+    event.action = "something.else"
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+
+
+def test_staff_can_read_but_not_edit_the_trail(trail, client, staff):
+    client.force_login(staff)
+    assert client.get("/admin/audit/auditevent/").status_code == 200
+    assert client.get(f"/admin/audit/auditevent/{trail[0].pk}/change/").status_code == 200
+    assert client.post(f"/admin/audit/auditevent/{trail[0].pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
+    assert AuditEvent.objects.count() == 4
