@@ -29,22 +29,34 @@ def distance(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def compute(image_bytes: bytes) -> tuple[str, int]:
-    """PDQ hash (64 lowercase hex, Meta's format) and quality (0-100) of an encoded image.
+def decode(image_bytes: bytes):
+    """An encoded image as an RGB PIL image, downscaled cheaply while decoding when large.
 
     Raises ValueError when the bytes are not a decodable image.
     """
-    import pdqhash
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(image_bytes)) as image:
-            image.draft("RGB", (_MAX_SIDE, _MAX_SIDE))  # cheap JPEG downscale while decoding
-            rgb = image.convert("RGB")
+            image.draft("RGB", (_MAX_SIDE, _MAX_SIDE))  # JPEG: decode at a smaller scale directly
+            return image.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a decodable image: {exc}") from None
+
+
+def hash_image(rgb) -> tuple[str, int]:
+    """PDQ hash (64 lowercase hex, Meta's format) and quality (0-100) of an RGB PIL image."""
+    import pdqhash
+    from PIL import Image
+
     if max(rgb.size) > _MAX_SIDE:
+        rgb = rgb.copy()
         rgb.thumbnail((_MAX_SIDE, _MAX_SIDE), Image.Resampling.BILINEAR)
     bits, quality = pdqhash.compute(np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)))
     # pdqhash >= 0.2 returns the bits most significant first, in Meta's word order.
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex(), int(quality)
+
+
+def compute(image_bytes: bytes) -> tuple[str, int]:
+    """PDQ hash and quality of an encoded image; ValueError when it cannot be decoded."""
+    return hash_image(decode(image_bytes))

@@ -194,8 +194,58 @@ def member_key(member_name: str) -> tuple[str, str]:
     return key, ("." + rest.lower()) if dot else ""
 
 
-def tar_pdq(tar_path: Path) -> tuple[dict[str, tuple[str, int]], list[str]]:
-    """PDQ hash and quality of every image in a webdataset tar, by key; and the problems met."""
+def original_sizes(parquet: Path, key_column: str | None) -> dict[str, tuple[int, int]]:
+    """Each key's original (width, height) from img2dataset's metadata, when the shard has them."""
+    names = {name.lower(): name for name in read_schema(parquet).names}
+    width, height = names.get("original_width"), names.get("original_height")
+    if not (key_column and width and height):
+        return {}
+    table = pq.read_table(parquet, columns=[key_column, width, height])
+    sizes = {}
+    for key, w, h in zip(*(table.column(c).to_pylist() for c in (key_column, width, height))):
+        if key is not None and w and h:
+            sizes[str(key).strip()] = (int(w), int(h))
+    return sizes
+
+
+# img2dataset's default resize ("border") pads the scaled image to a square with white.
+_PAD_MIN_LUMA = 235
+
+
+def unpad(rgb, original: tuple[int, int] | None):
+    """The picture inside img2dataset's white square padding, or the image itself when it has none.
+
+    PDQ hashes the whole frame, so the padding alone moves the hash about 110
+    bits away from the original's and no hotline hash would ever match. The
+    padding is recomputed exactly from the original size (as img2dataset
+    scales and centres), and cut only when those strips really are white, so a
+    picture on a white background that was never padded is left alone.
+    """
+    import numpy as np
+
+    width, height = rgb.size
+    if not original or width != height:
+        return rgb
+    scale = width / max(original)
+    inner_w, inner_h = round(original[0] * scale), round(original[1] * scale)
+    if (inner_w >= width and inner_h >= height) or inner_w > width or inner_h > height or min(inner_w, inner_h) < 8:
+        return rgb
+    left, top = (width - inner_w) // 2, (height - inner_h) // 2
+    luma = np.asarray(rgb.convert("L"))
+    strips = [luma[:top], luma[top + inner_h:], luma[:, :left], luma[:, left + inner_w:]]
+    pad = np.concatenate([strip.ravel() for strip in strips if strip.size])
+    if np.percentile(pad, 2) < _PAD_MIN_LUMA:
+        return rgb
+    return rgb.crop((left, top, left + inner_w, top + inner_h))
+
+
+def tar_pdq(tar_path: Path, sizes: dict[str, tuple[int, int]] | None = None
+            ) -> tuple[dict[str, tuple[str, int]], list[str]]:
+    """PDQ hash and quality of every image in a webdataset tar, by key; and the problems met.
+
+    `sizes` gives each key's original (width, height), to see through img2dataset's padding.
+    """
+    sizes = sizes or {}
     hashes: dict[str, tuple[str, int]] = {}
     problems: list[str] = []
     try:
@@ -208,7 +258,7 @@ def tar_pdq(tar_path: Path) -> tuple[dict[str, tuple[str, int]], list[str]]:
                     continue
                 handle = archive.extractfile(member)
                 try:
-                    hashes[key] = pdq.compute(handle.read())
+                    hashes[key] = pdq.hash_image(unpad(pdq.decode(handle.read()), sizes.get(key)))
                 except ValueError as exc:
                     problems.append(f"{tar_path.name}:{member.name}: {exc}")
     except (tarfile.TarError, OSError) as exc:
@@ -216,13 +266,21 @@ def tar_pdq(tar_path: Path) -> tuple[dict[str, tuple[str, int]], list[str]]:
     return hashes, problems
 
 
-def tars_pdq(tars: list[Path]) -> Iterator[tuple[Path, dict[str, tuple[str, int]], list[str]]]:
-    """tar_pdq over many tars, one process per core when the caller may start processes."""
-    workers = min(len(tars), os.cpu_count() or 1)
+def _shard_pdq(job: tuple[Path, Path, str | None]):
+    tar, parquet, key_column = job
+    return tar_pdq(tar, original_sizes(parquet, key_column))
+
+
+def tars_pdq(shards: list[ShardFiles], columns: ColumnMap
+             ) -> Iterator[tuple[ShardFiles, dict[str, tuple[str, int]], list[str]]]:
+    """tar_pdq over the shards that have tars, one process per core when the caller may start processes."""
+    with_tars = [s for s in shards if s.tar]
+    jobs = [(s.tar, s.parquet, columns.get("key")) for s in with_tars]
+    workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1 or multiprocessing.current_process().daemon:
-        for tar in tars:
-            yield tar, *tar_pdq(tar)
+        for shard, job in zip(with_tars, jobs):
+            yield shard, *_shard_pdq(job)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for tar, (hashes, problems) in zip(tars, pool.map(tar_pdq, tars)):
-            yield tar, hashes, problems
+        for shard, (hashes, problems) in zip(with_tars, pool.map(_shard_pdq, jobs)):
+            yield shard, hashes, problems

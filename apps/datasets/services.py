@@ -108,7 +108,7 @@ def release_import(*, dataset: str, release: str, path: Path, columns: dict[str,
             result.samples += _import_shard(shard, shard_obj, column_map, seen_keys, bar, result)
         bar.close()
         if want_pdq:
-            result.pdq_computed = _import_pdq(rel, shards, progress, result)
+            result.pdq_computed = _import_pdq(rel, shards, column_map, progress, result)
         rel.sample_count = result.samples
         rel.shard_count = len(shards)
         rel.save(update_fields=["sample_count", "shard_count"])
@@ -152,21 +152,19 @@ def _import_shard(shard: ingest.ShardFiles, shard_obj: Shard, columns: ingest.Co
     return samples
 
 
-def _import_pdq(release: Release, shards: list[ingest.ShardFiles], progress: TextIO | None,
-                result: ImportResult) -> int:
-    tars = [s.tar for s in shards if s.tar]
-    by_tar = {s.tar: s.name for s in shards if s.tar}
+def _import_pdq(release: Release, shards: list[ingest.ShardFiles], columns: ingest.ColumnMap,
+                progress: TextIO | None, result: ImportResult) -> int:
     shard_ids = dict(release.shards.values_list("name", "id"))
     computed = 0
-    bar = tqdm(total=len(tars), unit="tars", desc="PDQ from images", file=progress,
+    bar = tqdm(total=sum(1 for s in shards if s.tar), unit="tars", desc="PDQ from images", file=progress,
                disable=progress is None, dynamic_ncols=True)
-    for tar, hashes, problems in ingest.tars_pdq(tars):
+    for shard, hashes, problems in ingest.tars_pdq(shards, columns):
         result.problems.extend(problems)
-        samples = {s.key: s for s in Sample.objects.filter(shard_id=shard_ids[by_tar[tar]]).only("id", "key")}
+        samples = {s.key: s for s in Sample.objects.filter(shard_id=shard_ids[shard.name]).only("id", "key")}
         for key, (value, quality) in hashes.items():
             sample = samples.get(key)
             if sample is None:
-                result.problems.append(f"{tar.name}: image {key} has no successful row in the parquet")
+                result.problems.append(f"{shard.tar.name}: image {key} has no successful row in the parquet")
                 continue
             sample.pdq, sample.pdq_quality = value, quality
         hashed = [s for s in samples.values() if s.pdq]

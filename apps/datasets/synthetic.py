@@ -75,6 +75,7 @@ _SUBJECTS = (
 _SUFFIXES = ("", " at sunset", " on a white background", " in the rain", " | 4k wallpaper", " - free download")
 
 # Written forms of a URL that normalise back to the canonical one (see apps.core.identifiers).
+_RESIZE_MODES = ("border", "center_crop")
 _URL_VARIANTS = ("upper_host", "default_port", "percent_unreserved", "percent_lowercase", "query")
 
 
@@ -84,7 +85,8 @@ class SyntheticSample:
 
     `url` is the URL as written in the parquet; `canonical_url` is its normalised form.
     Hashes and PDQ describe the original download (what a hotline holds); `member_pdq`
-    is the PDQ of the re-encoded tar member. Failed rows have no image, hashes or PDQ.
+    is the PDQ of the picture in the re-encoded tar member (inside img2dataset's
+    padding). Failed rows have no image, hashes or PDQ.
     """
 
     key: str
@@ -238,6 +240,7 @@ def write_release(
     caption_column: str = "caption",
     key_column: str = "key",
     last_shard_samples: int | None = None,
+    resize_mode: str = "border",
 ) -> SyntheticRelease:
     """Write a synthetic img2dataset release into out_dir and describe every row of it.
 
@@ -246,7 +249,10 @@ def write_release(
     with_tars is false, and `<id>_stats.json`. About dead_fraction of the rows
     failed (null image fields and hashes, no tar member). The hash columns are
     digests of the original download, as img2dataset computes them; the tar
-    member is that image re-encoded at image_size x image_size (centre crop).
+    member is that image re-encoded at image_size x image_size, as img2dataset's
+    resize_mode does it: "border" (its default: the whole picture scaled into
+    the square and padded with white, so originals may have any aspect ratio)
+    or "center_crop" (near-square originals, as PDQ does not survive crops).
     `duplicate_images` samples repeat an earlier sample's exact original under
     another URL, in another shard when there is one; `duplicate_urls` samples
     repeat an earlier sample's URL with a different image (a re-crawl).
@@ -264,6 +270,8 @@ def write_release(
         raise ValueError("last_shard_samples must be between 1 and samples_per_shard")
     if not 0 <= dead_fraction < 1:
         raise ValueError("dead_fraction must be in [0, 1)")
+    if resize_mode not in _RESIZE_MODES:
+        raise ValueError(f"resize_mode must be one of {', '.join(_RESIZE_MODES)}")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -273,7 +281,9 @@ def write_release(
     planned = _plan_rows(
         rows_per_shard, samples_per_shard, oom_shard_count, seed, dead_fraction, duplicate_urls, duplicate_images
     )
-    pictures = _make_pictures(seed, sorted({row.image_id for row in planned if row.image_id is not None}), image_size)
+    pictures = _make_pictures(
+        seed, sorted({row.image_id for row in planned if row.image_id is not None}), image_size, resize_mode
+    )
 
     columns = {"url": url_column, "caption": caption_column, "key": key_column}
     schema = _schema(columns, hash_columns, with_pdq_column)
@@ -605,22 +615,27 @@ def _draw_picture(rng: np.random.Generator, width: int, height: int) -> Image.Im
     return picture
 
 
-def _make_pictures(seed: int, image_ids: list[int], image_size: int) -> dict[int, _Picture]:
+def _make_pictures(seed: int, image_ids: list[int], image_size: int, resize_mode: str) -> dict[int, _Picture]:
     """The pictures by id; large sets on every core (each picture depends only on its seed and id)."""
     workers = min(os.cpu_count() or 1, len(image_ids) // _PICTURES_PER_WORKER)
     if workers <= 1 or multiprocessing.current_process().daemon:
-        return {image_id: _make_picture(seed, image_id, image_size) for image_id in image_ids}
+        return {image_id: _make_picture(seed, image_id, image_size, resize_mode) for image_id in image_ids}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        made = pool.map(_make_picture, repeat(seed), image_ids, repeat(image_size), chunksize=16)
+        made = pool.map(_make_picture, repeat(seed), image_ids, repeat(image_size), repeat(resize_mode),
+                        chunksize=16)
         return dict(zip(image_ids, made))
 
 
-def _make_picture(seed: int, image_id: int, image_size: int) -> _Picture:
+def _make_picture(seed: int, image_id: int, image_size: int, resize_mode: str) -> _Picture:
     rng = np.random.default_rng([seed, image_id, _IMAGE])
     width = int(rng.integers(300, 641))
-    # Near-square: img2dataset's centre crop then cuts at most 1.5% off each side, and
-    # PDQ (unlike resizing) does not survive bigger crops.
-    height = int(round(width * rng.uniform(0.97, 1.03)))
+    if resize_mode == "border":
+        # Any shape: the border mode keeps the whole picture.
+        height = int(round(width * rng.uniform(0.55, 1.8)))
+    else:
+        # Near-square: img2dataset's centre crop then cuts at most 1.5% off each side, and
+        # PDQ (unlike resizing) does not survive bigger crops.
+        height = int(round(width * rng.uniform(0.97, 1.03)))
     picture = _draw_picture(rng, width, height)
     out = io.BytesIO()
     exif = "{}"
@@ -640,26 +655,43 @@ def _make_picture(seed: int, image_id: int, image_size: int) -> _Picture:
             exif = json.dumps(tags)  # what img2dataset's exifread call reports for these tags
         picture.save(out, "JPEG", **options)
     original = out.getvalue()
-    member = _resize_like_img2dataset(original, image_size)
+    member, picture_box = _resize_like_img2dataset(original, image_size, resize_mode)
     hash_hex, quality = pdq.compute(original)
-    member_hex, member_quality = pdq.compute(member)
+    # What an importer should hash: the picture inside the padding, not the white square.
+    member_hex, member_quality = pdq.hash_image(pdq.decode(member).crop(picture_box))
     return _Picture(original, fmt, width, height, exif, member, hash_hex, quality, member_hex, member_quality)
 
 
-def _resize_like_img2dataset(original: bytes, image_size: int) -> bytes:
-    """img2dataset's center_crop mode: scale the shorter side to image_size, keep the middle, JPEG."""
+def _resize_like_img2dataset(original: bytes, image_size: int, resize_mode: str
+                             ) -> tuple[bytes, tuple[int, int, int, int]]:
+    """The tar member img2dataset writes (JPEG) and the box the picture occupies in it.
+
+    "border": scale the longer side to image_size and centre the picture on a
+    white square. "center_crop": scale the shorter side and keep the middle.
+    """
     with Image.open(io.BytesIO(original)) as image:
-        image.draft("RGB", (image_size, image_size))  # big JPEGs decode at half scale: cheaper, same crop
+        full_size = image.size  # img2dataset sizes the picture from the full-size original
+        image.draft("RGB", (image_size, image_size))  # big JPEGs decode at half scale: cheaper, same picture
         rgb = image.convert("RGB")
     width, height = rgb.size
-    side = min(width, height)
-    box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
-    # img2dataset shrinks with cv2.INTER_AREA (PIL's BOX) and enlarges with Lanczos.
-    method = Image.Resampling.BOX if side >= image_size else Image.Resampling.LANCZOS
-    square = rgb.resize((image_size, image_size), method, box=box)
+    if resize_mode == "border":
+        scale = image_size / max(full_size)
+        inner = (round(full_size[0] * scale), round(full_size[1] * scale))
+        method = Image.Resampling.BOX if scale <= 1 else Image.Resampling.LANCZOS
+        square = Image.new("RGB", (image_size, image_size), (255, 255, 255))
+        left, top = (image_size - inner[0]) // 2, (image_size - inner[1]) // 2
+        square.paste(rgb.resize(inner, method), (left, top))
+        box = (left, top, left + inner[0], top + inner[1])
+    else:
+        side = min(width, height)
+        crop = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
+        # img2dataset shrinks with cv2.INTER_AREA (PIL's BOX) and enlarges with Lanczos.
+        method = Image.Resampling.BOX if side >= image_size else Image.Resampling.LANCZOS
+        square = rgb.resize((image_size, image_size), method, box=crop)
+        box = (0, 0, image_size, image_size)
     out = io.BytesIO()
     square.save(out, "JPEG", quality=_MEMBER_QUALITY)
-    return out.getvalue()
+    return out.getvalue(), box
 
 
 def _schema(columns: dict[str, str], hash_columns: tuple[str, ...], with_pdq_column: bool) -> pa.Schema:

@@ -227,24 +227,46 @@ def test_it_draws_pictures_far_apart_in_pdq(synthetic_release):
     assert min(distances) > 80
 
 
-def test_it_keeps_tar_members_and_re_encoded_copies_within_pdq_match_distance(synthetic_release):
-    member_distances, copy_distances = [], []
+def _picture_box(sample, image_size=256):
+    """Where img2dataset's border mode puts the picture: longer side scaled to the square, centred."""
+    scale = image_size / max(sample.original_width, sample.original_height)
+    width, height = round(sample.original_width * scale), round(sample.original_height * scale)
+    left, top = (image_size - width) // 2, (image_size - height) // 2
+    return left, top, left + width, top + height
+
+
+def test_it_pads_tar_members_like_img2dataset_and_keeps_the_picture_within_pdq_match_distance(synthetic_release):
+    member_distances, copy_distances, padded_distances = [], [], []
     for shard in synthetic_release.shard_names:
         for name, data in _tar_members(synthetic_release.tar_path(shard)).items():
             if not name.endswith(".jpg"):
                 continue
             sample = synthetic_release.by_key(name.removesuffix(".jpg"))
-            member_hash, member_quality = pdq.compute(data)
-            assert (member_hash, member_quality) == (sample.member_pdq, sample.member_quality)
-            assert member_quality >= 50
-            assert sample.pdq_quality >= 50
-            member_distances.append(pdq.distance(member_hash, sample.pdq))
+            image = pdq.decode(data)
+            assert image.size == (256, 256)
+            inside = pdq.hash_image(image.crop(_picture_box(sample)))
+            assert inside == (sample.member_pdq, sample.member_quality)
+            assert sample.member_quality >= 50 and sample.pdq_quality >= 50
+            member_distances.append(pdq.distance(sample.member_pdq, sample.pdq))
             copy, _ = pdq.compute(synthetic.reencode(synthetic_release.originals[sample.key]))
-            copy_distances.append(pdq.distance(copy, member_hash))
+            copy_distances.append(pdq.distance(copy, sample.member_pdq))
+            if abs(sample.original_width - sample.original_height) > 0.2 * sample.original_width:
+                padded_distances.append(pdq.distance(pdq.compute(data)[0], sample.pdq))
     assert max(member_distances) <= synthetic.PDQ_MATCH_DISTANCE
     assert max(copy_distances) <= synthetic.PDQ_MATCH_DISTANCE
     assert np.mean(member_distances) < 16
     assert np.mean(copy_distances) < 16
+    # The white padding alone moves the hash out of reach: importers must look inside it.
+    assert padded_distances and min(padded_distances) > synthetic.PDQ_MATCH_DISTANCE
+
+
+def test_it_center_crops_near_square_pictures_on_request(tmp_path):
+    release = synthetic.write_release(tmp_path, shards=1, samples_per_shard=6, seed=4, resize_mode="center_crop")
+    for name, data in _tar_members(release.tar_path("00000")).items():
+        if name.endswith(".jpg"):
+            sample = release.by_key(name.removesuffix(".jpg"))
+            assert pdq.compute(data) == (sample.member_pdq, sample.member_quality)
+            assert pdq.distance(sample.member_pdq, sample.pdq) <= synthetic.PDQ_MATCH_DISTANCE
 
 
 def test_it_repeats_an_image_under_another_url_in_another_shard(synthetic_release):
