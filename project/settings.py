@@ -271,7 +271,10 @@ CELERY_BEAT_SCHEDULE = {
 
 # Domain settings.
 PDQ_MATCH_THRESHOLD = env_int("PDQ_MATCH_THRESHOLD", 31, minimum=0)
-PDQ_MIN_QUALITY = env_int("PDQ_MIN_QUALITY", 50, minimum=0)
+# Meta calls hashes of quality below 50 unreliable (flat images collide). A takedown
+# tool should not miss silently, so by default every hash is matched and reviewers
+# see the distance; set 50 to leave low-quality hashes out.
+PDQ_MIN_QUALITY = env_int("PDQ_MIN_QUALITY", 0, minimum=0)
 # Categories whose URL and key hits expand to every sample with the same image hash.
 EXPAND_SAME_CONTENT_CATEGORIES = env_list("EXPAND_SAME_CONTENT_CATEGORIES", ["csam", "ncii"])
 BLOCKLIST_MANIFEST_TTL_DAYS = env_int("BLOCKLIST_MANIFEST_TTL_DAYS", 90, minimum=1)

@@ -78,3 +78,14 @@ def test_it_searches_only_the_releases_asked_for(release, release_on_disk, opera
     query = [Query(ref=0, kind="key", value=sample.key)]
     assert {h.release_id for h in hits_for(query)} == {release.pk, other.pk}
     assert {h.release_id for h in hits_for(query, releases=[other])} == {other.pk}
+
+
+def test_it_leaves_out_low_quality_hashes_when_told(release, release_on_disk, settings):
+    from apps.datasets.models import Sample
+
+    sample = release_on_disk.data.successful()[6]
+    Sample.objects.filter(release=release, key=sample.key).update(pdq_quality=20)
+    query = [Query(ref=0, kind="pdq", value=sample.member_pdq)]
+    assert sample.key in {h.key for h in hits_for(query)}
+    settings.PDQ_MIN_QUALITY = 50
+    assert sample.key not in {h.key for h in hits_for(query)}
