@@ -7,17 +7,28 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .api import ApiClient
 from .apply import ApplyResult, apply_blocklist, shard_present
 from .errors import (
-    MirrorClientError, ReleaseError, ServerUnreachable, StateError, UnknownKeyError, VerificationError,
+    MirrorClientError,
+    ReleaseError,
+    ServerUnreachable,
+    StateError,
+    UnknownKeyError,
+    VerificationError,
 )
 from .state import SyncState, load_state, save_state
 from .verify import (
-    check_chain, check_identity, decode_public_key, key_id_for, sha256_hex, verify_manifest, verify_shard_file,
+    check_chain,
+    check_identity,
+    decode_public_key,
+    key_id_for,
+    sha256_hex,
+    verify_manifest,
+    verify_shard_file,
 )
 
 FEED_PAGE_SIZE = 500
@@ -228,7 +239,7 @@ class _Sync:
         state.cursor = cursor
         state.applied_version = newest
         state.applied_manifest_sha256 = digest
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         state.add_history({"version": newest, "manifest_sha256": digest, "applied_at": now,
                            "samples_removed": result.samples_removed, "shards_rewritten": len(result.shards_rewritten)})
         summary = result.summary()
@@ -295,7 +306,7 @@ class _Sync:
         version = manifest["version"]
         label = f"{self.label} v{version}"
         expires = _parse_time(manifest.get("expires_at"))
-        if expires and expires < datetime.now(timezone.utc):
+        if expires and expires < datetime.now(UTC):
             self.log(f"warning: {label} expired at {manifest['expires_at']}; applying it anyway")
         entries = manifest["shards"]
         present = [e for e in entries if shard_present(self.data_dir, e["shard"])]
@@ -352,4 +363,4 @@ def _parse_time(value) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -202,7 +202,7 @@ def original_sizes(parquet: Path, key_column: str | None) -> dict[str, tuple[int
         return {}
     table = pq.read_table(parquet, columns=[key_column, width, height])
     sizes = {}
-    for key, w, h in zip(*(table.column(c).to_pylist() for c in (key_column, width, height))):
+    for key, w, h in zip(*(table.column(c).to_pylist() for c in (key_column, width, height)), strict=False):
         if key is not None and w and h:
             sizes[str(key).strip()] = (int(w), int(h))
     return sizes
@@ -278,9 +278,9 @@ def tars_pdq(shards: list[ShardFiles], columns: ColumnMap
     jobs = [(s.tar, s.parquet, columns.get("key")) for s in with_tars]
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1 or multiprocessing.current_process().daemon:
-        for shard, job in zip(with_tars, jobs):
+        for shard, job in zip(with_tars, jobs, strict=False):
             yield shard, *_shard_pdq(job)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for shard, (hashes, problems) in zip(with_tars, pool.map(_shard_pdq, jobs)):
+        for shard, (hashes, problems) in zip(with_tars, pool.map(_shard_pdq, jobs), strict=False):
             yield shard, hashes, problems

@@ -623,7 +623,7 @@ def _make_pictures(seed: int, image_ids: list[int], image_size: int, resize_mode
     with ProcessPoolExecutor(max_workers=workers) as pool:
         made = pool.map(_make_picture, repeat(seed), image_ids, repeat(image_size), repeat(resize_mode),
                         chunksize=16)
-        return dict(zip(image_ids, made))
+        return dict(zip(image_ids, made, strict=False))
 
 
 def _make_picture(seed: int, image_id: int, image_size: int, resize_mode: str) -> _Picture:
@@ -761,7 +761,7 @@ def _write_tar(
 ) -> None:
     start, end = times
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
-        for position, (row, meta) in enumerate(zip(rows, metas)):
+        for position, (row, meta) in enumerate(zip(rows, metas, strict=False)):
             if row.image_id is None:
                 continue
             members = {
@@ -840,7 +840,7 @@ def _pdq_removal(
     # Full-size and thumbnail copies at several qualities, as hotlines hold them; these
     # pictures hash so stably that some copies come out identical to the stored hash.
     copies = _PDQ_COPIES[i % len(_PDQ_COPIES):] + _PDQ_COPIES[: i % len(_PDQ_COPIES)]
-    for _, sample in zip(range(len(successful) + 1), candidates):
+    for _, sample in zip(range(len(successful) + 1), candidates, strict=False):
         for size, quality in copies:
             value, _ = pdq.compute(reencode(release.originals[sample.key], size=size, quality=quality))
             by_original = {s.key for s in successful if pdq.distance(value, s.pdq) <= PDQ_MATCH_DISTANCE}

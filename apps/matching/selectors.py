@@ -72,12 +72,12 @@ def _pdq(queries: list[Query], samples, threshold: int) -> list[Hit]:
     hits = []
     rows = reliable.values_list("pdq", *_SAMPLE_FIELDS[:4]).order_by("id").iterator(chunk_size=20_000)
     while True:
-        chunk = [row for _, row in zip(range(_PDQ_CHUNK), rows)]
+        chunk = [row for _, row in zip(range(_PDQ_CHUNK), rows, strict=False)]
         if not chunk:
             return hits
         corpus = pdq.to_words([row[0] for row in chunk])
         dist = pdq.distances(words, corpus)
-        for qi, si in zip(*(dist <= threshold).nonzero()):
+        for qi, si in zip(*(dist <= threshold).nonzero(), strict=False):
             _, release_id, shard_id, shard, key = chunk[si]
             hits.append(Hit(ref=queries[qi].ref, release_id=release_id, shard_id=shard_id, shard=shard,
                             key=key, distance=int(dist[qi, si])))

@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.actors import Actor
-from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from apps.core.admin import CreateThroughServiceAdmin, ReadOnlyAdmin, ReadOnlyInline
 from apps.datasets.models import Dataset
 from apps.mirrors.models import Acknowledgement, FeedEvent, Mirror, Subscription, WebhookAttempt, WebhookDelivery
 from apps.mirrors.services import mirror_create
@@ -33,7 +33,7 @@ class MirrorAddForm(forms.ModelForm):
 
 
 @admin.register(Mirror)
-class MirrorAdmin(admin.ModelAdmin):
+class MirrorAdmin(CreateThroughServiceAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "active", "datasets_list", "webhook_url", "last_seen_at", "token_prefix"]
     list_filter = ["active"]
@@ -41,6 +41,8 @@ class MirrorAdmin(admin.ModelAdmin):
     inlines = [SubscriptionInline, AcknowledgementInline]
     fields = ["name", "contact_email", "active", "webhook_url", "token_prefix", "created_at", "last_seen_at"]
     readonly_fields = ["name", "token_prefix", "created_at", "last_seen_at"]
+    add_form = MirrorAddForm
+    add_fields = ["name", "contact_email", "webhook_url", "subscribe"]
 
     @admin.display(description="datasets")
     def datasets_list(self, obj):
@@ -49,39 +51,18 @@ class MirrorAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("subscriptions__dataset")
 
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = MirrorAddForm
-            kwargs["fields"] = ["name", "contact_email", "webhook_url", "subscribe"]
-        return super().get_form(request, obj, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        return ["name", "contact_email", "webhook_url", "subscribe"] if obj is None else self.fields
-
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.readonly_fields
-
-    def get_inlines(self, request, obj):
-        return [] if obj is None else self.inlines
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
+    def create(self, request, form):
         created = mirror_create(
             name=form.cleaned_data["name"], datasets=list(form.cleaned_data["subscribe"]),
             webhook_url=form.cleaned_data["webhook_url"], contact_email=form.cleaned_data["contact_email"],
             actor=Actor.for_user(request.user),
         )
-        obj.pk = created.mirror.pk
         secret = f" Webhook signing secret: {created.webhook_secret}" if created.webhook_secret else ""
         self.message_user(
-            request, f"Token for {obj.name} (shown once, copy it now): {created.token}.{secret}", messages.WARNING
+            request, f"Token for {created.mirror.name} (shown once, copy it now): {created.token}.{secret}",
+            messages.WARNING,
         )
-
-    def save_related(self, request, form, formsets, change):
-        if change:
-            super().save_related(request, form, formsets, change)
+        return created.mirror
 
 
 @admin.register(Acknowledgement)

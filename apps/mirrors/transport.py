@@ -4,7 +4,7 @@ import json
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -52,7 +52,7 @@ def post_signed(*, url: str, secret: str, msg_id: str, payload: dict) -> Outcome
     """
     _check_address(url)
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
-    now = datetime.now(tz=timezone.utc)
+    now = datetime.now(tz=UTC)
     headers = {
         "content-type": "application/json",
         "user-agent": "takedown-webhooks/1.0",

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from apps.audit.selectors import audit_events_for
 from apps.core.actors import Actor
+from apps.core.admin import CreateThroughServiceAdmin
 from apps.core.errors import TakedownError
 from apps.matching.selectors import request_matches_grouped
 from apps.removals.models import OPEN_STATUSES, Identifier, RemovalRequest
@@ -67,7 +68,7 @@ class RemovalRequestAddForm(forms.ModelForm):
 
 
 @admin.register(RemovalRequest)
-class RemovalRequestAdmin(admin.ModelAdmin):
+class RemovalRequestAdmin(CreateThroughServiceAdmin):
     list_display = ["tracking_id", "category", "status", "source", "reference", "received_at", "due",
                     "identifier_total", "match_total"]
     list_filter = ["status", "category", DueFilter, "source", "received_at"]
@@ -103,26 +104,10 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             return format_html('<strong style="color:#ba2121">{} (overdue)</strong>', f"{obj.due_at:%Y-%m-%d %H:%M}")
         return f"{obj.due_at:%Y-%m-%d %H:%M}"
 
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = RemovalRequestAddForm
-        return super().get_form(request, obj, **kwargs)
+    add_form = RemovalRequestAddForm
+    add_fields = ["category", "source", "reference", "notes", "identifiers_csv"]
 
-    def get_fieldsets(self, request, obj=None):
-        if obj is None:
-            return [(None, {"fields": ["category", "source", "reference", "notes", "identifiers_csv"]})]
-        return self.fieldsets
-
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.readonly_fields
-
-    def get_inlines(self, request, obj):
-        return [] if obj is None else self.inlines
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            obj.save(update_fields=["notes", "updated_at"])
-            return
+    def create(self, request, form):
         from apps.removals.tasks import request_match_task
 
         created = request_create(
@@ -130,8 +115,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             actor=Actor.for_user(request.user), source=form.cleaned_data["source"] or "staff",
             reference=form.cleaned_data["reference"], notes=form.cleaned_data["notes"],
         )
-        obj.pk, obj.tracking_id = created.pk, created.tracking_id
         transaction.on_commit(lambda: request_match_task.delay(created.pk))
+        return created
 
     def has_delete_permission(self, request, obj=None):
         return False  # a removal, once logged, is kept: reject it instead

@@ -2,6 +2,7 @@
 import csv
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from apps.core import identifiers
 from apps.core.errors import TakedownError
@@ -76,3 +77,13 @@ def parse_identifiers_csv(data: bytes | str, *, source_name: str = "file") -> li
     if not parsed:
         raise TakedownError(f"{source_name}: no identifiers after the header")
     return parsed
+
+
+def read_identifiers_file(path: str | Path) -> list[ParsedIdentifier]:
+    """parse_identifiers_csv on a file, with errors naming the file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TakedownError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_identifiers_csv(data, source_name=path.name)

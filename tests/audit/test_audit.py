@@ -17,7 +17,7 @@ def trail(db):
 
 def test_it_chains_each_event_to_the_one_before(trail, run_command):
     assert trail[0].prev_hash == "0" * 64
-    for before, after in zip(trail, trail[1:]):
+    for before, after in zip(trail, trail[1:], strict=False):
         assert after.prev_hash == before.hash
     out, _ = run_command("verify_audit")
     assert "audit trail intact: 4 events" in out

@@ -62,7 +62,7 @@ def write_shard(folder: Path, shard_id: int, *, failed: tuple[int, ...] = (), ke
         "original_width": [640 if good else None for good in ok],
         "original_height": [480 if good else None for good in ok],
         "exif": ["{}" if good else None for good in ok],
-        "sha256": [hashlib.sha256(img).hexdigest() if good else None for img, good in zip(images, ok)],
+        "sha256": [hashlib.sha256(img).hexdigest() if good else None for img, good in zip(images, ok, strict=False)],
     }
     schema = pa.schema(
         [
@@ -80,7 +80,7 @@ def write_shard(folder: Path, shard_id: int, *, failed: tuple[int, ...] = (), ke
 
     ext = {"JPEG": "jpg", "PNG": "png"}[fmt]
     with tarfile.open(folder / f"{name}.tar", "w") as tar:
-        for key, good, img in zip(keys, ok, images):
+        for key, good, img in zip(keys, ok, images, strict=False):
             if not good:
                 continue
             meta = json.dumps({"key": key, "status": "success", "url": f"https://img.example.org/{key}.jpg"})

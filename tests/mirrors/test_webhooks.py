@@ -6,7 +6,7 @@ from standardwebhooks.webhooks import Webhook
 
 from apps.core.actors import Actor
 from apps.mirrors.models import WebhookDelivery
-from apps.mirrors.services import delivery_send, deliveries_due, mirror_create
+from apps.mirrors.services import deliveries_due, delivery_send, mirror_create
 from apps.removals.parsing import ParsedIdentifier
 from apps.removals.services import request_approve, request_create, request_publish
 

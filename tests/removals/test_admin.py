@@ -1,10 +1,10 @@
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.matching.services import request_match
 from apps.removals.models import RemovalRequest, Status
 from apps.removals.parsing import ParsedIdentifier
 from apps.removals.services import request_create
-from apps.matching.services import request_match
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.core.actors import Actor
-from apps.core.identifiers import normalise_url
 from apps.core.commands import TakedownCommand
+from apps.core.identifiers import normalise_url
 from apps.datasets import synthetic
 from apps.datasets.services import release_import
 from apps.mirrors.models import Mirror

@@ -7,7 +7,7 @@ from apps.core.commands import TakedownCommand
 from apps.core.errors import TakedownError
 from apps.datasets.selectors import release_get
 from apps.matching.selectors import Query, hits_for
-from apps.removals.parsing import parse_identifiers_csv
+from apps.removals.parsing import read_identifiers_file
 
 _SCHEMA = pa.schema([
     ("shard", pa.string()), ("key", pa.string()), ("kind", pa.string()), ("value", pa.string()),
@@ -32,12 +32,7 @@ class Command(TakedownCommand):
         if threshold is not None and not 0 <= threshold <= 256:
             raise TakedownError(f"--threshold {threshold}: must be between 0 and 256")
         rel = release_get(dataset=dataset, release=release)
-        path = Path(file)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise TakedownError(f"{file}: cannot read ({exc.strerror})") from None
-        parsed = parse_identifiers_csv(data, source_name=path.name)
+        parsed = read_identifiers_file(file)
         queries = [Query(ref=i, kind=p.kind, value=p.value) for i, p in enumerate(parsed)]
         hits = hits_for(queries, releases=[rel], threshold=threshold, expand=expand)
         hits.sort(key=lambda h: (h.shard, h.key, h.ref))

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from django.contrib.auth import get_user_model
 
 from apps.core.actors import Actor
@@ -7,7 +5,7 @@ from apps.core.commands import TakedownCommand
 from apps.core.errors import TakedownError
 from apps.matching.services import request_match
 from apps.removals.models import Category
-from apps.removals.parsing import parse_identifiers_csv
+from apps.removals.parsing import read_identifiers_file
 from apps.removals.services import request_approve, request_create, request_publish
 
 
@@ -33,12 +31,7 @@ class Command(TakedownCommand):
 
     def handle(self, *args, file, category, source, reference, approve, user, **options):
         actor = self._actor(user)
-        path = Path(file)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise TakedownError(f"{file}: cannot read ({exc.strerror})") from None
-        parsed = parse_identifiers_csv(data, source_name=path.name)
+        parsed = read_identifiers_file(file)
         request = request_create(category=category, identifiers=parsed, actor=actor,
                                  source=source or "cli", reference=reference)
         summary = request_match(request=request)
