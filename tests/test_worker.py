@@ -70,9 +70,10 @@ def _wait(condition, timeout=60.0, process=None):
     return False
 
 
-def test_the_broker_is_redis_wherever_ci_provides_it():
+def test_ci_runs_on_postgresql_and_redis():
     if os.environ.get("TAKEDOWN_REQUIRE_SERVICES"):
         assert settings.CELERY_BROKER_URL.startswith("redis://")
+        assert connection.vendor == "postgresql"
 
 
 def test_a_worker_publishes_an_approval_and_notifies_the_mirror(

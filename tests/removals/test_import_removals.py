@@ -3,6 +3,7 @@ from django.core.management.base import CommandError
 
 from apps.audit.models import AuditEvent
 from apps.blocklists.models import BlocklistVersion
+from apps.core.identifiers import normalise
 from apps.datasets import synthetic
 from apps.matching.models import Match
 from apps.removals.models import Identifier, RemovalRequest, Status
@@ -94,3 +95,17 @@ def test_it_sets_the_due_date_from_the_category(run_command, release, tmp_path):
     assert due["csam"].total_seconds() == 0
     assert due["ncii"].total_seconds() == 48 * 3600
     assert 28 <= due["privacy"].days <= 31
+
+
+def test_it_matches_every_kind_on_an_8_digit_md5_release(db, run_command, tmp_path):
+    data = synthetic.write_release(tmp_path / "shards", shards=1, samples_per_shard=500, last_shard_samples=30,
+                                   seed=31, hash_columns=("md5",))
+    assert len(data.successful()[0].key) == 8
+    run_command("import_release", "cc", "v2", str(tmp_path / "shards"), "--no-progress")
+    expected = synthetic.make_removals(data, seed=2, n_md5=2, n_sha256=0, n_pdq=3)
+    path = synthetic.write_removals_csv(tmp_path / "r.csv", expected)
+    run_command("import_removals", str(path), "--category", "other")
+    request = RemovalRequest.objects.get()
+    for removal in expected:
+        ident = request.identifiers.get(kind=removal.kind, value=normalise(removal.kind, removal.value))
+        assert set(Match.objects.filter(identifier=ident).values_list("key", flat=True)) == set(removal.keys)
