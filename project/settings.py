@@ -270,6 +270,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Domain settings.
+# Per-release sample indexes (one folder per release; memory-mapped when matching).
+INDEX_DIR = Path(env_str("INDEX_DIR") or DATA_DIR / "index").resolve()
+# Rows per index segment: bounds the memory of building one (about 100 bytes per row).
+INDEX_SEGMENT_ROWS = env_int("INDEX_SEGMENT_ROWS", 20_000_000, minimum=1)
 PDQ_MATCH_THRESHOLD = env_int("PDQ_MATCH_THRESHOLD", 31, minimum=0)
 # Meta calls hashes of quality below 50 unreliable (flat images collide). A takedown
 # tool should not miss silently, so by default every hash is matched and reviewers

@@ -3,7 +3,6 @@
 One module decides what a URL, key or hash "is", so removal files, dataset
 ingest and the matcher always compare like with like.
 """
-import hashlib
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -13,8 +12,10 @@ MD5 = "md5"
 SHA1 = "sha1"
 SHA256 = "sha256"
 PDQ = "pdq"
+DOMAIN = "domain"
+URL_PREFIX = "url_prefix"
 
-KINDS = (URL, KEY, MD5, SHA1, SHA256, PDQ)
+KINDS = (URL, KEY, MD5, SHA1, SHA256, PDQ, DOMAIN, URL_PREFIX)
 HASH_KINDS = (MD5, SHA1, SHA256)
 HEX_LENGTHS = {MD5: 32, SHA1: 40, SHA256: 64, PDQ: 64}
 KIND_CHOICES = [
@@ -24,10 +25,14 @@ KIND_CHOICES = [
     (SHA1, "SHA-1"),
     (SHA256, "SHA-256"),
     (PDQ, "PDQ"),
+    (DOMAIN, "Domain (and its subdomains)"),
+    (URL_PREFIX, "URL prefix"),
 ]
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 _KEY = re.compile(r"^[A-Za-z0-9._:/-]{1,256}$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_KIND_SPELLINGS = {kind.replace("_", ""): kind for kind in KINDS}
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -40,8 +45,8 @@ class InvalidIdentifier(ValueError):
 
 def parse_kind(raw: str) -> str:
     """Return the canonical kind for a user-typed kind ('SHA-256' -> 'sha256')."""
-    kind = raw.strip().lower().replace("-", "").replace("_", "")
-    if kind not in KINDS:
+    kind = _KIND_SPELLINGS.get(raw.strip().lower().replace("-", "").replace("_", ""))
+    if kind is None:
         raise InvalidIdentifier(f"unknown kind {raw.strip()!r} (expected one of: {', '.join(KINDS)})")
     return kind
 
@@ -53,8 +58,10 @@ def normalise(kind: str, raw: str) -> str:
         raise InvalidIdentifier(f"empty {kind} value")
     if kind in HEX_LENGTHS:
         return _normalise_hex(kind, value)
-    if kind == URL:
+    if kind in (URL, URL_PREFIX):
         return _normalise_url_strict(value)
+    if kind == DOMAIN:
+        return _normalise_domain(value)
     if kind == KEY:
         if not _KEY.match(value):
             raise InvalidIdentifier(
@@ -157,7 +164,12 @@ def _normalise_url_strict(value: str) -> str:
     return normalise_url(value)
 
 
-def url_fingerprint(normalised_url: str) -> int:
-    """A signed 64-bit fingerprint of a normalised URL, for a compact database index."""
-    digest = hashlib.sha256(normalised_url.encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+def _normalise_domain(value: str) -> str:
+    host = value.lower().removeprefix("*.").rstrip(".")
+    if "://" in host or "/" in host:
+        raise InvalidIdentifier(f"domain {value[:80]!r} must be a host name like example.com, not a URL")
+    host = _host(host)
+    labels = host.split(".")
+    if not all(_LABEL.match(label) for label in labels) or len(host) > 253:
+        raise InvalidIdentifier(f"domain {value[:80]!r} is not a valid host name")
+    return host

@@ -1,12 +1,12 @@
 from django.contrib import admin
 
 from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
-from apps.datasets.models import Dataset, Release, Sample, Shard
+from apps.datasets.models import Dataset, Release, Shard
 
 
 class ReleaseInline(ReadOnlyInline):
     model = Release
-    fields = ["name", "sample_count", "shard_count", "imported_at"]
+    fields = ["name", "status", "sample_count", "shard_count", "derived_from", "imported_at"]
     readonly_fields = fields
     show_change_link = True
 
@@ -23,27 +23,17 @@ class DatasetAdmin(admin.ModelAdmin):
 
 class ShardInline(ReadOnlyInline):
     model = Shard
-    fields = ["name", "parquet_name", "tar_name", "row_count", "sample_count", "parquet_sha256"]
+    fields = ["name", "parquet_name", "tar_name", "row_count", "sample_count", "image_count", "indexed_at",
+              "parquet_sha256"]
     readonly_fields = fields
 
 
 @admin.register(Release)
 class ReleaseAdmin(ReadOnlyAdmin):
-    list_display = ["__str__", "sample_count", "shard_count", "pdq_computed", "imported_at"]
-    list_filter = ["dataset"]
+    list_display = ["__str__", "status", "sample_count", "shard_count", "image_count", "derived_from", "indexed_at"]
+    list_filter = ["status", "dataset"]
     search_fields = ["name", "dataset__name"]
-    fields = ["dataset", "name", "source_path", "column_map", "sample_count", "shard_count", "pdq_computed",
-              "content_sha256", "imported_at"]
+    fields = ["dataset", "name", "status", "error", "derived_from", "source_path", "column_map", "row_count",
+              "sample_count", "image_count", "shard_count", "content_sha256", "imported_at", "indexed_at"]
     readonly_fields = fields
     inlines = [ShardInline]
-
-
-@admin.register(Sample)
-class SampleAdmin(ReadOnlyAdmin):
-    list_display = ["key", "release", "shard", "url"]
-    list_select_related = ["release__dataset", "shard"]
-    list_filter = ["release"]
-    search_fields = ["=key", "=sha256", "=md5", "=sha1"]
-    show_full_result_count = False
-    fields = ["release", "shard", "key", "url", "md5", "sha1", "sha256", "pdq", "pdq_quality"]
-    readonly_fields = fields

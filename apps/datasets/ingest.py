@@ -1,28 +1,32 @@
-"""Reading a release from disk: shard layout, column mapping, rows and image hashes.
+"""Reading a release from disk and turning each shard into an index part.
 
-No database here: services.release_import decides what to store.
+A shard's part (apps.matching.index) holds each sample's key, normalised URL,
+digests and PDQ, and their fingerprints, computed column-wise: pyarrow reads,
+DuckDB fingerprints, numpy decodes hex, and only URLs that are not already in
+canonical form go through Python. No database here.
 """
 import hashlib
-import multiprocessing
-import os
 import tarfile
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from apps.core import identifiers, pdq
 from apps.core.errors import TakedownError
+from apps.matching import index
 
 # Fields the importer understands, with img2dataset's column names as defaults.
 FIELDS = ("key", "url", "caption", "status", "md5", "sha1", "sha256", "pdq")
 HASH_FIELDS = ("md5", "sha1", "sha256", "pdq")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 SUCCESS = "success"
-BATCH_ROWS = 65_536
+BATCH_ROWS = 131_072
 
 
 @dataclass
@@ -46,18 +50,6 @@ class ColumnMap:
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.columns.items() if v}
-
-
-@dataclass
-class Row:
-    shard: str
-    row: int
-    key: str
-    url: str
-    md5: str | None
-    sha1: str | None
-    sha256: str | None
-    pdq: str | None
 
 
 def file_sha256(path: Path) -> str:
@@ -138,55 +130,6 @@ def row_count(parquet: Path) -> int:
         return pq.ParquetFile(parquet).metadata.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
         raise TakedownError(f"{parquet.name}: not a readable parquet file ({exc})") from None
-
-
-def iter_rows(shard: ShardFiles, columns: ColumnMap) -> Iterator[tuple[int, Row | None]]:
-    """(row number, sample) for each row of a shard; None for rows that are not samples.
-
-    Rows are numbered from 0 as in the file. A value that cannot be a valid
-    identifier stops the import with the file, row and column named.
-    """
-    wanted = [c for c in {columns.get(f) for f in ("key", "url", "status", *HASH_FIELDS)} if c]
-    try:
-        reader = pq.ParquetFile(shard.parquet).iter_batches(batch_size=BATCH_ROWS, columns=wanted)
-        offset = 0
-        for batch in reader:
-            data = {name: batch.column(name).to_pylist() for name in wanted}
-            for i in range(batch.num_rows):
-                number = offset + i
-                yield number, _row(shard, number, data, columns, i)
-            offset += batch.num_rows
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise TakedownError(f"{shard.parquet.name}: cannot read rows ({exc})") from None
-
-
-def _row(shard: ShardFiles, number: int, data: dict, columns: ColumnMap, i: int) -> Row | None:
-    status_col = columns.get("status")
-    if status_col and data[status_col][i] != SUCCESS:
-        return None
-    key_col = columns.get("key")
-    if key_col:
-        raw_key = data[key_col][i]
-        if raw_key is None or str(raw_key).strip() == "":
-            raise TakedownError(f"{shard.parquet.name} row {number}: column {key_col!r} is empty")
-        key = str(raw_key).strip()
-    else:
-        # Plain metadata parquet has no key: the row's place in its file names it.
-        key = f"{shard.name}:{number}"
-    url = data[columns.get("url")][i]
-    hashes = {}
-    for kind in HASH_FIELDS:
-        col = columns.get(kind)
-        if not col:
-            hashes[kind] = None
-            continue
-        try:
-            hashes[kind] = identifiers.normalise_hex_or_none(kind, data[col][i])
-        except identifiers.InvalidIdentifier as exc:
-            raise TakedownError(f"{shard.parquet.name} row {number}, column {col!r}: {exc}") from None
-    return Row(shard=shard.name, row=number, key=key, url="" if url is None else str(url), **hashes)
-
-
 def member_key(member_name: str) -> tuple[str, str]:
     """(key, extension) of a webdataset tar member: the basename up to its first dot."""
     base = member_name.rsplit("/", 1)[-1]
@@ -239,14 +182,139 @@ def unpad(rgb, original: tuple[int, int] | None):
     return rgb.crop((left, top, left + inner_w, top + inner_h))
 
 
-def tar_pdq(tar_path: Path, sizes: dict[str, tuple[int, int]] | None = None
-            ) -> tuple[dict[str, tuple[str, int]], list[str]]:
-    """PDQ hash and quality of every image in a webdataset tar, by key; and the problems met.
+
+
+# ---------------------------------------------------------------- column-wise identifiers
+
+# An escape that normalise_url leaves alone: upper-case hex of a reserved or non-ASCII byte.
+_KEPT_ESCAPE = r"%(?:[01][0-9A-F]|2[0-9A-C]|2F|3[A-F]|40|5[B-E]|60|7[B-D]|7F|[89A-F][0-9A-F])"
+# URLs that normalise_url returns unchanged (tests check this against it): lower-case
+# http(s), a plain lower-case host, no port or user, a path, no fragment, no space or
+# control character, only kept escapes, and no bare trailing "?".
+CANONICAL_URL = (
+    r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/(?:[^\x00-\x20#%\x7f]|" + _KEPT_ESCAPE + r")*(?:[^?\x00-\x20#%\x7f]|"
+    + _KEPT_ESCAPE + r")|https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/"
+)
+_HOST = r"^[a-z][a-z0-9+.-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
+
+
+def _array(values) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    # One thread: ingest already runs one process per core.
+    return duckdb.connect(":memory:", config={"threads": 1})
+
+
+def normalise_urls(con: duckdb.DuckDBPyConnection, urls: pa.Array) -> pa.Array:
+    """normalise_url over a column; only the URLs not already canonical go through Python."""
+    canonical = con.from_arrow(pa.table({"u": urls})).project(f"regexp_full_match(u, '{CANONICAL_URL}') AS ok")
+    ok = _array(canonical.to_arrow_table().column("ok")).fill_null(True)
+    dirty = np.nonzero(~np.asarray(ok))[0]
+    if not len(dirty):
+        return urls
+    values = urls.to_pylist()
+    for i in dirty.tolist():
+        values[i] = identifiers.normalise_url(values[i])
+    return pa.array(values, pa.string())
+
+
+def host_suffixes(host: str) -> list[str]:
+    """The names a domain opt-out can use for a host: itself and its parents of two labels or more."""
+    if not host or host.startswith("[") or host.replace(".", "").isdigit():
+        return [host] if host else []
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]
+
+
+def host_entries(con: duckdb.DuckDBPyConnection, urls: pa.Array) -> np.ndarray:
+    """(fingerprint, row) of every host suffix of every URL; distinct hosts are few, so Python is fine there."""
+    hosts = pc.extract_regex(urls, _HOST).field("host")
+    encoded = hosts.dictionary_encode()
+    suffixes = [host_suffixes(h) for h in encoded.dictionary.to_pylist()]
+    counts = np.asarray([len(s) for s in suffixes], dtype=np.int64)
+    flat = [suffix for group in suffixes for suffix in group]
+    flat_fps = index_fingerprints(con, pa.array(flat, pa.string()))
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    codes = np.asarray(encoded.indices.fill_null(-1))
+    rows = np.nonzero(codes >= 0)[0]
+    codes = codes[rows]
+    per_row = counts[codes]
+    entries = np.zeros(int(per_row.sum()), index.HOST_DTYPE)
+    entries["row"] = np.repeat(rows, per_row)
+    steps = np.arange(len(entries)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    entries["fp"] = flat_fps[np.repeat(starts[codes], per_row) + steps]
+    return entries
+
+
+def index_fingerprints(con: duckdb.DuckDBPyConnection, values: pa.Array) -> np.ndarray:
+    """Fingerprints of a string column, as apps.matching.fingerprints.strings computes them."""
+    if not len(values):
+        return np.zeros(0, np.uint64)
+    result = con.from_arrow(pa.table({"v": values})).project("hash(v) AS h").to_arrow_table().column("h")
+    return result.to_numpy().astype(np.uint64)
+
+
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10, dtype=np.uint8)
+_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+
+
+def digest_column(values: pa.Array, kind: str, width: int, where) -> pa.Array:
+    """Hex (or raw binary) digests as a fixed-size binary column; a bad value names its row."""
+    if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type) \
+            or pa.types.is_fixed_size_binary(values.type):
+        lengths = pc.binary_length(values)
+        bad = pc.and_(pc.is_valid(values), pc.not_equal(lengths, width))
+        _refuse(values, bad, kind, where, lambda v: v.hex() if isinstance(v, bytes) else v)
+        return pc.cast(values, pa.binary(width))
+    text = pc.replace_substring_regex(pc.utf8_lower(pc.utf8_trim_whitespace(values)), r"^0x", "")
+    text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
+    bad = pc.and_(pc.is_valid(text), pc.invert(pc.match_substring_regex(text, f"^[0-9a-f]{{{2 * width}}}$")))
+    _refuse(values, bad, kind, where)
+    valid = np.asarray(pc.is_valid(text))
+    filled = _array(pc.fill_null(text, "0" * (2 * width)))
+    data = np.frombuffer(filled.buffers()[2], np.uint8)
+    first = np.frombuffer(filled.buffers()[1], np.int32)[filled.offset]
+    nibbles = _HEX[data[first:first + len(filled) * 2 * width]].reshape(-1, width, 2)
+    codes = (nibbles[:, :, 0] << 4) | nibbles[:, :, 1]
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(codes), [
+        pa.py_buffer(np.packbits(valid, bitorder="little").tobytes()), pa.py_buffer(codes.tobytes())])
+
+
+def _refuse(values: pa.Array, bad: pa.Array, kind: str, where, show=lambda v: v) -> None:
+    if not pc.any(bad).as_py():
+        return
+    first = int(np.nonzero(np.asarray(bad.fill_null(False)))[0][0])
+    row, column = where(first)
+    value = values[first].as_py()
+    try:
+        identifiers.normalise_hex_or_none(kind, value)
+        reason = f"{kind} must be {identifiers.HEX_LENGTHS[kind]} hex characters"
+    except identifiers.InvalidIdentifier as exc:
+        reason = str(exc)
+    raise TakedownError(f"{row}, column {column!r}: {reason}")
+
+
+# ---------------------------------------------------------------- images
+
+
+@dataclass
+class ImageHashes:
+    md5: bytes
+    sha256: bytes
+    pdq: bytes | None = None
+    quality: int | None = None
+
+
+def tar_images(tar_path: Path, sizes: dict[str, tuple[int, int]], want_pdq: bool
+               ) -> tuple[dict[str, ImageHashes], list[str]]:
+    """md5, sha256 and (if wanted) PDQ of every image in a webdataset tar, by key; and the problems met.
 
     `sizes` gives each key's original (width, height), to see through img2dataset's padding.
     """
-    sizes = sizes or {}
-    hashes: dict[str, tuple[str, int]] = {}
+    hashes: dict[str, ImageHashes] = {}
     problems: list[str] = []
     try:
         with tarfile.open(tar_path, "r:*") as archive:
@@ -256,31 +324,107 @@ def tar_pdq(tar_path: Path, sizes: dict[str, tuple[int, int]] | None = None
                 key, ext = member_key(member.name)
                 if ext not in IMAGE_EXTENSIONS:
                     continue
-                handle = archive.extractfile(member)
-                try:
-                    hashes[key] = pdq.hash_image(unpad(pdq.decode(handle.read()), sizes.get(key)))
-                except ValueError as exc:
-                    problems.append(f"{tar_path.name}:{member.name}: {exc}")
+                data = archive.extractfile(member).read()
+                found = ImageHashes(hashlib.md5(data).digest(), hashlib.sha256(data).digest())
+                if want_pdq:
+                    try:
+                        hex_hash, found.quality = pdq.hash_image(unpad(pdq.decode(data), sizes.get(key)))
+                        found.pdq = bytes.fromhex(hex_hash)
+                    except ValueError as exc:
+                        problems.append(f"{tar_path.name}:{member.name}: {exc}")
+                hashes[key] = found
     except (tarfile.TarError, OSError) as exc:
         raise TakedownError(f"{tar_path.name}: not a readable tar file ({exc})") from None
     return hashes, problems
 
 
-def _shard_pdq(job: tuple[Path, Path, str | None]):
-    tar, parquet, key_column = job
-    return tar_pdq(tar, original_sizes(parquet, key_column))
+# ---------------------------------------------------------------- parts
 
 
-def tars_pdq(shards: list[ShardFiles], columns: ColumnMap
-             ) -> Iterator[tuple[ShardFiles, dict[str, tuple[str, int]], list[str]]]:
-    """tar_pdq over the shards that have tars, one process per core when the caller may start processes."""
-    with_tars = [s for s in shards if s.tar]
-    jobs = [(s.tar, s.parquet, columns.get("key")) for s in with_tars]
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1 or multiprocessing.current_process().daemon:
-        for shard, job in zip(with_tars, jobs, strict=False):
-            yield shard, *_shard_pdq(job)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for shard, (hashes, problems) in zip(with_tars, pool.map(_shard_pdq, jobs), strict=False):
-            yield shard, hashes, problems
+def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha256: str,
+               hash_images: bool = True) -> dict:
+    """Index one shard into parts/<shard>.*; a complete part from the same file is kept as it is."""
+    done = index.part_done(parts, shard.name, source_sha256)
+    if done is not None:
+        return done
+    started = time.monotonic()
+    con = _duckdb()
+    key_col, url_col, status_col = columns.get("key"), columns.get("url"), columns.get("status")
+    wanted = [c for c in dict.fromkeys((key_col, url_col, status_col, *(columns.get(k) for k in HASH_FIELDS))) if c]
+    images: dict[str, ImageHashes] = {}
+    problems: list[str] = []
+    if hash_images and shard.tar is not None:
+        images, problems = tar_images(shard.tar, original_sizes(shard.parquet, key_col), columns.get("pdq") is None)
+    writer = index.PartWriter(parts, shard.name)
+    rows_read = 0
+    try:
+        reader = pq.ParquetFile(shard.parquet).iter_batches(batch_size=BATCH_ROWS, columns=wanted)
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            numbers = pa.array(np.arange(rows_read, rows_read + batch.num_rows, dtype=np.uint32))
+            rows_read += batch.num_rows
+            if status_col:
+                keep = pc.fill_null(pc.equal(table.column(status_col), SUCCESS), False)
+                table, numbers = table.filter(keep), numbers.filter(keep)
+            if not table.num_rows:
+                continue
+            part_batch, hosts = _part_batch(con, shard, table, numbers, columns, images)
+            writer.write(part_batch, hosts)
+    except (pa.ArrowInvalid, OSError) as exc:
+        writer.abort()
+        raise TakedownError(f"{shard.parquet.name}: cannot read rows ({exc})") from None
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish({
+        "source_sha256": source_sha256, "rows": rows_read, "images": len(images), "problems": problems,
+        "seconds": round(time.monotonic() - started, 3),
+    })
+
+
+def _part_batch(con, shard: ShardFiles, table: pa.Table, numbers: pa.Array, columns: ColumnMap,
+                images: dict[str, ImageHashes]) -> tuple[pa.RecordBatch, np.ndarray]:
+    def where(i: int) -> tuple[str, str]:
+        return f"{shard.parquet.name} row {numbers[i].as_py()}", ""
+
+    key_col, url_col = columns.get("key"), columns.get("url")
+    if key_col:
+        keys = pc.utf8_trim_whitespace(_array(pc.cast(table.column(key_col), pa.string())))
+        empty = pc.fill_null(pc.equal(pc.utf8_length(keys), 0), True)
+        if pc.any(empty).as_py():
+            first = int(np.nonzero(np.asarray(empty))[0][0])
+            raise TakedownError(f"{shard.parquet.name} row {numbers[first].as_py()}: column {key_col!r} is empty")
+    else:
+        # Plain metadata parquet has no key: the row's place in its file names it.
+        keys = pc.binary_join_element_wise(pa.scalar(shard.name), pc.cast(numbers, pa.string()), ":")
+    urls = normalise_urls(con, pc.fill_null(_array(table.column(url_col)).cast(pa.string()), ""))
+    url_fps = index_fingerprints(con, urls)
+    url_fps[np.asarray(pc.equal(pc.utf8_length(urls), 0))] = 0
+    data = {
+        "row": numbers, "key": keys, "url": urls, "url_fp": pa.array(url_fps),
+        "key_fp": pa.array(index_fingerprints(con, keys)),
+    }
+    for kind in HASH_FIELDS:
+        col = columns.get(kind)
+        width = index.DIGEST_WIDTHS[kind]
+        if col:
+            data[kind] = digest_column(
+                _array(table.column(col)), kind, width,
+                lambda i, col=col: (f"{shard.parquet.name} row {numbers[i].as_py()}", col),
+            )
+        else:
+            data[kind] = pa.nulls(table.num_rows, pa.binary(width))
+    quality = pa.nulls(table.num_rows, pa.uint8())
+    img_md5 = pa.nulls(table.num_rows, pa.binary(16))
+    img_sha256 = pa.nulls(table.num_rows, pa.binary(32))
+    if images:
+        found = [images.get(k) for k in keys.to_pylist()]
+        img_md5 = pa.array([f.md5 if f else None for f in found], pa.binary(16))
+        img_sha256 = pa.array([f.sha256 if f else None for f in found], pa.binary(32))
+        if not columns.get("pdq"):
+            data["pdq"] = pa.array([f.pdq if f else None for f in found], pa.binary(32))
+            quality = pa.array([f.quality if f else None for f in found], pa.uint8())
+    data.update(img_md5=img_md5, img_sha256=img_sha256, pdq_quality=quality)
+    batch = pa.RecordBatch.from_arrays([_array(data[name]) for name in index.PART_SCHEMA.names],
+                                       schema=index.PART_SCHEMA)
+    return batch, host_entries(con, urls)

@@ -1,3 +1,6 @@
+from pathlib import Path
+
+from django.conf import settings
 from django.db import models
 
 
@@ -16,17 +19,32 @@ class Dataset(models.Model):
 
 
 class Release(models.Model):
-    """One immutable release of a dataset: a set of shards as they were imported."""
+    """One immutable release of a dataset: its shards as imported, and the index over their samples."""
+
+    class Status(models.TextChoices):
+        INDEXING = "indexing", "Indexing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="releases")
     name = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INDEXING, db_index=True)
+    derived_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="derived",
+        help_text="The release this one was made from (a filtered subset, a re-download, a reshard).",
+    )
     source_path = models.CharField(max_length=1000, blank=True)
     column_map = models.JSONField(default=dict, blank=True)
+    hash_images = models.BooleanField(default=True, help_text="Hash the images in the tars (md5, sha256, PDQ).")
+    row_count = models.BigIntegerField(default=0)
     sample_count = models.BigIntegerField(default=0)
+    image_count = models.BigIntegerField(default=0)
     shard_count = models.IntegerField(default=0)
-    pdq_computed = models.BooleanField(default=False, help_text="PDQ hashes were computed from the images.")
-    content_sha256 = models.CharField(max_length=64, help_text="Digest of the imported shard files.")
+    content_sha256 = models.CharField(max_length=64, blank=True, help_text="Digest of the imported shard files.")
+    error = models.TextField(blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
+    finalize_claimed_at = models.DateTimeField(null=True, blank=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset__name", "name"]
@@ -35,6 +53,10 @@ class Release(models.Model):
     def __str__(self) -> str:
         return f"{self.dataset.name}/{self.name}"
 
+    @property
+    def index_path(self) -> Path:
+        return Path(settings.INDEX_DIR) / self.dataset.name / self.name
+
 
 class Shard(models.Model):
     """One shard of a release: NNNNN.parquet with an optional NNNNN.tar."""
@@ -42,10 +64,13 @@ class Shard(models.Model):
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="shards")
     name = models.CharField(max_length=200)
     parquet_name = models.CharField(max_length=300)
-    parquet_sha256 = models.CharField(max_length=64)
+    parquet_sha256 = models.CharField(max_length=64, blank=True)
     tar_name = models.CharField(max_length=300, blank=True)
     row_count = models.BigIntegerField(default=0)
     sample_count = models.BigIntegerField(default=0)
+    image_count = models.BigIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["release", "name"]
@@ -53,25 +78,3 @@ class Shard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release}/{self.name}"
-
-
-class Sample(models.Model):
-    """One sample of a release, with the identifiers removal requests can hit."""
-
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="samples")
-    shard = models.ForeignKey(Shard, on_delete=models.CASCADE, related_name="samples")
-    key = models.CharField(max_length=256)
-    url = models.TextField(blank=True)
-    # 64-bit fingerprint of the normalised URL: URLs are too long for a B-tree index.
-    url_fp = models.BigIntegerField(null=True, db_index=True)
-    md5 = models.CharField(max_length=32, null=True, blank=True, db_index=True)
-    sha1 = models.CharField(max_length=40, null=True, blank=True, db_index=True)
-    sha256 = models.CharField(max_length=64, null=True, blank=True, db_index=True)
-    pdq = models.CharField(max_length=64, null=True, blank=True)
-    pdq_quality = models.SmallIntegerField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["release", "key"], name="sample_unique_key")]
-
-    def __str__(self) -> str:
-        return f"{self.release}:{self.key}"

@@ -20,3 +20,20 @@ def release_get(*, dataset: str, release: str) -> Release:
     except Release.DoesNotExist:
         known = ", ".join(ds.releases.values_list("name", flat=True)[:20]) or "none yet"
         raise TakedownError(f"dataset {dataset!r} has no release {release!r} (known: {known})") from None
+
+
+def release_samples(*, release: Release, limit: int = 100) -> list[dict]:
+    """The first samples of a ready release, from its index: shard, key, url and digests (hex)."""
+    import numpy as np
+
+    from apps.matching.index import open_index
+
+    segment = open_index(release.index_path).segments[0]
+    count = min(limit, segment.meta["rows"])
+    columns = ["key", "url", "md5", "sha256", "pdq"]
+    values = segment.rows(np.arange(count), columns)
+    return [
+        {name: (v.hex() if isinstance(v, bytes) else v) for name, v in
+         ((name, values[name][i]) for name in (*columns, "shard"))}
+        for i in range(count)
+    ]

@@ -1,24 +1,34 @@
-"""Registering releases: reading their shards and indexing every sample's identifiers."""
+"""Registering releases and building their indexes, shard by shard, resumably."""
 import hashlib
 import json
+import multiprocessing
+import os
 import re
+import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from tqdm import tqdm
 
 from apps.audit.services import audit_record
-from apps.core import identifiers
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.datasets import ingest
-from apps.datasets.models import Dataset, Release, Sample, Shard
+from apps.datasets.models import Dataset, Release, Shard
+from apps.matching import index, kernels
 
 _RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
-_INSERT_BATCH = 5000
+# A finalize claim older than this belongs to a worker that died: another may take over.
+FINALIZE_LEASE = timedelta(minutes=30)
 
 
 @dataclass
@@ -27,7 +37,7 @@ class ImportResult:
     created: bool
     rows: int = 0
     samples: int = 0
-    pdq_computed: int = 0
+    images: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -40,136 +50,229 @@ def _validate_names(dataset: str, release: str) -> None:
         raise TakedownError(f"release name {release!r} must be letters, digits, '.', '-' or '_' (at most 100)")
 
 
-def _content_digest(shards: list[ingest.ShardFiles], digests: dict[str, str], columns: dict) -> str:
-    listing = [
-        [s.name, digests[s.name], s.tar.name if s.tar else "", s.tar.stat().st_size if s.tar else 0]
-        for s in shards
-    ]
+def _content_digest(shards: list[Shard], columns: dict) -> str:
+    listing = [[s.name, s.parquet_sha256, s.tar_name] for s in shards]
     body = json.dumps({"shards": listing, "columns": columns}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def release_import(*, dataset: str, release: str, path: Path, columns: dict[str, str] | None = None,
-                   compute_pdq: bool = True, progress: TextIO | None = None,
-                   actor: Actor | None = None) -> ImportResult:
-    """Register a release from a folder of img2dataset shards or plain parquet files.
+def release_register(*, dataset: str, release: str, path: Path, columns: dict[str, str] | None = None,
+                     derived_from: str | None = None, hash_images: bool = True,
+                     actor: Actor | None = None) -> tuple[Release, bool]:
+    """Record a release and its shards, to be indexed; (release, created).
 
-    Every sample's key, URL and hash columns are indexed; PDQ is computed from
-    the images in the tars when the metadata has no pdq column. The release is
-    written in one transaction: it appears whole or not at all. Importing the
-    same files again changes nothing; other files under an existing release
-    name are refused, as releases are immutable. With `progress`, progress
-    bars are drawn on that stream.
+    The same files under an existing release name change nothing, and an
+    import that stopped half-way resumes. Other files under that name are
+    refused: releases are immutable. A release that failed to index is
+    started again from scratch.
     """
-    actor = actor or Actor.system()
     _validate_names(dataset, release)
     path = Path(path).expanduser().resolve()
     shards = ingest.discover_shards(path)
-    schema = ingest.read_schema(shards[0].parquet)
-    column_map = ingest.resolve_columns(schema, columns or {}, shards[0].parquet)
+    column_map = ingest.resolve_columns(ingest.read_schema(shards[0].parquet), columns or {}, shards[0].parquet)
     for shard in shards[1:]:
         ingest.resolve_columns(ingest.read_schema(shard.parquet), column_map.as_dict(), shard.parquet)
-    digests = {s.name: s.digest() for s in shards}
-    content = _content_digest(shards, digests, column_map.as_dict())
+    parent = None
+    if derived_from:
+        parent = Release.objects.filter(dataset__name=dataset, name=derived_from).first()
+        if parent is None:
+            raise TakedownError(f"--derived-from {derived_from!r}: dataset {dataset!r} has no such release")
 
     existing = Release.objects.filter(dataset__name=dataset, name=release).first()
+    if existing is not None and existing.status == Release.Status.FAILED:
+        release_forget(release=existing)
+        existing = None
     if existing is not None:
-        if existing.content_sha256 == content:
-            return ImportResult(release=existing, created=False, samples=existing.sample_count)
-        changed = [
-            s.name for s in shards
-            if not existing.shards.filter(name=s.name, parquet_sha256=digests[s.name]).exists()
-        ]
-        detail = f" (shards that differ: {', '.join(changed[:10])})" if changed else ""
-        raise TakedownError(
-            f"{dataset}/{release} is already imported from other files{detail}; "
-            "releases are immutable, so import these files under a new release name"
-        )
-
-    want_pdq = compute_pdq and column_map.get("pdq") is None and any(s.tar for s in shards)
-    result = ImportResult(release=None, created=True)  # type: ignore[arg-type]
-    total_rows = sum(ingest.row_count(s.parquet) for s in shards)
-    bar = tqdm(total=total_rows, unit="rows", desc=f"{dataset}/{release}", file=progress,
-               disable=progress is None, dynamic_ncols=True)
+        _check_same_files(existing, shards, column_map)
+        return existing, False
 
     with transaction.atomic():
         ds, _ = Dataset.objects.get_or_create(name=dataset)
         rel = Release.objects.create(
             dataset=ds, name=release, source_path=str(path), column_map=column_map.as_dict(),
-            content_sha256=content, pdq_computed=want_pdq,
+            derived_from=parent, hash_images=hash_images, shard_count=len(shards),
         )
-        result.release = rel
-        seen_keys: dict[str, str] = {}
-        for shard in shards:
-            shard_obj = Shard.objects.create(
-                release=rel, name=shard.name, parquet_name=shard.parquet.name,
-                parquet_sha256=digests[shard.name], tar_name=shard.tar.name if shard.tar else "",
-            )
-            result.samples += _import_shard(shard, shard_obj, column_map, seen_keys, bar, result)
-        bar.close()
-        if want_pdq:
-            result.pdq_computed = _import_pdq(rel, shards, column_map, progress, result)
-        rel.sample_count = result.samples
-        rel.shard_count = len(shards)
-        rel.save(update_fields=["sample_count", "shard_count"])
-        audit_record(actor=actor, action="release.imported", obj=rel, after={
-            "path": str(path), "shards": len(shards), "rows": result.rows, "samples": result.samples,
-            "columns": column_map.as_dict(), "pdq_computed": result.pdq_computed,
+        Shard.objects.bulk_create([
+            Shard(release=rel, name=s.name, parquet_name=s.parquet.name, tar_name=s.tar.name if s.tar else "")
+            for s in shards
+        ])
+        audit_record(actor=actor or Actor.system(), action="release.registered", obj=rel, after={
+            "path": str(path), "shards": len(shards), "columns": column_map.as_dict(),
+            "derived_from": derived_from or None,
         })
-    return result
+    shutil.rmtree(rel.index_path, ignore_errors=True)  # leftovers of an earlier release of that name
+    return rel, True
 
 
-def _import_shard(shard: ingest.ShardFiles, shard_obj: Shard, columns: ingest.ColumnMap,
-                  seen_keys: dict[str, str], bar: tqdm, result: ImportResult) -> int:
-    batch: list[Sample] = []
-    rows = samples = 0
-    for number, row in ingest.iter_rows(shard, columns):
-        rows += 1
-        bar.update(1)
-        if row is None:
-            continue
-        where = f"{shard.parquet.name} row {number}"
-        if row.key in seen_keys:
-            raise TakedownError(f"{where}: key {row.key!r} already appears at {seen_keys[row.key]}; "
-                                "keys must be unique within a release")
-        seen_keys[row.key] = where
-        url = identifiers.normalise_url(row.url) if row.url else ""
-        batch.append(Sample(
-            release=shard_obj.release, shard=shard_obj, key=row.key, url=row.url,
-            url_fp=identifiers.url_fingerprint(url) if url else None,
-            md5=row.md5, sha1=row.sha1, sha256=row.sha256, pdq=row.pdq,
-        ))
-        samples += 1
-        if len(batch) >= _INSERT_BATCH:
-            Sample.objects.bulk_create(batch)
-            batch.clear()
-    if batch:
-        Sample.objects.bulk_create(batch)
-    shard_obj.row_count = rows
-    shard_obj.sample_count = samples
-    shard_obj.save(update_fields=["row_count", "sample_count"])
-    result.rows += rows
-    return samples
+def _check_same_files(release: Release, shards: list[ingest.ShardFiles], column_map: ingest.ColumnMap) -> None:
+    known = dict(release.shards.values_list("name", "parquet_sha256"))
+    digests = {s.name: ingest.file_sha256(s.parquet) for s in shards}
+    differ = [s.name for s in shards if known.get(s.name) not in ("", digests[s.name])]
+    differ += sorted(set(known) ^ {s.name for s in shards})
+    if release.column_map != column_map.as_dict() or differ:
+        detail = f" (shards that differ: {', '.join(sorted(set(differ))[:10])})" if differ else ""
+        raise TakedownError(
+            f"{release} is already imported from other files{detail}; "
+            "releases are immutable, so import these files under a new release name"
+        )
 
 
-def _import_pdq(release: Release, shards: list[ingest.ShardFiles], columns: ingest.ColumnMap,
-                progress: TextIO | None, result: ImportResult) -> int:
-    shard_ids = dict(release.shards.values_list("name", "id"))
-    computed = 0
-    bar = tqdm(total=sum(1 for s in shards if s.tar), unit="tars", desc="PDQ from images", file=progress,
-               disable=progress is None, dynamic_ncols=True)
-    for shard, hashes, problems in ingest.tars_pdq(shards, columns):
-        result.problems.extend(problems)
-        samples = {s.key: s for s in Sample.objects.filter(shard_id=shard_ids[shard.name]).only("id", "key")}
-        for key, (value, quality) in hashes.items():
-            sample = samples.get(key)
-            if sample is None:
-                result.problems.append(f"{shard.tar.name}: image {key} has no successful row in the parquet")
-                continue
-            sample.pdq, sample.pdq_quality = value, quality
-        hashed = [s for s in samples.values() if s.pdq]
-        Sample.objects.bulk_update(hashed, ["pdq", "pdq_quality"], batch_size=_INSERT_BATCH)
-        computed += len(hashed)
-        bar.update(1)
+def release_forget(*, release: Release) -> None:
+    """Remove a release that never became ready, with its index files."""
+    shutil.rmtree(release.index_path, ignore_errors=True)
+    with transaction.atomic():
+        release.shards.all().delete()
+        release.delete()
+
+
+def _shard_files(shard: Shard) -> ingest.ShardFiles:
+    folder = Path(shard.release.source_path)
+    if folder.is_file():
+        folder = folder.parent
+    tar = folder / shard.tar_name if shard.tar_name else None
+    return ingest.ShardFiles(name=shard.name, parquet=folder / shard.parquet_name, tar=tar)
+
+
+def _build_part(job: tuple[ingest.ShardFiles, dict, str, bool]) -> dict:
+    """One shard's part, in a worker process (no database access here)."""
+    files, columns, parts, hash_images = job
+    if not files.parquet.is_file():
+        raise TakedownError(f"{files.parquet}: shard file is gone")
+    digest = ingest.file_sha256(files.parquet)
+    return ingest.build_part(files, ingest.ColumnMap(columns), Path(parts), source_sha256=digest,
+                             hash_images=hash_images)
+
+
+def _part_job(shard: Shard) -> tuple:
+    release = shard.release
+    columns = {name: release.column_map.get(name) for name in ingest.FIELDS}
+    return _shard_files(shard), columns, str(release.index_path / "parts"), release.hash_images
+
+
+def _record_part(shard: Shard, meta: dict) -> None:
+    Shard.objects.filter(pk=shard.pk).update(
+        parquet_sha256=meta["source_sha256"], row_count=meta["rows"], sample_count=meta["samples"],
+        image_count=meta["images"], problems=meta["problems"][:100], indexed_at=timezone.now(),
+    )
+
+
+def shard_index(*, shard: Shard) -> dict:
+    """Index one shard (its part); done again, it reuses the part already built from the same file."""
+    meta = _build_part(_part_job(shard))
+    _record_part(shard, meta)
+    return meta
+
+
+def release_index_parts(*, release: Release, progress: TextIO | None = None) -> None:
+    """Index every shard not yet indexed, one process per core (in the caller's process when it is a daemon)."""
+    pending = list(release.shards.filter(indexed_at__isnull=True).select_related("release__dataset"))
+    bar = tqdm(total=len(pending), unit="shards", desc=str(release), file=progress, disable=progress is None,
+               dynamic_ncols=True)
+    jobs = [_part_job(shard) for shard in pending]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1 or multiprocessing.current_process().daemon:
+        results = map(_build_part, jobs)
+        for shard, meta in zip(pending, results):
+            _record_part(shard, meta)
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for shard, meta in zip(pending, pool.map(_build_part, jobs, chunksize=4)):
+                _record_part(shard, meta)
+                bar.update(1)
     bar.close()
-    return computed
+
+
+def release_claim_finalize(*, release: Release) -> bool:
+    """Claim the right to finalize a release whose shards are all indexed (one worker wins)."""
+    if release.shards.filter(indexed_at__isnull=True).exists():
+        return False
+    now = timezone.now()
+    stale = now - FINALIZE_LEASE
+    return bool(
+        Release.objects.filter(pk=release.pk, status=Release.Status.INDEXING)
+        .filter(Q(finalize_claimed_at__isnull=True) | Q(finalize_claimed_at__lt=stale))
+        .update(finalize_claimed_at=now)
+    )
+
+
+def release_finalize(*, release: Release, actor: Actor | None = None) -> Release:
+    """Build the release's index segments from its parts and make it ready; a bad release is marked failed."""
+    release = Release.objects.select_related("dataset").get(pk=release.pk)
+    shards = list(release.shards.order_by("name"))
+    root = release.index_path
+    try:
+        segments, meta = _build_segments(root, shards)
+    except TakedownError as exc:
+        Release.objects.filter(pk=release.pk).update(status=Release.Status.FAILED, error=exc.message)
+        raise
+    index.publish(root, segments, meta)
+    with transaction.atomic():
+        release.status = Release.Status.READY
+        release.row_count = sum(s.row_count for s in shards)
+        release.sample_count = sum(s.sample_count for s in shards)
+        release.image_count = sum(s.image_count for s in shards)
+        release.content_sha256 = _content_digest(shards, release.column_map)
+        release.indexed_at = timezone.now()
+        release.error = ""
+        release.save()
+        audit_record(actor=actor or Actor.system(), action="release.imported", obj=release, after={
+            "shards": len(shards), "rows": release.row_count, "samples": release.sample_count,
+            "images": release.image_count, "segments": len(segments),
+        })
+    return release
+
+
+def _build_segments(root: Path, shards: list[Shard]) -> tuple[list[str], dict]:
+    groups: list[list[Shard]] = [[]]
+    for shard in shards:
+        if groups[-1] and sum(s.sample_count for s in groups[-1]) + shard.sample_count > settings.INDEX_SEGMENT_ROWS:
+            groups.append([])
+        groups[-1].append(shard)
+    names = []
+    for number, group in enumerate(groups):
+        name = f"seg-{number:04d}"
+        index.build_segment(root, name, [s.name for s in group])
+        _refuse_duplicate_keys(root, name)
+        names.append(name)
+    return names, {"shards": len(shards), "samples": sum(s.sample_count for s in shards)}
+
+
+def _refuse_duplicate_keys(root: Path, name: str) -> None:
+    folder = root / name
+    if not (folder / "key_offsets.npy").exists():
+        return
+    first, second = kernels.first_duplicate(np.load(folder / "key_offsets.npy"), np.load(folder / "key_fps.npy"))
+    if first < 0:
+        return
+    rows = np.load(folder / "key_rows.npy")[[int(first), int(second)]]
+    segment = index.Segment(root, name)
+    values = segment.rows(rows, ["key", "row"])
+    if values["key"][0] == values["key"][1]:
+        where = [f"{shard}.parquet row {row}" for shard, row in zip(values["shard"], values["row"])]
+        raise TakedownError(f"{where[1]}: key {values['key'][1]!r} already appears at {where[0]}; "
+                            "keys must be unique within a release")
+
+
+def release_import(*, dataset: str, release: str, path: Path, columns: dict[str, str] | None = None,
+                   derived_from: str | None = None, hash_images: bool = True, progress: TextIO | None = None,
+                   actor: Actor | None = None) -> ImportResult:
+    """Register a release and index it in this process, every core at work; resumes an interrupted import.
+
+    Reads a folder of img2dataset shards (NNNNN.parquet, optional NNNNN.tar) or
+    plain parquet files. Images in the tars are hashed (md5, sha256, and PDQ
+    when the metadata has no pdq column) unless `hash_images` is false.
+    """
+    rel, created = release_register(dataset=dataset, release=release, path=path, columns=columns,
+                                    derived_from=derived_from, hash_images=hash_images, actor=actor)
+    if rel.status == Release.Status.READY:
+        return ImportResult(release=rel, created=False, rows=rel.row_count, samples=rel.sample_count,
+                            images=rel.image_count)
+    release_index_parts(release=rel, progress=progress)
+    Release.objects.filter(pk=rel.pk).update(finalize_claimed_at=timezone.now())
+    rel = release_finalize(release=rel, actor=actor)
+    shards = list(rel.shards.all())
+    return ImportResult(
+        release=rel, created=True, rows=rel.row_count, samples=rel.sample_count, images=rel.image_count,
+        problems=[p for s in shards for p in s.problems],
+    )

@@ -1,16 +1,18 @@
-"""Finding the samples a list of identifiers hits, in any set of releases."""
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+"""Finding the samples a list of identifiers hits, in any set of releases, through their indexes."""
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+import numpy as np
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
-from apps.core import identifiers, pdq
-from apps.datasets.models import Release, Sample
-
-_CHUNK = 500  # values per IN (...) query: well under SQLite's variable limit
-_PDQ_CHUNK = 200_000  # corpus hashes held in memory at once
+from apps.core import identifiers
+from apps.datasets.ingest import host_suffixes
+from apps.datasets.models import Release, Shard
+from apps.matching import fingerprints
+from apps.matching.index import DIGEST_SOURCES, Segment, open_index
 
 
 @dataclass(frozen=True)
@@ -34,110 +36,215 @@ class Hit:
     via: str = ""
 
 
-_SAMPLE_FIELDS = ("release_id", "shard_id", "shard__name", "key", "url", "md5", "sha1", "sha256")
+# Row columns a hit needs: to report it, to verify it, and to follow its content elsewhere.
+_ROW_COLUMNS = ["key", "url", "md5", "sha1", "sha256", "img_md5", "img_sha256", "pdq_quality"]
+# Kinds whose hits name one sample by where it is, not by what it is: they reach the
+# same content elsewhere only through the sample's URL and digests.
+_POSITIONAL = (identifiers.KEY,)
+_BY_ADDRESS = (identifiers.URL, identifiers.KEY, identifiers.DOMAIN, identifiers.URL_PREFIX)
 
 
-def _chunks(values: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
+@dataclass
+class _Candidate:
+    query: int
+    row: int
+    distance: int
 
 
-def _hit(ref, row: dict, **extra) -> Hit:
-    return Hit(ref=ref, release_id=row["release_id"], shard_id=row["shard_id"], shard=row["shard__name"],
-               key=row["key"], **extra)
+@dataclass
+class _Found:
+    """A verified hit with the sample's values, while matching runs."""
+
+    hit: Hit
+    kind: str
+    values: dict = field(repr=False)
 
 
-def _exact(queries: list[Query], samples, field: str, lookup_value=lambda q: q.value,
-           verify=None) -> tuple[list[Hit], list[tuple[Query, dict]]]:
-    by_value: dict = {}
-    for query in queries:
-        by_value.setdefault(lookup_value(query), []).append(query)
-    hits, direct = [], []
-    for chunk in _chunks(list(by_value)):
-        for row in samples.filter(**{f"{field}__in": chunk}).values(*dict.fromkeys((*_SAMPLE_FIELDS, field))):
-            for query in by_value.get(row[field], ()):
-                if verify is None or verify(query, row):
-                    hits.append(_hit(query.ref, row))
-                    direct.append((query, row))
-    return hits, direct
+def _shards(release: Release) -> dict[str, int]:
+    return dict(Shard.objects.filter(release=release).values_list("name", "id"))
 
 
-def _pdq(queries: list[Query], samples, threshold: int) -> list[Hit]:
-    if not queries:
-        return []
-    words = pdq.to_words([q.value for q in queries])
-    reliable = samples.filter(pdq__isnull=False).filter(
-        Q(pdq_quality__isnull=True) | Q(pdq_quality__gte=settings.PDQ_MIN_QUALITY)
-    )
-    hits = []
-    rows = reliable.values_list("pdq", *_SAMPLE_FIELDS[:4]).order_by("id").iterator(chunk_size=20_000)
-    while True:
-        chunk = [row for _, row in zip(range(_PDQ_CHUNK), rows, strict=False)]
-        if not chunk:
-            return hits
-        corpus = pdq.to_words([row[0] for row in chunk])
-        dist = pdq.distances(words, corpus)
-        for qi, si in zip(*(dist <= threshold).nonzero(), strict=False):
-            _, release_id, shard_id, shard, key = chunk[si]
-            hits.append(Hit(ref=queries[qi].ref, release_id=release_id, shard_id=shard_id, shard=shard,
-                            key=key, distance=int(dist[qi, si])))
+class _Matcher:
+    def __init__(self, releases: list[Release], threshold: int):
+        self.releases = releases
+        self.threshold = threshold
+        self.indexes = {r.pk: open_index(r.index_path) for r in releases}
+        self.shard_ids = {r.pk: _shards(r) for r in releases}
+
+    def run(self, queries: list[Query], releases: list[Release]) -> list[_Found]:
+        """Verified hits of `queries` in `releases`."""
+        found: list[_Found] = []
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for position, query in enumerate(queries):
+            by_kind[query.kind].append(position)
+        for release in releases:
+            for segment in self.indexes[release.pk].segments:
+                candidates = self._candidates(segment, queries, by_kind)
+                found += self._verify(release, segment, queries, candidates)
+        return found
+
+    def _candidates(self, segment: Segment, queries: list[Query], by_kind) -> list[_Candidate]:
+        out: list[_Candidate] = []
+
+        def add(kind_positions: list[int], result) -> None:
+            for q, row, distance in zip(result.query.tolist(), result.row.tolist(), result.distance.tolist()):
+                out.append(_Candidate(kind_positions[q], row, distance))
+
+        for kind in (identifiers.URL, identifiers.KEY):
+            positions = by_kind.get(kind, [])
+            if positions:
+                add(positions, segment.exact(kind, fingerprints.strings([queries[p].value for p in positions])))
+        for kind in identifiers.HASH_KINDS:
+            positions = by_kind.get(kind, [])
+            if positions:
+                digests = [bytes.fromhex(queries[p].value) for p in positions]
+                add(positions, segment.exact(kind, fingerprints.digests(digests)))
+        for kind in (identifiers.DOMAIN, identifiers.URL_PREFIX):
+            positions = by_kind.get(kind, [])
+            if positions:
+                hosts = [_host_of(queries[p]) for p in positions]
+                add(positions, segment.exact("host", fingerprints.strings(hosts)))
+        positions = by_kind.get(identifiers.PDQ, [])
+        if positions:
+            codes = np.frombuffer(b"".join(bytes.fromhex(queries[p].value) for p in positions), np.uint8)
+            add(positions, segment.pdq(codes.reshape(-1, 32), self.threshold))
+        return out
+
+    def _verify(self, release: Release, segment: Segment, queries: list[Query],
+                candidates: list[_Candidate]) -> list[_Found]:
+        if not candidates:
+            return []
+        rows = segment.rows(np.asarray([c.row for c in candidates]), _ROW_COLUMNS)
+        found = []
+        for i, candidate in enumerate(candidates):
+            values = {name: rows[name][i] for name in (*_ROW_COLUMNS, "shard")}
+            query = queries[candidate.query]
+            if not _same(query, values):
+                continue  # a fingerprint collision, or a host that only shares a suffix
+            found.append(_Found(Hit(
+                ref=query.ref, release_id=release.pk, shard_id=self.shard_ids[release.pk][values["shard"]],
+                shard=values["shard"], key=values["key"], distance=candidate.distance,
+            ), query.kind, values))
+        return found
 
 
-def _expand(direct: list[tuple[Query, dict]], samples, already: set) -> list[Hit]:
-    """Samples sharing an exact image hash with a URL or key hit."""
-    hits = []
-    for kind in identifiers.HASH_KINDS:
-        by_hash: dict[str, list[Query]] = {}
-        for query, row in direct:
-            if row[kind]:
-                by_hash.setdefault(row[kind], []).append(query)
-        for chunk in _chunks(list(by_hash)):
-            for row in samples.filter(**{f"{kind}__in": chunk}).values(*_SAMPLE_FIELDS):
-                for query in by_hash[row[kind]]:
-                    mark = (query.ref, row["release_id"], row["key"])
-                    if mark not in already:
-                        already.add(mark)
-                        hits.append(_hit(query.ref, row, expanded=True, via=kind))
-    return hits
+def _host_of(query: Query) -> str:
+    if query.kind == identifiers.DOMAIN:
+        return query.value
+    return urlsplit(query.value).hostname or ""
+
+
+def _same(query: Query, values: dict) -> bool:
+    """Whether a candidate row really carries the identifier (fingerprints can collide)."""
+    kind, value = query.kind, query.value
+    if kind == identifiers.URL:
+        return values["url"] == value
+    if kind == identifiers.KEY:
+        return values["key"] == value
+    if kind in DIGEST_SOURCES:
+        digest = bytes.fromhex(value)
+        return any(values[column] == digest for column in DIGEST_SOURCES[kind])
+    if kind == identifiers.DOMAIN:
+        host = urlsplit(values["url"]).hostname or ""
+        return value in host_suffixes(host)
+    if kind == identifiers.URL_PREFIX:
+        return values["url"].startswith(value)
+    # pdq: the index computed the exact distance; hashes below the quality floor do not count.
+    quality = values["pdq_quality"]
+    return quality is None or quality >= settings.PDQ_MIN_QUALITY
+
+
+def _content_queries(found: list[_Found], *, with_url: bool) -> list[tuple[Query, _Found]]:
+    """Queries for the same content as each found sample: its digests (and URL)."""
+    out = []
+    for item in found:
+        for kind, columns in DIGEST_SOURCES.items():
+            for column in columns:
+                if item.values[column]:
+                    out.append((Query(item.hit.ref, kind, item.values[column].hex()), item))
+        if with_url and item.values["url"]:
+            out.append((Query(item.hit.ref, identifiers.URL, item.values["url"]), item))
+    return out
+
+
+def _family(release: Release, by_id: dict[int, Release]) -> set[int]:
+    """Releases connected to `release` through derived_from, either way (itself excluded)."""
+    parents = {r.pk: r.derived_from_id for r in by_id.values()}
+    children = defaultdict(set)
+    for child, parent in parents.items():
+        if parent:
+            children[parent].add(child)
+    seen, todo = {release.pk}, [release.pk]
+    while todo:
+        current = todo.pop()
+        for neighbour in (parents.get(current), *children[current]):
+            if neighbour and neighbour not in seen:
+                seen.add(neighbour)
+                todo.append(neighbour)
+    return seen - {release.pk}
 
 
 def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
              threshold: int | None = None, expand: bool = False) -> list[Hit]:
-    """Every sample of `releases` (all when None) that each query hits.
+    """Every sample of `releases` (all ready ones when None) that each query hits.
 
-    url, key, md5, sha1 and sha256 match exactly; pdq within `threshold`
-    (settings.PDQ_MATCH_THRESHOLD by default) of hashes of reliable quality.
-    With `expand`, URL and key hits also reach every sample with the same image
-    hash, marked expanded. Each (query, release, key) is reported once.
+    url, key, md5, sha1 and sha256 match exactly (digests of the original
+    download or of the image in the tar); domain hits every URL on that host and
+    its subdomains, url_prefix every URL that starts with it; pdq within
+    `threshold` (settings.PDQ_MATCH_THRESHOLD by default). Sample keys are
+    positional: a key hits the releases that were not derived from another,
+    and reaches derived releases (and their parents) through the sample's URL
+    and digests. With `expand`, URL, key and domain hits also reach every
+    sample with the same image digest, in any release. Each (query, release,
+    key) is reported once, direct before expanded.
     """
     threshold = settings.PDQ_MATCH_THRESHOLD if threshold is None else threshold
-    samples = Sample.objects.all()
-    if releases is not None:
-        samples = samples.filter(release__in=list(releases))
-    by_kind: dict[str, list[Query]] = {kind: [] for kind in identifiers.KINDS}
-    for query in queries:
-        by_kind[query.kind].append(query)
+    everything = {r.pk: r for r in Release.objects.filter(status=Release.Status.READY).select_related("dataset")}
+    chosen = list(everything.values()) if releases is None else [
+        everything[r.pk] for r in releases if r.pk in everything]
+    if not chosen or not queries:
+        return []
+    matcher = _Matcher(list(everything.values()), threshold)
+    roots = [r for r in chosen if r.derived_from_id is None]
+    positional = [q for q in queries if q.kind in _POSITIONAL]
+    others = [q for q in queries if q.kind not in _POSITIONAL]
+    found = matcher.run(others, chosen) + matcher.run(positional, roots)
 
-    url_hits, url_direct = _exact(
-        by_kind[identifiers.URL], samples, "url_fp",
-        lookup_value=lambda q: identifiers.url_fingerprint(q.value),
-        verify=lambda q, row: identifiers.normalise_url(row["url"]) == q.value,
-    )
-    key_hits, key_direct = _exact(by_kind[identifiers.KEY], samples, "key")
-    hits = url_hits + key_hits
-    for kind in identifiers.HASH_KINDS:
-        hits += _exact(by_kind[kind], samples, kind)[0]
-    hits += _pdq(by_kind[identifiers.PDQ], samples, threshold)
-
-    unique: dict[tuple, Hit] = {}
-    for hit in hits:
-        mark = (hit.ref, hit.release_id, hit.key)
-        if mark not in unique or hit.distance < unique[mark].distance:
-            unique[mark] = hit
-    result = list(unique.values())
+    wanted = {r.pk for r in chosen}
+    extra: list[_Found] = []
+    # A key names one sample of one release: its copies in related releases are found by content.
+    for item in [f for f in found if f.kind in _POSITIONAL]:
+        family = [everything[pk] for pk in _family(everything[item.hit.release_id], everything) if pk in wanted]
+        if family:
+            extra += _follow(matcher, [item], family, with_url=True)
     if expand:
-        result += _expand(url_direct + key_direct, samples, set(unique))
-    return result
+        direct = [f for f in found if f.kind in _BY_ADDRESS]
+        extra += _follow(matcher, direct, chosen, with_url=False)
+
+    best: dict[tuple, Hit] = {}
+    for hit in [f.hit for f in found] + [f.hit for f in extra]:
+        mark = (hit.ref, hit.release_id, hit.key)
+        current = best.get(mark)
+        if current is None or (current.expanded, current.distance) > (hit.expanded, hit.distance):
+            best[mark] = hit
+    return list(best.values())
+
+
+def _follow(matcher: _Matcher, found: list[_Found], releases: list[Release], *, with_url: bool) -> list[_Found]:
+    """Samples of `releases` with the same content as `found`, marked expanded and how."""
+    pairs = _content_queries(found, with_url=with_url)
+    if not pairs:
+        return []
+    queries = [Query(position, query.kind, query.value) for position, (query, _) in enumerate(pairs)]
+    out = []
+    for item in matcher.run(queries, releases):
+        query, origin = pairs[item.hit.ref]
+        if item.hit.release_id == origin.hit.release_id and item.hit.key == origin.hit.key:
+            continue
+        hit = item.hit
+        out.append(_Found(Hit(ref=query.ref, release_id=hit.release_id, shard_id=hit.shard_id, shard=hit.shard,
+                              key=hit.key, expanded=True, via=query.kind), origin.kind, item.values))
+    return out
 
 
 @dataclass
@@ -167,9 +274,7 @@ def request_matches_grouped(*, request, limit: int = 1000) -> tuple[list[Release
         if not group.shards or group.shards[-1].shard != match.shard.name:
             group.shards.append(ShardGroup(match.shard.name, []))
         group.shards[-1].matches.append(match)
-    per_release = dict(
-        matches.order_by().values_list("release_id").annotate(n=models.Count("id"))
-    )
+    per_release = dict(matches.order_by().values_list("release_id").annotate(n=models.Count("id")))
     for release_id, group in groups.items():
         group.total = per_release.get(release_id, 0)
     return list(groups.values()), total

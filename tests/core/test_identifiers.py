@@ -2,7 +2,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.core import identifiers
 from apps.core.identifiers import InvalidIdentifier, normalise, normalise_url, parse_kind
 
 
@@ -71,8 +70,26 @@ def test_it_parses_kinds_leniently_but_rejects_unknown_ones():
         parse_kind("photodna")
 
 
-def test_it_fingerprints_urls_into_signed_64_bits():
-    fp = identifiers.url_fingerprint("https://example.com/x")
-    assert -(2**63) <= fp < 2**63
-    assert fp == identifiers.url_fingerprint("https://example.com/x")
-    assert fp != identifiers.url_fingerprint("https://example.com/y")
+@pytest.mark.parametrize("raw, expected", [
+    ("Example.COM", "example.com"),
+    ("*.example.com.", "example.com"),
+    ("bücher.example", "xn--bcher-kva.example"),
+])
+def test_it_normalises_domains(raw, expected):
+    assert normalise("domain", raw) == expected
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("https://example.com/", "must be a host name like example.com, not a URL"),
+    ("exa mple.com", "is not a valid host name"),
+    ("-bad.example", "is not a valid host name"),
+])
+def test_it_rejects_bad_domains(raw, message):
+    with pytest.raises(InvalidIdentifier, match=message):
+        normalise("domain", raw)
+
+
+def test_it_normalises_url_prefixes_like_urls():
+    assert normalise("url_prefix", "HTTPS://Artist.Example") == "https://artist.example/"
+    assert normalise("url_prefix", "https://artist.example/Portfolio/") == "https://artist.example/Portfolio/"
+    assert parse_kind("URL-Prefix") == "url_prefix"

@@ -8,7 +8,8 @@ from django.core.management.base import CommandError
 from apps.audit.models import AuditEvent
 from apps.core import pdq
 from apps.datasets import synthetic
-from apps.datasets.models import Release, Sample
+from apps.datasets.models import Release
+from tests.support.index import index_rows
 
 
 def test_it_indexes_every_successful_sample_with_its_hashes(db, run_command, release_on_disk):
@@ -17,25 +18,38 @@ def test_it_indexes_every_successful_sample_with_its_hashes(db, run_command, rel
     release = Release.objects.get(dataset__name="demo", name="2026-11")
     expected = release_on_disk.data.successful()
     assert "Imported demo/2026-11: 3 shards, 60 rows" in out
-    assert release.sample_count == len(expected) == Sample.objects.filter(release=release).count()
+    assert release.status == Release.Status.READY
+    stored = index_rows(release)
+    assert release.sample_count == len(expected) == len(stored)
     assert release.shards.count() == 3
     for sample in expected:
-        stored = Sample.objects.get(release=release, key=sample.key)
-        assert stored.shard.name == sample.shard
-        assert stored.url == sample.url
-        assert (stored.md5, stored.sha256) == (sample.md5, sample.sha256)
+        row = stored[sample.key]
+        assert row["shard"] == sample.shard
+        assert row["url"] == sample.canonical_url
+        assert (row["md5"], row["sha256"]) == (sample.md5, sample.sha256)
     dead = [s for s in release_on_disk.data.samples if not s.ok]
-    assert dead and not Sample.objects.filter(key__in=[s.key for s in dead]).exists()
-    assert "rows" in err  # the progress bar, on the terminal's error stream
+    assert dead and not {s.key for s in dead} & set(stored)
+    assert "shards" in err  # the progress bar, on the terminal's error stream
 
 
-def test_it_computes_pdq_from_the_tar_images(db, release_on_disk, release):
-    assert release.pdq_computed
+def test_it_hashes_the_tar_images(db, release_on_disk, release):
+    stored = index_rows(release)
+    assert release.image_count == len(release_on_disk.data.successful())
     for sample in release_on_disk.data.successful():
-        stored = Sample.objects.get(release=release, key=sample.key)
-        assert stored.pdq == sample.member_pdq
-        assert stored.pdq_quality == sample.member_quality
-        assert pdq.distance(stored.pdq, sample.pdq) <= 31  # the original's hash is near the re-encoded one
+        row = stored[sample.key]
+        assert row["pdq"] == sample.member_pdq
+        assert row["pdq_quality"] == sample.member_quality
+        assert pdq.distance(row["pdq"], sample.pdq) <= 31  # the original's hash is near the re-encoded one
+        member = _members(release_on_disk.data, sample)
+        assert row["img_md5"] == hashlib.md5(member).hexdigest()
+        assert row["img_sha256"] == hashlib.sha256(member).hexdigest()
+
+
+def _members(data, sample) -> bytes:
+    import tarfile
+
+    with tarfile.open(data.tar_path(sample.shard)) as archive:
+        return archive.extractfile(f"{sample.key}.jpg").read()
 
 
 def test_it_changes_nothing_when_run_again(db, run_command, release_on_disk, release):
@@ -43,7 +57,7 @@ def test_it_changes_nothing_when_run_again(db, run_command, release_on_disk, rel
     out, _ = run_command("import_release", "demo", "2026-11", str(release_on_disk.path), "--no-progress")
     assert "already imported from these files" in out
     assert Release.objects.count() == 1
-    assert Sample.objects.count() == release.sample_count
+    assert len(index_rows(release)) == release.sample_count
     assert AuditEvent.objects.count() == events
 
 
@@ -60,10 +74,10 @@ def test_it_maps_laion_columns_of_plain_parquet(db, run_command, tmp_path):
     out, _ = run_command("import_release", "laion-meta", "v1", str(tmp_path / "laion"), "--no-progress")
 
     assert "Columns: url=URL" in out  # found case-insensitively
-    assert Sample.objects.count() == 20
+    stored = index_rows(Release.objects.get())
+    assert len(stored) == 20
     first = rows[0]
-    stored = Sample.objects.get(key=f"{first.file.removesuffix('.parquet')}:{first.row}")
-    assert stored.url == first.values["URL"]
+    assert stored[f"{first.file.removesuffix('.parquet')}:{first.row}"]["url"] == first.values["URL"]
 
 
 def test_it_takes_a_mapped_key_and_hash_column(db, run_command, tmp_path):
@@ -72,7 +86,8 @@ def test_it_takes_a_mapped_key_and_hash_column(db, run_command, tmp_path):
                              "img_sha": [digest, None]}), tmp_path / "part-0.parquet")
     run_command("import_release", "datacomp", "small", str(tmp_path), "--column", "key=uid",
                 "--column", "sha256=img_sha", "--no-progress")
-    assert list(Sample.objects.order_by("key").values_list("key", "sha256")) == [("a1", digest), ("b2", None)]
+    stored = index_rows(Release.objects.get())
+    assert [(k, stored[k]["sha256"]) for k in sorted(stored)] == [("a1", digest), ("b2", None)]
 
 
 @pytest.mark.parametrize("table, options, message", [
@@ -88,8 +103,7 @@ def test_it_names_what_is_wrong_and_writes_nothing(db, run_command, tmp_path, ta
     pq.write_table(pa.table(table), tmp_path / "part-0.parquet")
     with pytest.raises(CommandError, match=message):
         run_command("import_release", "bad", "r1", str(tmp_path), "--no-progress", *options)
-    assert not Release.objects.exists()
-    assert not Sample.objects.exists()
+    assert not Release.objects.filter(status=Release.Status.READY).exists()
 
 
 def test_it_refuses_a_corrupt_parquet_and_a_missing_folder(db, run_command, tmp_path):

@@ -1,4 +1,7 @@
 import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from apps.datasets.ingest import member_key, unpad
@@ -46,3 +49,55 @@ def test_it_reads_webdataset_member_keys():
     assert member_key("shard/000010005.JSON") == ("000010005", ".json")
     assert member_key("a.b.tar.gz") == ("a", ".b.tar.gz")
     assert member_key("README") == ("README", "")
+
+
+CANONICAL_SAMPLES = [
+    "https://example.com/a.jpg", "HTTPS://example.com/a.jpg", "https://Example.com/a", "https://e.com",
+    "https://e.com/a?", "https://e.com/a?b=1", "https://e.com/a#f", "https://e.com:443/a", "http://e.com:80/a",
+    "https://e.com./a", "https://u@e.com/a", "https://e.com/%7Euser", "https://e.com/%2f", "https://e.com/%2F",
+    "https://e.com/a b", "https://e.com/caf\u00e9", "https://b\u00fccher.example/x", "https://[::1]/x",
+    "https://e.com/a%", "https://e.com/%e2%80%99", "https://e.com/%E2%80%99", " https://e.com/a", "ftp://e.com/a",
+    "https://e_x.com/a", "https://e.com//a", "https://e.com/a\\b", "not a url", "",
+]
+
+
+def _canonical_flags(urls):
+    import duckdb
+    import pyarrow as pa
+
+    from apps.datasets.ingest import CANONICAL_URL
+
+    table = pa.table({"u": urls})
+    return duckdb.connect().from_arrow(table).project(f"regexp_full_match(u, '{CANONICAL_URL}')").fetchall()
+
+
+@pytest.mark.parametrize("url", CANONICAL_SAMPLES)
+def test_urls_the_fast_path_calls_canonical_are_left_unchanged_by_normalise_url(url):
+    from apps.core.identifiers import normalise_url
+
+    [(canonical,)] = _canonical_flags([url])
+    if canonical:
+        assert normalise_url(url) == url
+
+
+_PIECES = st.sampled_from([*"aZ0-._~/?#%:@[]! \u00e9", "%2F", "%7e", "%41", "%C3%A9", "http", "://"])
+
+
+@given(st.lists(_PIECES, max_size=20).map(lambda pieces: "https://e.com/" + "".join(pieces)))
+def test_the_fast_path_agrees_with_normalise_url(url):
+    from apps.core.identifiers import normalise_url
+
+    [(canonical,)] = _canonical_flags([url])
+    if canonical:
+        assert normalise_url(url) == url
+
+
+def test_normalise_urls_gives_what_normalise_url_gives():
+    import duckdb
+    import pyarrow as pa
+
+    from apps.core.identifiers import normalise_url
+    from apps.datasets.ingest import normalise_urls
+
+    result = normalise_urls(duckdb.connect(), pa.array(CANONICAL_SAMPLES, pa.string()))
+    assert result.to_pylist() == [normalise_url(u) for u in CANONICAL_SAMPLES]

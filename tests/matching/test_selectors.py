@@ -81,11 +81,8 @@ def test_it_searches_only_the_releases_asked_for(release, release_on_disk, opera
 
 
 def test_it_leaves_out_low_quality_hashes_when_told(release, release_on_disk, settings):
-    from apps.datasets.models import Sample
-
     sample = release_on_disk.data.successful()[6]
-    Sample.objects.filter(release=release, key=sample.key).update(pdq_quality=20)
     query = [Query(ref=0, kind="pdq", value=sample.member_pdq)]
     assert sample.key in {h.key for h in hits_for(query)}
-    settings.PDQ_MIN_QUALITY = 50
+    settings.PDQ_MIN_QUALITY = sample.member_quality + 1
     assert sample.key not in {h.key for h in hits_for(query)}

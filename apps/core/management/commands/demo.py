@@ -8,8 +8,8 @@ from django.db import transaction
 
 from apps.core.actors import Actor
 from apps.core.commands import TakedownCommand
-from apps.core.identifiers import normalise_url
 from apps.datasets import synthetic
+from apps.datasets.selectors import release_samples
 from apps.datasets.services import release_import
 from apps.mirrors.models import Mirror
 from apps.mirrors.services import mirror_create, mirror_rotate_token
@@ -67,16 +67,16 @@ class Command(TakedownCommand):
 
     @transaction.atomic
     def _requests(self, release, actor: Actor) -> None:
-        samples = list(release.samples.filter(sha256__isnull=False).order_by("key"))
+        samples = [s for s in release_samples(release=release, limit=60) if s["sha256"]]
         hotline = request_create(
             category=Category.CSAM, source="hotline:IWF", reference="IWF-DEMO-1", actor=actor,
-            identifiers=[ParsedIdentifier(line=2, kind="sha256", value=samples[0].sha256),
-                         ParsedIdentifier(line=3, kind="url", value=normalise_url(samples[5].url))],
+            identifiers=[ParsedIdentifier(line=2, kind="sha256", value=samples[0]["sha256"]),
+                         ParsedIdentifier(line=3, kind="url", value=samples[5]["url"])],
         )
         request_approve(request=hotline, actor=actor)
         request_publish(request=hotline, actor=actor)
         request_create(
             category=Category.COPYRIGHT, source="web", reference="DMCA-DEMO-7", actor=actor,
-            identifiers=[ParsedIdentifier(line=2, kind="url", value=normalise_url(samples[12].url)),
-                         ParsedIdentifier(line=3, kind="key", value=samples[20].key)],
+            identifiers=[ParsedIdentifier(line=2, kind="url", value=samples[12]["url"]),
+                         ParsedIdentifier(line=3, kind="key", value=samples[20]["key"])],
         )

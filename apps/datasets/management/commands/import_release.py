@@ -1,16 +1,19 @@
+import time
 from pathlib import Path
 
 from apps.core.actors import Actor
 from apps.core.commands import TakedownCommand
 from apps.datasets.ingest import parse_column_options
-from apps.datasets.services import release_import
+from apps.datasets.models import Release
+from apps.datasets.services import release_import, release_register
+from apps.datasets.tasks import release_index_later
 from apps.removals.services import release_catch_up
 
 
 class Command(TakedownCommand):
     help = (
         "Register a release from a folder of img2dataset output (NNNNN.parquet with optional NNNNN.tar) "
-        "or plain parquet files, and index every sample's key, URL and hashes."
+        "or plain parquet files, and index every sample's key, URL, hashes and image hashes."
     )
 
     def add_arguments(self, parser):
@@ -20,24 +23,46 @@ class Command(TakedownCommand):
         parser.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
                             help="map a field (key, url, caption, status, md5, sha1, sha256, pdq) to a column; "
                                  "repeatable, e.g. --column url=URL")
-        parser.add_argument("--no-pdq", action="store_true", help="do not compute PDQ hashes from the images")
+        parser.add_argument("--derived-from", metavar="RELEASE",
+                            help="the release of the same dataset this one was made from (subset, re-download, "
+                                 "reshard): removals flow between them by URL and hashes, not by key")
+        parser.add_argument("--no-pdq", "--no-image-hashes", dest="no_images", action="store_true",
+                            help="do not hash the images in the tars (md5, sha256, PDQ)")
+        parser.add_argument("--background", action="store_true",
+                            help="queue the work for the Celery workers (one task per shard) and return")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    def handle(self, *args, dataset, release, path, column, no_pdq, no_progress, **options):
+    def handle(self, *args, dataset, release, path, column, derived_from, no_images, background, no_progress,
+               **options):
         actor = Actor.operator()
+        columns = parse_column_options(column)
+        if background:
+            rel, created = release_register(dataset=dataset, release=release, path=Path(path), columns=columns,
+                                            derived_from=derived_from, hash_images=not no_images, actor=actor)
+            if rel.status == Release.Status.READY:
+                self.stdout.write(f"{rel} is already imported from these files; nothing changed")
+                return
+            queued = release_index_later(rel)
+            self.stdout.write(f"Queued {queued} shards of {rel} for the workers; the admin shows its status")
+            return
+        started = time.monotonic()
         result = release_import(
-            dataset=dataset, release=release, path=Path(path), columns=parse_column_options(column),
-            compute_pdq=not no_pdq, progress=None if no_progress else self.stderr._out, actor=actor,
+            dataset=dataset, release=release, path=Path(path), columns=columns, derived_from=derived_from,
+            hash_images=not no_images, progress=None if no_progress else self.stderr._out, actor=actor,
         )
         rel = result.release
         if not result.created:
             self.stdout.write(f"{rel} is already imported from these files ({rel.sample_count} samples); "
                               "nothing changed")
             return
+        seconds = time.monotonic() - started
         self.stdout.write(
-            f"Imported {rel}: {rel.shard_count} shards, {result.rows} rows, {result.samples} samples"
-            + (f", PDQ computed for {result.pdq_computed} images" if rel.pdq_computed else "")
+            f"Imported {rel}: {rel.shard_count} shards, {result.rows} rows, {result.samples} samples "
+            f"in {seconds:.1f} s ({result.rows / max(seconds, 1e-9):,.0f} rows/s)"
         )
+        if result.images:
+            self.stdout.write(f"Hashed {result.images} images (md5, sha256, PDQ) "
+                              f"at {result.images / max(seconds, 1e-9):,.0f} images/s on every core")
         self.stdout.write("Columns: " + ", ".join(f"{k}={v}" for k, v in rel.column_map.items()))
         for problem in result.problems[:20]:
             self.stderr.write(f"warning: {problem}")
