@@ -6,6 +6,7 @@ DuckDB fingerprints, numpy decodes hex, and only URLs that are not already in
 canonical form go through Python. No database here.
 """
 import hashlib
+import os
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 
 from apps.core import identifiers, pdq
 from apps.core.errors import TakedownError
-from apps.matching import index
+from apps.matching import index, kernels
 
 # Fields the importer understands, with img2dataset's column names as defaults.
 FIELDS = ("key", "url", "caption", "status", "md5", "sha1", "sha256", "pdq")
@@ -195,29 +196,20 @@ CANONICAL_URL = (
     r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/(?:[^\x00-\x20#%\x7f]|" + _KEPT_ESCAPE + r")*(?:[^?\x00-\x20#%\x7f]|"
     + _KEPT_ESCAPE + r")|https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/"
 )
-_HOST = r"^[a-z][a-z0-9+.-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
 
 
 def _array(values) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
-def _duckdb() -> duckdb.DuckDBPyConnection:
-    # One thread: ingest already runs one process per core.
-    return duckdb.connect(":memory:", config={"threads": 1})
-
-
-def normalise_urls(con: duckdb.DuckDBPyConnection, urls: pa.Array) -> pa.Array:
-    """normalise_url over a column; only the URLs not already canonical go through Python."""
-    canonical = con.from_arrow(pa.table({"u": urls})).project(f"regexp_full_match(u, '{CANONICAL_URL}') AS ok")
-    ok = _array(canonical.to_arrow_table().column("ok")).fill_null(True)
-    dirty = np.nonzero(~np.asarray(ok))[0]
-    if not len(dirty):
-        return urls
-    values = urls.to_pylist()
-    for i in dirty.tolist():
-        values[i] = identifiers.normalise_url(values[i])
-    return pa.array(values, pa.string())
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, offsets) of a string array, for the compiled loops."""
+    values = _array(values)
+    if pa.types.is_large_string(values.type):
+        values = values.cast(pa.string())
+    offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset:values.offset + len(values) + 1]
+    data = np.frombuffer(values.buffers()[2], np.uint8) if values.buffers()[2] is not None else np.zeros(0, np.uint8)
+    return data, offsets.astype(np.int64)
 
 
 def host_suffixes(host: str) -> list[str]:
@@ -228,32 +220,86 @@ def host_suffixes(host: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]
 
 
-def host_entries(con: duckdb.DuckDBPyConnection, urls: pa.Array) -> np.ndarray:
-    """(fingerprint, row) of every host suffix of every URL; distinct hosts are few, so Python is fine there."""
-    hosts = pc.extract_regex(urls, _HOST).field("host")
-    encoded = hosts.dictionary_encode()
-    suffixes = [host_suffixes(h) for h in encoded.dictionary.to_pylist()]
-    counts = np.asarray([len(s) for s in suffixes], dtype=np.int64)
-    flat = [suffix for group in suffixes for suffix in group]
-    flat_fps = index_fingerprints(con, pa.array(flat, pa.string()))
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    codes = np.asarray(encoded.indices.fill_null(-1))
-    rows = np.nonzero(codes >= 0)[0]
-    codes = codes[rows]
-    per_row = counts[codes]
-    entries = np.zeros(int(per_row.sum()), index.HOST_DTYPE)
-    entries["row"] = np.repeat(rows, per_row)
-    steps = np.arange(len(entries)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-    entries["fp"] = flat_fps[np.repeat(starts[codes], per_row) + steps]
-    return entries
+class Fingerprinter:
+    """Column-wise URL normalisation and fingerprints, one per process (its DuckDB connection and host cache)."""
+
+    _HOST_CACHE_LIMIT = 500_000
+
+    def __init__(self):
+        # One thread: ingest already runs one process per core.
+        self.con = duckdb.connect(":memory:", config={"threads": 1})
+        self.host_fps: dict[str, np.ndarray] = {}
+
+    def _project(self, urls: pa.Array, keys: pa.Array) -> pa.Table:
+        table = pa.table({"u": urls, "k": keys})
+        return self.con.from_arrow(table).project(
+            f"regexp_full_match(u, '{CANONICAL_URL}') AS ok, hash(u) AS uh, hash(k) AS kh"
+        ).to_arrow_table()
+
+    def strings(self, values: list[str]) -> np.ndarray:
+        """Fingerprints of strings, as apps.matching.fingerprints.strings computes them."""
+        if not values:
+            return np.zeros(0, np.uint64)
+        table = self.con.from_arrow(pa.table({"v": pa.array(values, pa.string())})).project("hash(v) AS h")
+        return table.to_arrow_table().column("h").to_numpy().astype(np.uint64)
+
+    def urls_and_keys(self, urls: pa.Array, keys: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """(normalised URLs, their fingerprints, key fingerprints); only the URLs that are not
+        already canonical go through Python's normalise_url."""
+        result = self._project(urls, keys)
+        ok = np.asarray(_array(result.column("ok")).fill_null(True))
+        url_fps = _array(result.column("uh")).to_numpy().astype(np.uint64)
+        dirty = np.nonzero(~ok)[0]
+        if len(dirty):
+            values = urls.to_pylist()
+            for i in dirty.tolist():
+                values[i] = identifiers.normalise_url(values[i])
+            urls = pa.array(values, pa.string())
+            picked = pa.array(dirty)
+            fixed = self._project(urls.take(picked), keys.take(picked))
+            url_fps[dirty] = _array(fixed.column("uh")).to_numpy().astype(np.uint64)
+        url_fps[np.asarray(pc.equal(pc.utf8_length(urls), 0))] = 0  # 0: no URL
+        return urls, url_fps, _array(result.column("kh")).to_numpy().astype(np.uint64)
+
+    def host_entries(self, urls: pa.Array) -> np.ndarray:
+        """(fingerprint, row) of every suffix of every URL's host; distinct hosts are few, and cached."""
+        data, offsets = _string_buffers(urls)
+        starts, ends, host_ids = kernels.host_spans(data, offsets)
+        with_host = np.nonzero(ends > starts)[0]
+        unique, first, inverse = np.unique(host_ids[with_host], return_index=True, return_inverse=True)
+        names = [bytes(data[starts[with_host[i]]:ends[with_host[i]]]).decode("utf-8", "replace") for i in first]
+        missing = [h for h in names if h not in self.host_fps]
+        if missing:
+            if len(self.host_fps) > self._HOST_CACHE_LIMIT:
+                self.host_fps.clear()
+            groups = [host_suffixes(h) for h in missing]
+            flat = self.strings([suffix for group in groups for suffix in group])
+            at = 0
+            for host, group in zip(missing, groups):
+                self.host_fps[host] = flat[at:at + len(group)]
+                at += len(group)
+        per_host = [self.host_fps[h] for h in names]
+        counts = np.asarray([len(f) for f in per_host], dtype=np.int64)
+        flat_fps = np.concatenate(per_host) if per_host else np.zeros(0, np.uint64)
+        first_fp = np.concatenate([[0], np.cumsum(counts)])
+        rows, codes = with_host, inverse.ravel()
+        per_row = counts[codes]
+        entries = np.zeros(int(per_row.sum()), index.HOST_DTYPE)
+        entries["row"] = np.repeat(rows, per_row)
+        steps = np.arange(len(entries)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+        entries["fp"] = flat_fps[np.repeat(first_fp[codes], per_row) + steps]
+        return entries
 
 
-def index_fingerprints(con: duckdb.DuckDBPyConnection, values: pa.Array) -> np.ndarray:
-    """Fingerprints of a string column, as apps.matching.fingerprints.strings computes them."""
-    if not len(values):
-        return np.zeros(0, np.uint64)
-    result = con.from_arrow(pa.table({"v": values})).project("hash(v) AS h").to_arrow_table().column("h")
-    return result.to_numpy().astype(np.uint64)
+_fingerprinter: tuple[int, Fingerprinter] | None = None
+
+
+def fingerprinter() -> Fingerprinter:
+    """This process's Fingerprinter (a forked child makes its own)."""
+    global _fingerprinter
+    if _fingerprinter is None or _fingerprinter[0] != os.getpid():
+        _fingerprinter = (os.getpid(), Fingerprinter())
+    return _fingerprinter[1]
 
 
 _HEX = np.full(256, 255, dtype=np.uint8)
@@ -263,6 +309,13 @@ _HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
 
 def digest_column(values: pa.Array, kind: str, width: int, where) -> pa.Array:
     """Hex (or raw binary) digests as a fixed-size binary column; a bad value names its row."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        data, offsets = _string_buffers(values)
+        valid = np.asarray(_array(values).is_valid())
+        codes, bad = kernels.hex_decode(data, offsets, valid, width)
+        if bad < 0:  # the usual case: every value plain hex of the right length
+            return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(codes), [
+                pa.py_buffer(np.packbits(valid, bitorder="little").tobytes()), pa.py_buffer(codes.tobytes())])
     if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type) \
             or pa.types.is_fixed_size_binary(values.type):
         lengths = pc.binary_length(values)
@@ -348,7 +401,7 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
     if done is not None:
         return done
     started = time.monotonic()
-    con = _duckdb()
+    prints = fingerprinter()
     key_col, url_col, status_col = columns.get("key"), columns.get("url"), columns.get("status")
     wanted = [c for c in dict.fromkeys((key_col, url_col, status_col, *(columns.get(k) for k in HASH_FIELDS))) if c]
     images: dict[str, ImageHashes] = {}
@@ -368,7 +421,7 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
                 table, numbers = table.filter(keep), numbers.filter(keep)
             if not table.num_rows:
                 continue
-            part_batch, hosts = _part_batch(con, shard, table, numbers, columns, images)
+            part_batch, hosts = _part_batch(prints, shard, table, numbers, columns, images)
             writer.write(part_batch, hosts)
     except (pa.ArrowInvalid, OSError) as exc:
         writer.abort()
@@ -382,7 +435,7 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
     })
 
 
-def _part_batch(con, shard: ShardFiles, table: pa.Table, numbers: pa.Array, columns: ColumnMap,
+def _part_batch(prints: Fingerprinter, shard: ShardFiles, table: pa.Table, numbers: pa.Array, columns: ColumnMap,
                 images: dict[str, ImageHashes]) -> tuple[pa.RecordBatch, np.ndarray]:
     def where(i: int) -> tuple[str, str]:
         return f"{shard.parquet.name} row {numbers[i].as_py()}", ""
@@ -397,13 +450,9 @@ def _part_batch(con, shard: ShardFiles, table: pa.Table, numbers: pa.Array, colu
     else:
         # Plain metadata parquet has no key: the row's place in its file names it.
         keys = pc.binary_join_element_wise(pa.scalar(shard.name), pc.cast(numbers, pa.string()), ":")
-    urls = normalise_urls(con, pc.fill_null(_array(table.column(url_col)).cast(pa.string()), ""))
-    url_fps = index_fingerprints(con, urls)
-    url_fps[np.asarray(pc.equal(pc.utf8_length(urls), 0))] = 0
-    data = {
-        "row": numbers, "key": keys, "url": urls, "url_fp": pa.array(url_fps),
-        "key_fp": pa.array(index_fingerprints(con, keys)),
-    }
+    urls, url_fps, key_fps = prints.urls_and_keys(
+        pc.fill_null(_array(table.column(url_col)).cast(pa.string()), ""), keys)
+    data = {"row": numbers, "key": keys, "url": urls, "url_fp": pa.array(url_fps), "key_fp": pa.array(key_fps)}
     for kind in HASH_FIELDS:
         col = columns.get(kind)
         width = index.DIGEST_WIDTHS[kind]
@@ -427,4 +476,4 @@ def _part_batch(con, shard: ShardFiles, table: pa.Table, numbers: pa.Array, colu
     data.update(img_md5=img_md5, img_sha256=img_sha256, pdq_quality=quality)
     batch = pa.RecordBatch.from_arrays([_array(data[name]) for name in index.PART_SCHEMA.names],
                                        schema=index.PART_SCHEMA)
-    return batch, host_entries(con, urls)
+    return batch, prints.host_entries(urls)

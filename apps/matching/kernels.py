@@ -124,3 +124,74 @@ def mih_search(slot_values, starts, widths, masks, offsets, items, words, query_
                         out_item.append(item)
                         out_distance.append(d)
     return np.array(out_query, np.int64), np.array(out_item, np.int64), np.array(out_distance, np.int64)
+
+
+@_jit
+def hex_decode(data, offsets, valid, width):
+    """Fixed-width hex strings (upper or lower case) to (n, width) bytes; also the first bad row or -1.
+
+    A valid row must be exactly 2 * width hex digits; null rows stay zero.
+    """
+    n = len(offsets) - 1
+    out = np.zeros((n, width), np.uint8)
+    for i in range(n):
+        if not valid[i]:
+            continue
+        start = offsets[i]
+        if offsets[i + 1] - start != 2 * width:
+            return out, i
+        for j in range(2 * width):
+            c = data[start + j]
+            if 48 <= c <= 57:
+                v = c - 48
+            elif 97 <= c <= 102:
+                v = c - 87
+            elif 65 <= c <= 70:
+                v = c - 55
+            else:
+                return out, i
+            if j % 2 == 0:
+                out[i, j // 2] = v << 4
+            else:
+                out[i, j // 2] |= v
+    return out, -1
+
+
+@_jit
+def host_spans(data, offsets):
+    """(start, end, FNV-1a of the bytes) of the host of each URL, or (0, 0, 0) when it has none.
+
+    The host runs from after '://' (and any 'user@') to the first ':', '/', '?' or '#'; an
+    IPv6 literal keeps its brackets. Only URLs already in canonical form come here.
+    """
+    n = len(offsets) - 1
+    starts = np.zeros(n, np.int64)
+    ends = np.zeros(n, np.int64)
+    hashes = np.zeros(n, np.uint64)
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        p = lo
+        while p + 2 < hi and not (data[p] == 58 and data[p + 1] == 47 and data[p + 2] == 47):
+            p += 1
+        if p + 2 >= hi:
+            continue
+        p += 3
+        start = p
+        q = p
+        while q < hi and data[q] != 47 and data[q] != 63 and data[q] != 35:
+            if data[q] == 64:  # '@': what came before was user information
+                start = q + 1
+            q += 1
+        end = start
+        if end < q and data[end] == 91:  # '[': an IPv6 literal
+            while end < q and data[end] != 93:
+                end += 1
+            end = min(end + 1, q)
+        else:
+            while end < q and data[end] != 58:
+                end += 1
+        h = np.uint64(0xCBF29CE484222325)
+        for k in range(start, end):
+            h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        starts[i], ends[i], hashes[i] = start, end, h
+    return starts, ends, hashes

@@ -92,7 +92,7 @@ def test_the_fast_path_agrees_with_normalise_url(url):
         assert normalise_url(url) == url
 
 
-def test_normalise_urls_gives_what_normalise_url_gives():
+def test_the_fingerprinter_normalises_as_normalise_url_does():
     import duckdb
     import pyarrow as pa
 
