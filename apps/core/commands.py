@@ -5,6 +5,9 @@ from apps.core.errors import TakedownError
 
 
 class TakedownCommand(BaseCommand):
+    # These commands do operational work, often in scripts: `manage.py check` is where checks belong.
+    requires_system_checks = []
+
     def execute(self, *args, **options):
         try:
             return super().execute(*args, **options)

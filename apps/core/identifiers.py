@@ -173,3 +173,11 @@ def _normalise_domain(value: str) -> str:
     if not all(_LABEL.match(label) for label in labels) or len(host) > 253:
         raise InvalidIdentifier(f"domain {value[:80]!r} is not a valid host name")
     return host
+
+
+def host_suffixes(host: str) -> list[str]:
+    """The names a domain opt-out can use for a host: itself and its parents of two labels or more."""
+    if not host or host.startswith("[") or host.replace(".", "").isdigit():
+        return [host] if host else []
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]

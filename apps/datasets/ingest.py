@@ -212,14 +212,6 @@ def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets.astype(np.int64)
 
 
-def host_suffixes(host: str) -> list[str]:
-    """The names a domain opt-out can use for a host: itself and its parents of two labels or more."""
-    if not host or host.startswith("[") or host.replace(".", "").isdigit():
-        return [host] if host else []
-    labels = host.split(".")
-    return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]
-
-
 class Fingerprinter:
     """Column-wise URL normalisation and fingerprints, one per process (its DuckDB connection and host cache)."""
 
@@ -228,7 +220,7 @@ class Fingerprinter:
     def __init__(self):
         # One thread: ingest already runs one process per core.
         self.con = duckdb.connect(":memory:", config={"threads": 1})
-        self.host_fps: dict[str, np.ndarray] = {}
+        self.host_fps: dict[str, int] = {}
 
     def _project(self, urls: pa.Array, keys: pa.Array) -> pa.Table:
         table = pa.table({"u": urls, "k": keys})
@@ -261,34 +253,21 @@ class Fingerprinter:
         url_fps[np.asarray(pc.equal(pc.utf8_length(urls), 0))] = 0  # 0: no URL
         return urls, url_fps, _array(result.column("kh")).to_numpy().astype(np.uint64)
 
-    def host_entries(self, urls: pa.Array) -> np.ndarray:
-        """(fingerprint, row) of every suffix of every URL's host; distinct hosts are few, and cached."""
+    def hosts(self, urls: pa.Array) -> tuple[np.ndarray, list[str]]:
+        """Each URL's host fingerprint (0 without a host) and the distinct hosts; hosts are few, and cached."""
         data, offsets = _string_buffers(urls)
         starts, ends, host_ids = kernels.host_spans(data, offsets)
         with_host = np.nonzero(ends > starts)[0]
-        unique, first, inverse = np.unique(host_ids[with_host], return_index=True, return_inverse=True)
+        _, first, inverse = np.unique(host_ids[with_host], return_index=True, return_inverse=True)
         names = [bytes(data[starts[with_host[i]]:ends[with_host[i]]]).decode("utf-8", "replace") for i in first]
         missing = [h for h in names if h not in self.host_fps]
         if missing:
             if len(self.host_fps) > self._HOST_CACHE_LIMIT:
                 self.host_fps.clear()
-            groups = [host_suffixes(h) for h in missing]
-            flat = self.strings([suffix for group in groups for suffix in group])
-            at = 0
-            for host, group in zip(missing, groups):
-                self.host_fps[host] = flat[at:at + len(group)]
-                at += len(group)
-        per_host = [self.host_fps[h] for h in names]
-        counts = np.asarray([len(f) for f in per_host], dtype=np.int64)
-        flat_fps = np.concatenate(per_host) if per_host else np.zeros(0, np.uint64)
-        first_fp = np.concatenate([[0], np.cumsum(counts)])
-        rows, codes = with_host, inverse.ravel()
-        per_row = counts[codes]
-        entries = np.zeros(int(per_row.sum()), index.HOST_DTYPE)
-        entries["row"] = np.repeat(rows, per_row)
-        steps = np.arange(len(entries)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-        entries["fp"] = flat_fps[np.repeat(first_fp[codes], per_row) + steps]
-        return entries
+            self.host_fps.update(zip(missing, self.strings(missing).tolist()))
+        host_fps = np.zeros(len(ends), np.uint64)
+        host_fps[with_host] = np.asarray([self.host_fps[h] for h in names], dtype=np.uint64)[inverse.ravel()]
+        return host_fps, names
 
 
 _fingerprinter: tuple[int, Fingerprinter] | None = None
@@ -421,8 +400,7 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
                 table, numbers = table.filter(keep), numbers.filter(keep)
             if not table.num_rows:
                 continue
-            part_batch, hosts = _part_batch(prints, shard, table, numbers, columns, images)
-            writer.write(part_batch, hosts)
+            writer.write(*_part_batch(prints, shard, table, numbers, columns, images))
     except (pa.ArrowInvalid, OSError) as exc:
         writer.abort()
         raise TakedownError(f"{shard.parquet.name}: cannot read rows ({exc})") from None
@@ -436,7 +414,7 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
 
 
 def _part_batch(prints: Fingerprinter, shard: ShardFiles, table: pa.Table, numbers: pa.Array, columns: ColumnMap,
-                images: dict[str, ImageHashes]) -> tuple[pa.RecordBatch, np.ndarray]:
+                images: dict[str, ImageHashes]) -> tuple[pa.RecordBatch, list[str]]:
     def where(i: int) -> tuple[str, str]:
         return f"{shard.parquet.name} row {numbers[i].as_py()}", ""
 
@@ -452,7 +430,9 @@ def _part_batch(prints: Fingerprinter, shard: ShardFiles, table: pa.Table, numbe
         keys = pc.binary_join_element_wise(pa.scalar(shard.name), pc.cast(numbers, pa.string()), ":")
     urls, url_fps, key_fps = prints.urls_and_keys(
         pc.fill_null(_array(table.column(url_col)).cast(pa.string()), ""), keys)
-    data = {"row": numbers, "key": keys, "url": urls, "url_fp": pa.array(url_fps), "key_fp": pa.array(key_fps)}
+    host_fps, hosts = prints.hosts(urls)
+    data = {"row": numbers, "key": keys, "url": urls, "url_fp": pa.array(url_fps), "key_fp": pa.array(key_fps),
+            "host_fp": pa.array(host_fps)}
     for kind in HASH_FIELDS:
         col = columns.get(kind)
         width = index.DIGEST_WIDTHS[kind]
@@ -476,4 +456,4 @@ def _part_batch(prints: Fingerprinter, shard: ShardFiles, table: pa.Table, numbe
     data.update(img_md5=img_md5, img_sha256=img_sha256, pdq_quality=quality)
     batch = pa.RecordBatch.from_arrays([_array(data[name]) for name in index.PART_SCHEMA.names],
                                        schema=index.PART_SCHEMA)
-    return batch, prints.host_entries(urls)
+    return batch, hosts

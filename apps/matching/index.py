@@ -4,10 +4,11 @@ Layout under INDEX_DIR/<dataset>/<release>/:
 
     parts/<shard>.arrow      one Arrow IPC file per shard (written by ingest): every sample's
                              source row, key, normalised URL, digests, PDQ, and fingerprints
-    parts/<shard>.hosts.npy  (fingerprint, row) of every host suffix of every sample's URL
-    parts/<shard>.json       written last: the part is complete (the unit of resumable ingest)
+    parts/<shard>.json       written last: the part is complete (the unit of resumable ingest);
+                             it lists the distinct URL hosts of the shard
     seg-NNNN/                built from consecutive parts by finalize (a few million rows each):
         meta.json            parts and their row offsets, counts, the fingerprint canary
+        hosts.arrow          the distinct hosts, for domain opt-outs (a host and its subdomains)
         <kind>_offsets.npy   bucket table per exact kind (url, key, md5, sha1, sha256, host):
         <kind>_fps.npy       fingerprints bucketed by their top bits, and the segment rows
         <kind>_rows.npy      they belong to
@@ -27,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from apps.core.errors import TakedownError
-from apps.matching import fingerprints, kernels, mih
+from apps.matching import fingerprints, mih
 
 FORMAT = 1
 EXACT_KINDS = ("url", "key", "md5", "sha1", "sha256", "host")
@@ -42,10 +44,10 @@ PART_SCHEMA = pa.schema([
     ("url", pa.string()),
     ("url_fp", pa.uint64()),
     ("key_fp", pa.uint64()),
+    ("host_fp", pa.uint64()),
     *[(name, pa.binary(width)) for name, width in DIGEST_WIDTHS.items()],
     ("pdq_quality", pa.uint8()),
 ])
-HOST_DTYPE = np.dtype([("fp", "<u8"), ("row", "<u4")])
 _ROWS_PER_BUCKET = 64
 
 
@@ -71,7 +73,7 @@ def part_done(parts: Path, shard: str, source_sha256: str) -> dict | None:
 
 
 class PartWriter:
-    """Writes one shard's part: record batches, then host entries, then the completion marker."""
+    """Writes one shard's part: record batches, then the completion marker."""
 
     def __init__(self, parts: Path, shard: str):
         parts.mkdir(parents=True, exist_ok=True)
@@ -79,13 +81,11 @@ class PartWriter:
         self.arrow_tmp = parts / f".{shard}.{uuid.uuid4().hex[:8]}.arrow.tmp"
         self.sink = pa.OSFile(str(self.arrow_tmp), "wb")
         self.writer = pa.ipc.new_file(self.sink, PART_SCHEMA)
-        self.hosts: list[np.ndarray] = []
+        self.hosts: set[str] = set()
         self.rows = 0
 
-    def write(self, batch: pa.RecordBatch, hosts: np.ndarray) -> None:
-        hosts = hosts.copy()
-        hosts["row"] += self.rows
-        self.hosts.append(hosts)
+    def write(self, batch: pa.RecordBatch, hosts: list[str]) -> None:
+        self.hosts.update(hosts)
         self.writer.write_batch(batch)
         self.rows += batch.num_rows
 
@@ -93,9 +93,7 @@ class PartWriter:
         self.writer.close()
         self.sink.close()
         os.replace(self.arrow_tmp, self.parts / f"{self.shard}.arrow")
-        hosts = np.concatenate(self.hosts) if self.hosts else np.zeros(0, HOST_DTYPE)
-        np.save(self.parts / f"{self.shard}.hosts.npy", hosts)
-        meta = {**meta, "format": FORMAT, "samples": self.rows}
+        meta = {**meta, "format": FORMAT, "samples": self.rows, "hosts": sorted(self.hosts)}
         write_atomic(self.parts / f"{self.shard}.json", json.dumps(meta).encode())
         return meta
 
@@ -113,69 +111,80 @@ def _open_part(path: Path) -> pa.Table:
 
 
 def _bucket_table(folder: Path, kind: str, fps: np.ndarray, rows: np.ndarray) -> None:
+    from apps.matching import kernels
+
     bits = int(np.clip(np.ceil(np.log2(max(len(fps), 1) / _ROWS_PER_BUCKET)), 4, 24))
-    offsets, order = kernels.counting_order(fps >> np.uint64(64 - bits), 1 << bits)
+    offsets, fps_out, rows_out = kernels.bucket_scatter(fps, rows, np.uint64(64 - bits), 1 << bits)
     np.save(folder / f"{kind}_offsets.npy", offsets)
-    np.save(folder / f"{kind}_fps.npy", fps[order])
-    np.save(folder / f"{kind}_rows.npy", rows[order].astype(np.uint32))
+    np.save(folder / f"{kind}_fps.npy", fps_out)
+    np.save(folder / f"{kind}_rows.npy", rows_out)
 
 
-def _digest_fps(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(fingerprints, local rows) of the non-null digests of one part column."""
+def _column_codes(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, local rows) of the non-null values of a fixed-width binary part column."""
     array = table.column(column).combine_chunks()
     valid = np.asarray(array.is_valid())
-    if not valid.any():
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    rows = np.nonzero(valid)[0].astype(np.uint32)
+    if not len(rows):
+        return np.zeros((0, DIGEST_WIDTHS[column]), np.uint8), rows
     width = DIGEST_WIDTHS[column]
     data = np.frombuffer(array.buffers()[1], dtype=np.uint8, count=(array.offset + len(array)) * width)
-    codes = data[array.offset * width:].reshape(-1, width)
-    rows = np.nonzero(valid)[0]
-    return fingerprints.digest_column(codes[rows]), rows
+    return data[array.offset * width:].reshape(-1, width)[rows], rows
 
 
-def build_segment(root: Path, name: str, parts: list[str], problems: list[str] | None = None) -> dict:
-    """Build one segment from complete parts (in order) into root/name, atomically."""
+def _kind_entries(kind: str, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(fingerprints, local rows) of one exact kind in one part."""
+    if kind in ("url", "key", "host"):
+        fps = table.column(f"{kind}_fp").to_numpy()
+        rows = np.nonzero(fps)[0].astype(np.uint32)  # 0: no value (a row without a URL)
+        return fps[rows], rows
+    found = [_column_codes(table, column) for column in DIGEST_SOURCES[kind]]
+    return (np.concatenate([fingerprints.digest_column(codes) for codes, _ in found]),
+            np.concatenate([rows for _, rows in found]))
+
+
+def build_segment(root: Path, name: str, parts: list[str]) -> dict:
+    """Build one segment from complete parts (in order) into root/name, atomically.
+
+    One identifier kind at a time, parts read memory-mapped: memory holds one
+    kind's fingerprints (12 bytes an entry) and, last, the PDQ codes (32 bytes a row).
+    """
     folder = root / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     folder.mkdir(parents=True)
     try:
-        tables = [_open_part(root / "parts" / f"{part}.arrow") for part in parts]
-        sizes = [t.num_rows for t in tables]
-        starts = np.cumsum([0, *sizes])
-        entries: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {kind: [] for kind in EXACT_KINDS}
-        pdq_codes, pdq_rows = [], []
-        for part, table, start in zip(parts, tables, starts):
-            base = np.int64(start)
-            for kind in ("url", "key"):
-                fps = table.column(f"{kind}_fp").to_numpy()
-                keep = fps != 0  # 0: no value (a row without a URL)
-                entries[kind].append((fps[keep], np.nonzero(keep)[0] + base))
-            for kind, sources in DIGEST_SOURCES.items():
-                for source in sources:
-                    fps, rows = _digest_fps(table, source)
-                    entries[kind].append((fps, rows + base))
-            hosts = np.load(root / "parts" / f"{part}.hosts.npy")
-            entries["host"].append((hosts["fp"].astype(np.uint64), hosts["row"].astype(np.int64) + base))
-            pdq = table.column("pdq").combine_chunks()
-            valid = np.nonzero(np.asarray(pdq.is_valid()))[0]
-            if len(valid):
-                data = np.frombuffer(pdq.buffers()[1], dtype=np.uint8, count=(pdq.offset + len(pdq)) * 32)
-                pdq_codes.append(data[pdq.offset * 32:].reshape(-1, 32)[valid])
-                pdq_rows.append(valid + base)
+        paths = [root / "parts" / f"{part}.arrow" for part in parts]
+        metas = [_part_meta(root, part) for part in parts]
+        starts = np.cumsum([0, *(m["samples"] for m in metas)])
         counts = {}
-        for kind, chunks in entries.items():
-            fps = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.uint64)
-            rows = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.int64)
+        for kind in EXACT_KINDS:
+            chunks = []
+            for path, start in zip(paths, starts):
+                fps, rows = _kind_entries(kind, _open_part(path))
+                chunks.append((fps, rows + np.uint32(start)))
+            fps = np.concatenate([c[0] for c in chunks]).astype(np.uint64)
+            rows = np.concatenate([c[1] for c in chunks])
+            del chunks
             counts[kind] = len(fps)
             if len(fps):
-                _bucket_table(folder, kind, fps.astype(np.uint64), rows)
-            entries[kind] = []  # free as we go: memory stays bounded by the largest kind
-        counts["pdq"] = sum(len(r) for r in pdq_rows)
-        if pdq_rows:
-            np.save(folder / "pdq_rows.npy", np.concatenate(pdq_rows).astype(np.uint32))
-            mih.build(np.concatenate(pdq_codes), folder)
+                _bucket_table(folder, kind, fps, rows)
+            del fps, rows
+        words, rows = [], []
+        for path, start in zip(paths, starts):
+            codes, found = _column_codes(_open_part(path), "pdq")
+            words.append(mih.words(codes))
+            rows.append(found + np.uint32(start))
+        counts["pdq"] = sum(len(r) for r in rows)
+        if counts["pdq"]:
+            np.save(folder / "pdq_rows.npy", np.concatenate(rows))
+            all_words = np.concatenate(words)
+            del words
+            mih.build(all_words, folder)
+            del all_words
+        hosts = sorted({host for meta in metas for host in meta["hosts"]})
+        _write_hosts(folder / "hosts.arrow", hosts)
         meta = {
             "format": FORMAT, "parts": parts, "starts": starts.tolist(), "rows": int(starts[-1]),
-            "counts": counts, "canary": fingerprints.canary(), "problems": problems or [],
+            "counts": counts, "hosts": len(hosts), "canary": fingerprints.canary(),
         }
         (folder / "meta.json").write_text(json.dumps(meta))
         final = root / name
@@ -186,6 +195,16 @@ def build_segment(root: Path, name: str, parts: list[str], problems: list[str] |
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def _part_meta(root: Path, part: str) -> dict:
+    return json.loads((root / "parts" / f"{part}.json").read_text())
+
+
+def _write_hosts(path: Path, hosts: list[str]) -> None:
+    table = pa.table({"host": pa.array(hosts, pa.string()), "fp": pa.array(fingerprints.strings(hosts))})
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
 
 
 def publish(root: Path, segments: list[str], meta: dict) -> None:
@@ -221,6 +240,7 @@ class Segment:
         self._tables: dict[str, tuple] = {}
         self._parts: dict[int, pa.Table] = {}
         self._mih = None
+        self._hosts = None
 
     def _table(self, kind: str):
         if kind not in self._tables:
@@ -243,8 +263,30 @@ class Segment:
             empty = np.zeros(0, np.int64)
             return Found(empty, empty, empty)
         offsets, stored, rows, shift = table
-        query, row = kernels.exact_lookup(offsets, stored, rows, shift, np.asarray(fps, dtype=np.uint64))
-        return Found(query, row, np.zeros(len(row), np.int64))
+        fps = np.asarray(fps, dtype=np.uint64)
+        # A handful of identifiers against buckets of about 64: numpy over the touched buckets is enough.
+        buckets = (fps >> shift).astype(np.int64)
+        lo = np.asarray(offsets[buckets], dtype=np.int64)
+        counts = np.asarray(offsets[buckets + 1], dtype=np.int64) - lo
+        owner = np.repeat(np.arange(len(fps)), counts)
+        positions = np.repeat(lo, counts) + np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        hit = np.asarray(stored[positions]) == fps[owner]
+        row = np.asarray(rows[positions[hit]], dtype=np.int64)
+        return Found(owner[hit], row, np.zeros(len(row), np.int64))
+
+    def domain_hosts(self, domains: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(domain index, host fingerprint) of every distinct host that is a domain or one of its subdomains."""
+        if self._hosts is None:
+            self._hosts = _open_part(self.folder / "hosts.arrow")
+        names, fps = self._hosts.column("host"), self._hosts.column("fp").to_numpy()
+        found_domain, found_fp = [], []
+        for number, domain in enumerate(domains):
+            mask = np.asarray(pc.or_(pc.equal(names, domain), pc.ends_with(names, "." + domain)))
+            found_fp.append(fps[mask])
+            found_domain.append(np.full(int(mask.sum()), number))
+        if not found_fp:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+        return np.concatenate(found_domain), np.concatenate(found_fp)
 
     def pdq(self, codes: np.ndarray, radius: int) -> Found:
         """Rows whose PDQ hash is within `radius` of one of `codes` ((m, 32) uint8)."""

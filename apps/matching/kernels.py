@@ -28,25 +28,22 @@ def counting_order(buckets, nbuckets):
 
 
 @_jit
-def exact_lookup(offsets, fps, rows, shift, queries):
-    """(query index, row) for every stored fingerprint equal to a query's."""
-    found = 0
-    for q in range(len(queries)):
-        b = queries[q] >> shift
-        for p in range(offsets[b], offsets[b + 1]):
-            if fps[p] == queries[q]:
-                found += 1
-    query_of = np.empty(found, np.int64)
-    row_of = np.empty(found, np.int64)
-    k = 0
-    for q in range(len(queries)):
-        b = queries[q] >> shift
-        for p in range(offsets[b], offsets[b + 1]):
-            if fps[p] == queries[q]:
-                query_of[k] = q
-                row_of[k] = rows[p]
-                k += 1
-    return query_of, row_of
+def bucket_scatter(fps, rows, shift, nbuckets):
+    """A bucket table in one pass: offsets, then the fingerprints and rows grouped by fps >> shift."""
+    offsets = np.zeros(nbuckets + 1, np.uint32)
+    for f in fps:
+        offsets[(f >> shift) + 1] += 1
+    for i in range(nbuckets):
+        offsets[i + 1] += offsets[i]
+    fill = offsets[:-1].copy()
+    fps_out = np.empty(len(fps), np.uint64)
+    rows_out = np.empty(len(fps), np.uint32)
+    for i in range(len(fps)):
+        b = fps[i] >> shift
+        fps_out[fill[b]] = fps[i]
+        rows_out[fill[b]] = rows[i]
+        fill[b] += 1
+    return offsets, fps_out, rows_out
 
 
 @_jit

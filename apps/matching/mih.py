@@ -22,8 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.matching import kernels
-
 BITS = 256
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 _QUERY_CHUNK = 64
@@ -61,23 +59,30 @@ def _slot_values(code_words: np.ndarray, widths: list[int]) -> np.ndarray:
     return np.stack([_slot(code_words, start, width) for start, width in zip(_starts(widths), widths)], axis=1)
 
 
-def build(codes: np.ndarray, folder: Path) -> None:
-    """Write the slot tables and the codes of (n, 32) uint8 PDQ hashes into `folder`."""
-    bits, widths = layout(len(codes))
-    code_words = words(codes)
-    offsets = np.lib.format.open_memmap(folder / "mih_offsets.npy", "w+", np.uint32, (len(widths), (1 << bits) + 1))
-    items = np.lib.format.open_memmap(folder / "mih_items.npy", "w+", np.uint32, (len(widths), len(codes)))
+def build(code_words: np.ndarray, folder: Path) -> None:
+    """Write the slot tables and the (n, 4) uint64 words of PDQ hashes into `folder`.
 
+    Slots are sorted a core each, and written one after another with plain
+    writes, so memory holds a couple of slots at a time, not the whole table.
+    """
+    from apps.matching import kernels
 
-    def one(slot):
-        s, (start, width) = slot
-        offsets[s], items[s] = kernels.counting_order(_slot(code_words, start, width), 1 << bits)
+    bits, widths = layout(len(code_words))
+    starts = _starts(widths)
 
-    # The sorts release the GIL: one slot per core at a time.
-    with ThreadPoolExecutor(_THREADS) as pool:
-        list(pool.map(one, enumerate(zip(_starts(widths), widths))))
-    offsets.flush()
-    items.flush()
+    def one(slot: int) -> tuple[np.ndarray, np.ndarray]:
+        return kernels.counting_order(_slot(code_words, starts[slot], widths[slot]), 1 << bits)
+
+    with open(folder / "mih_offsets.npy", "wb") as offsets_file, open(folder / "mih_items.npy", "wb") as items_file:
+        np.lib.format.write_array_header_1_0(offsets_file, {
+            "descr": "<u4", "fortran_order": False, "shape": (len(widths), (1 << bits) + 1)})
+        np.lib.format.write_array_header_1_0(items_file, {
+            "descr": "<u4", "fortran_order": False, "shape": (len(widths), len(code_words))})
+        # The sorts release the GIL: one slot per core, written in slot order as they finish.
+        with ThreadPoolExecutor(_THREADS) as pool:
+            for offsets, order in pool.map(one, range(len(widths))):
+                offsets_file.write(offsets.astype("<u4", copy=False).tobytes())
+                items_file.write(order.astype("<u4", copy=False).tobytes())
     np.save(folder / "pdq_words.npy", code_words)
     (folder / "mih.json").write_text(json.dumps({"bits": bits, "widths": widths}))
 
@@ -105,6 +110,8 @@ class MultiIndex:
 
     def search(self, codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query index, item index, distance) of every stored hash within `radius` of each query."""
+        from apps.matching import kernels
+
         query_words = words(codes)
         flips = radius // len(self.widths)
         masks = _masks(self.bits, flips)

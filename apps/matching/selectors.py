@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import models
 
 from apps.core import identifiers
-from apps.datasets.ingest import host_suffixes
 from apps.datasets.models import Release, Shard
 from apps.matching import fingerprints
 from apps.matching.index import DIGEST_SOURCES, Segment, open_index
@@ -99,11 +98,15 @@ class _Matcher:
             if positions:
                 digests = [bytes.fromhex(queries[p].value) for p in positions]
                 add(positions, segment.exact(kind, fingerprints.digests(digests)))
-        for kind in (identifiers.DOMAIN, identifiers.URL_PREFIX):
-            positions = by_kind.get(kind, [])
-            if positions:
-                hosts = [_host_of(queries[p]) for p in positions]
-                add(positions, segment.exact("host", fingerprints.strings(hosts)))
+        positions = by_kind.get(identifiers.URL_PREFIX, [])
+        if positions:
+            hosts = [urlsplit(queries[p].value).hostname or "" for p in positions]
+            add(positions, segment.exact("host", fingerprints.strings(hosts)))
+        positions = by_kind.get(identifiers.DOMAIN, [])
+        if positions:
+            owner, host_fps = segment.domain_hosts([queries[p].value for p in positions])
+            found = segment.exact("host", host_fps)
+            add([positions[int(o)] for o in owner], found)
         positions = by_kind.get(identifiers.PDQ, [])
         if positions:
             codes = np.frombuffer(b"".join(bytes.fromhex(queries[p].value) for p in positions), np.uint8)
@@ -128,12 +131,6 @@ class _Matcher:
         return found
 
 
-def _host_of(query: Query) -> str:
-    if query.kind == identifiers.DOMAIN:
-        return query.value
-    return urlsplit(query.value).hostname or ""
-
-
 def _same(query: Query, values: dict) -> bool:
     """Whether a candidate row really carries the identifier (fingerprints can collide)."""
     kind, value = query.kind, query.value
@@ -146,7 +143,7 @@ def _same(query: Query, values: dict) -> bool:
         return any(values[column] == digest for column in DIGEST_SOURCES[kind])
     if kind == identifiers.DOMAIN:
         host = urlsplit(values["url"]).hostname or ""
-        return value in host_suffixes(host)
+        return value in identifiers.host_suffixes(host)
     if kind == identifiers.URL_PREFIX:
         return values["url"].startswith(value)
     # pdq: the index computed the exact distance; hashes below the quality floor do not count.

@@ -92,12 +92,31 @@ def test_the_fast_path_agrees_with_normalise_url(url):
         assert normalise_url(url) == url
 
 
-def test_the_fingerprinter_normalises_as_normalise_url_does():
-    import duckdb
+def test_the_fingerprinter_normalises_and_fingerprints_as_the_query_side_does():
     import pyarrow as pa
 
     from apps.core.identifiers import normalise_url
-    from apps.datasets.ingest import normalise_urls
+    from apps.datasets.ingest import Fingerprinter
+    from apps.matching import fingerprints
 
-    result = normalise_urls(duckdb.connect(), pa.array(CANONICAL_SAMPLES, pa.string()))
-    assert result.to_pylist() == [normalise_url(u) for u in CANONICAL_SAMPLES]
+    urls, url_fps, key_fps = Fingerprinter().urls_and_keys(
+        pa.array(CANONICAL_SAMPLES, pa.string()), pa.array([str(i) for i in range(len(CANONICAL_SAMPLES))]))
+    expected = [normalise_url(u) for u in CANONICAL_SAMPLES]
+    assert urls.to_pylist() == expected
+    assert url_fps[:-1].tolist() == fingerprints.strings(expected[:-1]).tolist()
+    assert url_fps[-1] == 0  # no URL, no fingerprint
+    assert key_fps.tolist() == fingerprints.strings([str(i) for i in range(len(CANONICAL_SAMPLES))]).tolist()
+
+
+def test_it_fingerprints_each_urls_host_and_lists_the_distinct_hosts():
+    import pyarrow as pa
+
+    from apps.datasets.ingest import Fingerprinter
+    from apps.matching import fingerprints
+
+    urls = pa.array(["https://a.b.example.co.uk/x", "http://user@10.0.0.1/y", "https://[::1]/z", "",
+                     "https://e.com/", "https://e.com/other"])
+    host_fps, hosts = Fingerprinter().hosts(urls)
+    assert sorted(hosts) == sorted(["a.b.example.co.uk", "10.0.0.1", "[::1]", "e.com"])
+    expected = fingerprints.strings(["a.b.example.co.uk", "10.0.0.1", "[::1]", "e.com", "e.com"])
+    assert host_fps.tolist() == [*expected[:3].tolist(), 0, *expected[3:].tolist()]
