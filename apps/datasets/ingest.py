@@ -220,7 +220,9 @@ class Fingerprinter:
     def __init__(self):
         # One thread: ingest already runs one process per core.
         self.con = duckdb.connect(":memory:", config={"threads": 1})
-        self.host_fps: dict[str, int] = {}
+        # Both keyed by the FNV-1a hash of a host's bytes.
+        self.host_names: dict[int, str] = {}
+        self.host_fps: dict[int, int] = {}
 
     def _project(self, urls: pa.Array, keys: pa.Array) -> pa.Table:
         table = pa.table({"u": urls, "k": keys})
@@ -254,20 +256,26 @@ class Fingerprinter:
         return urls, url_fps, _array(result.column("kh")).to_numpy().astype(np.uint64)
 
     def hosts(self, urls: pa.Array) -> tuple[np.ndarray, list[str]]:
-        """Each URL's host fingerprint (0 without a host) and the distinct hosts; hosts are few, and cached."""
+        """Each URL's host fingerprint (0 without a host) and the distinct hosts; hosts are few, and cached
+        by a hash of their bytes, so only a host never seen before is decoded and fingerprinted."""
         data, offsets = _string_buffers(urls)
-        starts, ends, host_ids = kernels.host_spans(data, offsets)
+        starts, ends, byte_hashes = kernels.host_spans(data, offsets)
         with_host = np.nonzero(ends > starts)[0]
-        _, first, inverse = np.unique(host_ids[with_host], return_index=True, return_inverse=True)
-        names = [bytes(data[starts[with_host[i]]:ends[with_host[i]]]).decode("utf-8", "replace") for i in first]
-        missing = [h for h in names if h not in self.host_fps]
-        if missing:
-            if len(self.host_fps) > self._HOST_CACHE_LIMIT:
+        unique, first, inverse = np.unique(byte_hashes[with_host], return_index=True, return_inverse=True)
+        keys = unique.tolist()
+        new = [(key, with_host[i]) for key, i in zip(keys, first.tolist()) if key not in self.host_names]
+        if new:
+            if len(self.host_names) > self._HOST_CACHE_LIMIT:
+                self.host_names.clear()
                 self.host_fps.clear()
-            self.host_fps.update(zip(missing, self.strings(missing).tolist()))
+                new = [(key, with_host[i]) for key, i in zip(keys, first.tolist())]
+            names = [bytes(data[starts[row]:ends[row]]).decode("utf-8", "replace") for _, row in new]
+            for (key, _), name, fp in zip(new, names, self.strings(names).tolist()):
+                self.host_names[key] = name
+                self.host_fps[key] = fp
         host_fps = np.zeros(len(ends), np.uint64)
-        host_fps[with_host] = np.asarray([self.host_fps[h] for h in names], dtype=np.uint64)[inverse.ravel()]
-        return host_fps, names
+        host_fps[with_host] = np.asarray([self.host_fps[k] for k in keys], dtype=np.uint64)[inverse.ravel()]
+        return host_fps, [self.host_names[k] for k in keys]
 
 
 _fingerprinter: tuple[int, Fingerprinter] | None = None
@@ -380,6 +388,7 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
     if done is not None:
         return done
     started = time.monotonic()
+    resolve_columns(read_schema(shard.parquet), columns.as_dict(), shard.parquet)
     prints = fingerprinter()
     key_col, url_col, status_col = columns.get("key"), columns.get("url"), columns.get("status")
     wanted = [c for c in dict.fromkeys((key_col, url_col, status_col, *(columns.get(k) for k in HASH_FIELDS))) if c]

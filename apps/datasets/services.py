@@ -69,9 +69,8 @@ def release_register(*, dataset: str, release: str, path: Path, columns: dict[st
     _validate_names(dataset, release)
     path = Path(path).expanduser().resolve()
     shards = ingest.discover_shards(path)
+    # The first shard decides the columns; each shard is checked against them as it is indexed.
     column_map = ingest.resolve_columns(ingest.read_schema(shards[0].parquet), columns or {}, shards[0].parquet)
-    for shard in shards[1:]:
-        ingest.resolve_columns(ingest.read_schema(shard.parquet), column_map.as_dict(), shard.parquet)
     parent = None
     if derived_from:
         parent = Release.objects.filter(dataset__name=dataset, name=derived_from).first()
@@ -268,7 +267,11 @@ def release_import(*, dataset: str, release: str, path: Path, columns: dict[str,
     if rel.status == Release.Status.READY:
         return ImportResult(release=rel, created=False, rows=rel.row_count, samples=rel.sample_count,
                             images=rel.image_count)
-    release_index_parts(release=rel, progress=progress)
+    try:
+        release_index_parts(release=rel, progress=progress)
+    except TakedownError as exc:
+        Release.objects.filter(pk=rel.pk).update(status=Release.Status.FAILED, error=exc.message)
+        raise
     Release.objects.filter(pk=rel.pk).update(finalize_claimed_at=timezone.now())
     rel = release_finalize(release=rel, actor=actor)
     shards = list(rel.shards.all())
