@@ -104,7 +104,14 @@ class PartWriter:
 
 
 def _open_part(path: Path) -> pa.Table:
+    """A part, memory-mapped: for reading a few rows of it."""
     return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def _read_part(path: Path) -> pa.Table:
+    """A part, read into memory: for going through all of it (a mapping would stay resident)."""
+    with pa.OSFile(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 # ---------------------------------------------------------------- segments
@@ -143,44 +150,61 @@ def _kind_entries(kind: str, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([rows for _, rows in found]))
 
 
+def _release_freed_memory() -> None:
+    try:
+        pa.jemalloc_set_decay_ms(0)
+    except NotImplementedError:  # an Arrow built without jemalloc uses the system allocator
+        pass
+
+
+def _pdq_entries(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    codes, rows = _column_codes(table, "pdq")
+    return mih.words(codes), rows
+
+
 def build_segment(root: Path, name: str, parts: list[str]) -> dict:
     """Build one segment from complete parts (in order) into root/name, atomically.
 
-    Memory holds the fingerprints of every kind (12 bytes an entry) and the PDQ
-    words (36 bytes a row) while the tables are built one after another: about
-    100 bytes a row, so a segment of 10M rows fits in 1.5 GB.
+    Arrow's allocator is told to give freed memory back at once: otherwise the
+    thousands of parts read here stay resident long after they are dropped.
+    Memory holds a few kinds' fingerprints at a time (12 bytes an entry, 36 for
+    a PDQ hash): about 60 bytes a row at the peak.
     """
+    _release_freed_memory()
     folder = root / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     folder.mkdir(parents=True)
     try:
         paths = [root / "parts" / f"{part}.arrow" for part in parts]
         metas = [_part_meta(root, part) for part in parts]
         starts = np.cumsum([0, *(m["samples"] for m in metas)])
-        # One pass over the parts gathers every kind; then one kind at a time is bucketed and freed.
-        gathered: dict[str, list] = {kind: [] for kind in (*EXACT_KINDS, "pdq")}
-        for path, start in zip(paths, starts):
-            table = _open_part(path)
-            for kind in EXACT_KINDS:
-                fps, rows = _kind_entries(kind, table)
-                gathered[kind].append((fps, rows + np.uint32(start)))
-            codes, rows = _column_codes(table, "pdq")
-            gathered["pdq"].append((mih.words(codes), rows + np.uint32(start)))
-            del table
         counts = {}
-        for kind in (*EXACT_KINDS, "pdq"):
-            chunks = gathered.pop(kind)
-            values = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.uint64)
-            rows = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.uint32)
-            del chunks
-            counts[kind] = len(rows)
-            if not len(rows):
-                continue
-            if kind == "pdq":
-                np.save(folder / "pdq_rows.npy", rows)
-                mih.build(values, folder)
-            else:
-                _bucket_table(folder, kind, values.astype(np.uint64, copy=False), rows)
-            del values, rows
+        total = int(starts[-1])
+        # Two passes over the parts, each filling a few kinds' preallocated arrays (no pile of small
+        # arrays to fragment the heap), then bucketing them one at a time.
+        for group in (("url", "key", "host"), ("md5", "sha1", "sha256", "pdq")):
+            width = {kind: len(DIGEST_SOURCES.get(kind, ("",))) for kind in group}
+            values = {kind: np.empty((total * width[kind], 4) if kind == "pdq" else total * width[kind],
+                                     dtype=np.uint64) for kind in group}
+            rows = {kind: np.empty(total * width[kind], dtype=np.uint32) for kind in group}
+            filled = dict.fromkeys(group, 0)
+            for path, start in zip(paths, starts):
+                table = _read_part(path)
+                for kind in group:
+                    found, at = _pdq_entries(table) if kind == "pdq" else _kind_entries(kind, table)
+                    end = filled[kind] + len(at)
+                    values[kind][filled[kind]:end] = found
+                    rows[kind][filled[kind]:end] = at + np.uint32(start)
+                    filled[kind] = end
+                del table
+            for kind in group:
+                found, at = values.pop(kind)[:filled[kind]], rows.pop(kind)[:filled[kind]]
+                counts[kind] = len(at)
+                if len(at) and kind == "pdq":
+                    np.save(folder / "pdq_rows.npy", at)
+                    mih.build(found, folder)
+                elif len(at):
+                    _bucket_table(folder, kind, found, at)
+                del found, at
         hosts = sorted({host for meta in metas for host in meta["hosts"]})
         _write_hosts(folder / "hosts.arrow", hosts)
         meta = {
