@@ -148,17 +148,20 @@ def _part_job(shard: Shard) -> tuple:
     return _shard_files(shard), columns, str(release.index_path / "parts"), release.hash_images
 
 
-def _record_part(shard: Shard, meta: dict) -> None:
-    Shard.objects.filter(pk=shard.pk).update(
-        parquet_sha256=meta["source_sha256"], row_count=meta["rows"], sample_count=meta["samples"],
-        image_count=meta["images"], problems=meta["problems"][:100], indexed_at=timezone.now(),
-    )
+def _record_parts(done: list[tuple[Shard, dict]]) -> None:
+    now = timezone.now()
+    for shard, meta in done:
+        shard.parquet_sha256, shard.row_count = meta["source_sha256"], meta["rows"]
+        shard.sample_count, shard.image_count = meta["samples"], meta["images"]
+        shard.problems, shard.indexed_at = meta["problems"][:100], now
+    Shard.objects.bulk_update([shard for shard, _ in done], [
+        "parquet_sha256", "row_count", "sample_count", "image_count", "problems", "indexed_at"])
 
 
 def shard_index(*, shard: Shard) -> dict:
     """Index one shard (its part); done again, it reuses the part already built from the same file."""
     meta = _build_part(_part_job(shard))
-    _record_part(shard, meta)
+    _record_parts([(shard, meta)])
     return meta
 
 
@@ -169,16 +172,25 @@ def release_index_parts(*, release: Release, progress: TextIO | None = None) -> 
                dynamic_ncols=True)
     jobs = [_part_job(shard) for shard in pending]
     workers = min(len(jobs), os.cpu_count() or 1)
+    done: list[tuple[Shard, dict]] = []
+
+    def record(shard: Shard, meta: dict, every: int = 50) -> None:
+        # In batches: a row update per shard would keep a core busy at thousands of shards.
+        done.append((shard, meta))
+        bar.update(1)
+        if len(done) >= every:
+            _record_parts(done)
+            done.clear()
+
     if workers <= 1 or multiprocessing.current_process().daemon:
-        results = map(_build_part, jobs)
-        for shard, meta in zip(pending, results):
-            _record_part(shard, meta)
-            bar.update(1)
+        for shard, job in zip(pending, jobs):
+            record(shard, _build_part(job), every=1)
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
             for shard, meta in zip(pending, pool.map(_build_part, jobs, chunksize=4)):
-                _record_part(shard, meta)
-                bar.update(1)
+                record(shard, meta)
+    if done:
+        _record_parts(done)
     bar.close()
 
 

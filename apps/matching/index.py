@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,14 +105,8 @@ class PartWriter:
 
 
 def _open_part(path: Path) -> pa.Table:
-    """A part, memory-mapped: for reading a few rows of it."""
+    """A part, memory-mapped: only the columns used are read."""
     return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-
-
-def _read_part(path: Path) -> pa.Table:
-    """A part, read into memory: for going through all of it (a mapping would stay resident)."""
-    with pa.OSFile(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
 
 
 # ---------------------------------------------------------------- segments
@@ -150,6 +145,33 @@ def _kind_entries(kind: str, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([rows for _, rows in found]))
 
 
+def _gather(paths: list[Path], starts: np.ndarray, kinds: tuple[str, ...]) -> dict[str, tuple]:
+    """Every part's entries of `kinds`, with segment rows, read by two threads into preallocated arrays.
+
+    Each part writes into its own region (sized for its rows), so threads never
+    meet; the gaps left by rows without a value are squeezed out at the end.
+    """
+    widths = {kind: len(DIGEST_SOURCES.get(kind, ("",))) for kind in kinds}
+    total = int(starts[-1])
+    values = {k: np.zeros((total * widths[k], 4) if k == "pdq" else total * widths[k], np.uint64) for k in kinds}
+    rows = {k: np.zeros(total * widths[k], np.uint32) for k in kinds}
+    used = {k: np.zeros(total * widths[k], bool) for k in kinds}
+
+    def one(part: int) -> None:
+        table = _open_part(paths[part])
+        start = int(starts[part])
+        for kind in kinds:
+            found, at = _pdq_entries(table) if kind == "pdq" else _kind_entries(kind, table)
+            first = start * widths[kind]
+            values[kind][first:first + len(at)] = found
+            rows[kind][first:first + len(at)] = at + np.uint32(start)
+            used[kind][first:first + len(at)] = True
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(one, range(len(paths))))
+    return {kind: (values.pop(kind)[used[kind]], rows.pop(kind)[used[kind]]) for kind in kinds}
+
+
 def _release_freed_memory() -> None:
     try:
         pa.jemalloc_set_decay_ms(0)
@@ -178,33 +200,21 @@ def build_segment(root: Path, name: str, parts: list[str]) -> dict:
         metas = [_part_meta(root, part) for part in parts]
         starts = np.cumsum([0, *(m["samples"] for m in metas)])
         counts = {}
-        total = int(starts[-1])
-        # Two passes over the parts, each filling a few kinds' preallocated arrays (no pile of small
-        # arrays to fragment the heap), then bucketing them one at a time.
         for group in (("url", "key", "host"), ("md5", "sha1", "sha256", "pdq")):
-            width = {kind: len(DIGEST_SOURCES.get(kind, ("",))) for kind in group}
-            values = {kind: np.empty((total * width[kind], 4) if kind == "pdq" else total * width[kind],
-                                     dtype=np.uint64) for kind in group}
-            rows = {kind: np.empty(total * width[kind], dtype=np.uint32) for kind in group}
-            filled = dict.fromkeys(group, 0)
-            for path, start in zip(paths, starts):
-                table = _read_part(path)
+            gathered = _gather(paths, starts, group)
+            with ThreadPoolExecutor(2) as pool:  # the sorts and writes release the GIL
+                jobs = []
                 for kind in group:
-                    found, at = _pdq_entries(table) if kind == "pdq" else _kind_entries(kind, table)
-                    end = filled[kind] + len(at)
-                    values[kind][filled[kind]:end] = found
-                    rows[kind][filled[kind]:end] = at + np.uint32(start)
-                    filled[kind] = end
-                del table
-            for kind in group:
-                found, at = values.pop(kind)[:filled[kind]], rows.pop(kind)[:filled[kind]]
-                counts[kind] = len(at)
-                if len(at) and kind == "pdq":
-                    np.save(folder / "pdq_rows.npy", at)
-                    mih.build(found, folder)
-                elif len(at):
-                    _bucket_table(folder, kind, found, at)
-                del found, at
+                    values, rows = gathered.pop(kind)
+                    counts[kind] = len(rows)
+                    if len(rows) and kind == "pdq":
+                        np.save(folder / "pdq_rows.npy", rows)
+                        mih.build(values, folder)
+                    elif len(rows):
+                        jobs.append(pool.submit(_bucket_table, folder, kind, values, rows))
+                    del values, rows
+                for job in jobs:
+                    job.result()
         hosts = sorted({host for meta in metas for host in meta["hosts"]})
         _write_hosts(folder / "hosts.arrow", hosts)
         meta = {
