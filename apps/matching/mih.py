@@ -33,10 +33,16 @@ def words(codes: np.ndarray) -> np.ndarray:
 
 
 def layout(count: int) -> tuple[int, list[int]]:
-    """(bits per slot, width of each slot) for an index of `count` hashes."""
-    bits = int(np.clip(np.ceil(np.log2(max(count, 2))) - 1, 8, 22))
-    slots = -(-BITS // bits)
-    return bits, [bits] * (slots - 1) + [BITS - bits * (slots - 1)]
+    """(widest slot, width of each slot) for an index of `count` hashes.
+
+    About log2(count) bits a slot, at most 22 (offsets tables of 4M entries: at
+    10M hashes that is about 3 rows a bucket), spread evenly: one narrow slot
+    would have crowded buckets and slow every query down.
+    """
+    slots = max(-(-BITS // 22), min(32, round(BITS / max(np.log2(max(count, 2)), 1))))
+    base, extra = divmod(BITS, slots)
+    widths = [base + 1] * extra + [base] * (slots - extra)
+    return max(widths), widths
 
 
 def _slot(code_words: np.ndarray, start: int, width: int) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Finding the samples a list of identifiers hits, in any set of releases, through their indexes."""
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -59,8 +60,10 @@ class _Found:
     values: dict = field(repr=False)
 
 
-def _shards(release: Release) -> dict[str, int]:
-    return dict(Shard.objects.filter(release=release).values_list("name", "id"))
+@functools.lru_cache(maxsize=256)
+def _shards(release_id: int, indexed_at) -> dict[str, int]:
+    """Shard ids by name; a ready release's shards never change, so this is cached."""
+    return dict(Shard.objects.filter(release_id=release_id).values_list("name", "id"))
 
 
 class _Matcher:
@@ -68,7 +71,7 @@ class _Matcher:
         self.releases = releases
         self.threshold = threshold
         self.indexes = {r.pk: open_index(r.index_path) for r in releases}
-        self.shard_ids = {r.pk: _shards(r) for r in releases}
+        self.shard_ids = {r.pk: _shards(r.pk, r.indexed_at) for r in releases}
 
     def run(self, queries: list[Query], releases: list[Release]) -> list[_Found]:
         """Verified hits of `queries` in `releases`."""
