@@ -2,8 +2,9 @@
 
 A shard's part (apps.matching.index) holds each sample's key, normalised URL,
 digests and PDQ, and their fingerprints, computed column-wise: pyarrow reads,
-DuckDB fingerprints, numpy decodes hex, and only URLs that are not already in
-canonical form go through Python. No database here.
+compiled loops (apps.matching.kernels) check URLs, fingerprint and decode hex,
+and only URLs that are not already in canonical form go through Python. No
+database here.
 """
 import hashlib
 import os
@@ -12,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from apps.core import identifiers, pdq
 from apps.core.errors import TakedownError
-from apps.matching import index, kernels
+from apps.matching import fingerprints, index, kernels
 
 # Fields the importer understands, with img2dataset's column names as defaults.
 FIELDS = ("key", "url", "caption", "status", "md5", "sha1", "sha256", "pdq")
@@ -187,17 +187,6 @@ def unpad(rgb, original: tuple[int, int] | None):
 
 # ---------------------------------------------------------------- column-wise identifiers
 
-# An escape that normalise_url leaves alone: upper-case hex of a reserved or non-ASCII byte.
-_KEPT_ESCAPE = r"%(?:[01][0-9A-F]|2[0-9A-C]|2F|3[A-F]|40|5[B-E]|60|7[B-D]|7F|[89A-F][0-9A-F])"
-# URLs that normalise_url returns unchanged (tests check this against it): lower-case
-# http(s), a plain lower-case host, no port or user, a path, no fragment, no space or
-# control character, only kept escapes, and no bare trailing "?".
-CANONICAL_URL = (
-    r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/(?:[^\x00-\x20#%\x7f]|" + _KEPT_ESCAPE + r")*(?:[^?\x00-\x20#%\x7f]|"
-    + _KEPT_ESCAPE + r")|https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/"
-)
-
-
 def _array(values) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
@@ -213,47 +202,28 @@ def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Fingerprinter:
-    """Column-wise URL normalisation and fingerprints, one per process (its DuckDB connection and host cache)."""
+    """Column-wise URL normalisation and fingerprints, one per process (it caches hosts)."""
 
     _HOST_CACHE_LIMIT = 500_000
 
     def __init__(self):
-        # One thread: ingest already runs one process per core.
-        self.con = duckdb.connect(":memory:", config={"threads": 1})
         # Both keyed by the FNV-1a hash of a host's bytes.
         self.host_names: dict[int, str] = {}
         self.host_fps: dict[int, int] = {}
 
-    def _project(self, urls: pa.Array, keys: pa.Array) -> pa.Table:
-        table = pa.table({"u": urls, "k": keys})
-        return self.con.from_arrow(table).project(
-            f"regexp_full_match(u, '{CANONICAL_URL}') AS ok, hash(u) AS uh, hash(k) AS kh"
-        ).to_arrow_table()
-
-    def strings(self, values: list[str]) -> np.ndarray:
-        """Fingerprints of strings, as apps.matching.fingerprints.strings computes them."""
-        if not values:
-            return np.zeros(0, np.uint64)
-        table = self.con.from_arrow(pa.table({"v": pa.array(values, pa.string())})).project("hash(v) AS h")
-        return table.to_arrow_table().column("h").to_numpy().astype(np.uint64)
-
     def urls_and_keys(self, urls: pa.Array, keys: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         """(normalised URLs, their fingerprints, key fingerprints); only the URLs that are not
         already canonical go through Python's normalise_url."""
-        result = self._project(urls, keys)
-        ok = np.asarray(_array(result.column("ok")).fill_null(True))
-        url_fps = _array(result.column("uh")).to_numpy().astype(np.uint64)
-        dirty = np.nonzero(~ok)[0]
+        canonical = kernels.canonical_urls(*_string_buffers(urls))
+        dirty = np.nonzero(~canonical)[0]
         if len(dirty):
             values = urls.to_pylist()
             for i in dirty.tolist():
                 values[i] = identifiers.normalise_url(values[i])
             urls = pa.array(values, pa.string())
-            picked = pa.array(dirty)
-            fixed = self._project(urls.take(picked), keys.take(picked))
-            url_fps[dirty] = _array(fixed.column("uh")).to_numpy().astype(np.uint64)
+        url_fps = kernels.fingerprint_strings(*_string_buffers(urls))
         url_fps[np.asarray(pc.equal(pc.utf8_length(urls), 0))] = 0  # 0: no URL
-        return urls, url_fps, _array(result.column("kh")).to_numpy().astype(np.uint64)
+        return urls, url_fps, kernels.fingerprint_strings(*_string_buffers(keys))
 
     def hosts(self, urls: pa.Array) -> tuple[np.ndarray, list[str]]:
         """Each URL's host fingerprint (0 without a host) and the distinct hosts; hosts are few, and cached
@@ -270,7 +240,7 @@ class Fingerprinter:
                 self.host_fps.clear()
                 new = [(key, with_host[i]) for key, i in zip(keys, first.tolist())]
             names = [bytes(data[starts[row]:ends[row]]).decode("utf-8", "replace") for _, row in new]
-            for (key, _), name, fp in zip(new, names, self.strings(names).tolist()):
+            for (key, _), name, fp in zip(new, names, fingerprints.strings(names).tolist()):
                 self.host_names[key] = name
                 self.host_fps[key] = fp
         host_fps = np.zeros(len(ends), np.uint64)

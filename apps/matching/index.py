@@ -7,7 +7,7 @@ Layout under INDEX_DIR/<dataset>/<release>/:
     parts/<shard>.json       written last: the part is complete (the unit of resumable ingest);
                              it lists the distinct URL hosts of the shard
     seg-NNNN/                built from consecutive parts by finalize (a few million rows each):
-        meta.json            parts and their row offsets, counts, the fingerprint canary
+        meta.json            parts and their row offsets, counts, the fingerprint function
         hosts.arrow          the distinct hosts, for domain opt-outs (a host and its subdomains)
         <kind>_offsets.npy   bucket table per exact kind (url, key, md5, sha1, sha256, host):
         <kind>_fps.npy       fingerprints bucketed by their top bits, and the segment rows
@@ -219,7 +219,7 @@ def build_segment(root: Path, name: str, parts: list[str]) -> dict:
         _write_hosts(folder / "hosts.arrow", hosts)
         meta = {
             "format": FORMAT, "parts": parts, "starts": starts.tolist(), "rows": int(starts[-1]),
-            "counts": counts, "hosts": len(hosts), "canary": fingerprints.canary(),
+            "counts": counts, "hosts": len(hosts), "fingerprint": fingerprints.NAME,
         }
         (folder / "meta.json").write_text(json.dumps(meta))
         final = root / name
@@ -265,11 +265,8 @@ class Segment:
         self.meta = json.loads((self.folder / "meta.json").read_text())
         if self.meta.get("format") != FORMAT:
             raise TakedownError(f"{self.folder}: index format {self.meta.get('format')} is not {FORMAT}; rebuild it")
-        if self.meta["canary"] != fingerprints.canary():
-            raise TakedownError(
-                f"{self.folder}: built with another fingerprint function (DuckDB version?); "
-                "rebuild it with manage.py rebuild_index"
-            )
+        if self.meta.get("fingerprint") != fingerprints.NAME:
+            raise TakedownError(f"{self.folder}: built with another fingerprint function; import the release again")
         self.parts_dir = root / "parts"
         self.starts = np.asarray(self.meta["starts"], dtype=np.int64)
         self._tables: dict[str, tuple] = {}

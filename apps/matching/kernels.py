@@ -11,6 +11,31 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
+def _mix(h):
+    # MurmurHash3's finaliser: every input bit reaches every output bit, so the top bits
+    # that pick a bucket are as good as the rest, even for keys that differ in one digit.
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@_jit
+def fingerprint_strings(data, offsets):
+    """64-bit fingerprints of UTF-8 strings (FNV-1a, then mixed): data[offsets[i]:offsets[i + 1]]."""
+    n = len(offsets) - 1
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        h = np.uint64(0xCBF29CE484222325)
+        for k in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        out[i] = _mix(h)
+    return out
+
+
+@_jit
 def counting_order(buckets, nbuckets):
     """(offsets, order): item positions grouped by bucket; bucket b is order[offsets[b]:offsets[b + 1]]."""
     offsets = np.zeros(nbuckets + 1, np.uint32)
@@ -123,6 +148,13 @@ def mih_search(slot_values, starts, widths, masks, offsets, items, words, query_
     return np.array(out_query, np.int64), np.array(out_item, np.int64), np.array(out_distance, np.int64)
 
 
+_HEX = np.full(256, 255, np.uint8)
+for _digit, _char in enumerate(b"0123456789abcdef"):
+    _HEX[_char] = _digit
+for _digit, _char in enumerate(b"ABCDEF", start=10):
+    _HEX[_char] = _digit
+
+
 @_jit
 def hex_decode(data, offsets, valid, width):
     """Fixed-width hex strings (upper or lower case) to (n, width) bytes; also the first bad row or -1.
@@ -137,21 +169,88 @@ def hex_decode(data, offsets, valid, width):
         start = offsets[i]
         if offsets[i + 1] - start != 2 * width:
             return out, i
-        for j in range(2 * width):
-            c = data[start + j]
-            if 48 <= c <= 57:
-                v = c - 48
-            elif 97 <= c <= 102:
-                v = c - 87
-            elif 65 <= c <= 70:
-                v = c - 55
-            else:
-                return out, i
-            if j % 2 == 0:
-                out[i, j // 2] = v << 4
-            else:
-                out[i, j // 2] |= v
+        bad = 0
+        for j in range(width):
+            high = _HEX[data[start + 2 * j]]
+            low = _HEX[data[start + 2 * j + 1]]
+            bad |= high | low
+            out[i, j] = (high << 4) | (low & 15)
+        if bad & 0xF0:
+            return out, i
     return out, -1
+
+
+@_jit
+def _hex_value(c):
+    if 48 <= c <= 57:
+        return c - 48
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+@_jit
+def canonical_urls(data, offsets):
+    """Whether each URL is already what normalise_url returns (apps.datasets.ingest.CANONICAL_URL):
+    lower-case http(s), a plain lower-case host, a path, no fragment, space or control character,
+    only percent-escapes normalise_url keeps (upper-case hex of a reserved byte), no bare final '?'."""
+    n = len(offsets) - 1
+    out = np.zeros(n, np.bool_)
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        p = lo
+        if hi - lo >= 8 and data[p] == 104 and data[p + 1] == 116 and data[p + 2] == 116 and data[p + 3] == 112:
+            p += 4
+            if data[p] == 115:  # https
+                p += 1
+            if not (p + 3 <= hi and data[p] == 58 and data[p + 1] == 47 and data[p + 2] == 47):
+                continue
+            p += 3
+        else:
+            continue
+        # host: labels of [a-z0-9-], separated by single dots, then '/'
+        label = 0
+        ok = True
+        while p < hi and data[p] != 47:
+            c = data[p]
+            if c == 46:
+                if label == 0:
+                    ok = False
+                    break
+                label = 0
+            elif (97 <= c <= 122) or (48 <= c <= 57) or c == 45:
+                label += 1
+            else:
+                ok = False
+                break
+            p += 1
+        if not ok or label == 0 or p >= hi:
+            continue
+        p += 1  # the '/'
+        while p < hi:
+            c = data[p]
+            if c <= 32 or c == 35 or c == 127:
+                ok = False
+                break
+            if c == 37:  # '%': only an escape normalise_url keeps
+                if p + 2 >= hi:
+                    ok = False
+                    break
+                a, b = _hex_value(data[p + 1]), _hex_value(data[p + 2])
+                if a < 0 or b < 0:
+                    ok = False
+                    break
+                v = a * 16 + b
+                if (65 <= v <= 90) or (97 <= v <= 122) or (48 <= v <= 57) or v == 45 or v == 46 or v == 95 \
+                        or v == 126:
+                    ok = False  # an escaped unreserved character: normalise_url decodes it
+                    break
+                p += 3
+            else:
+                p += 1
+        # A bare final '?' is dropped by normalise_url.
+        out[i] = ok and data[hi - 1] != 63
+    return out
 
 
 @_jit

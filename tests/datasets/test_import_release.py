@@ -93,6 +93,8 @@ def test_it_takes_a_mapped_key_and_hash_column(db, run_command, tmp_path):
 @pytest.mark.parametrize("table, options, message", [
     ({"url": ["https://e.com/1"], "key": ["1"], "md5": ["not-hex"]}, [],
      r"part-0.parquet row 0, column 'md5': md5 'not-hex' is not hexadecimal"),
+    ({"url": ["https://e.com/1", "https://e.com/2"], "key": ["1", "2"], "sha256": ["a" * 64, "z" * 64]}, [],
+     r"part-0.parquet row 1, column 'sha256': sha256 'z{64}' is not hexadecimal"),
     ({"url": ["https://e.com/1", "https://e.com/2"], "key": ["7", "7"]}, [],
      r"part-0.parquet row 1: key '7' already appears at part-0.parquet row 0"),
     ({"link": ["https://e.com/1"]}, [], r"part-0.parquet: no URL column"),
