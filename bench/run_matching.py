@@ -2,7 +2,7 @@
 
 Steps, each timed:
   a. generate a LAION-like release and a removal file of 2,000 identifiers (cached in --work);
-  b. read the columns ingest needs with pyarrow: the reference speed for ingest;
+  b. read the columns ingest needs with pyarrow, page cache warm, best of two: the reference speed for ingest;
   c. `manage.py import_release --no-pdq` in its own process, on a fresh DATA_DIR: time and peak RSS;
   d. `manage.py match` as a whole process against bench/baseline.py (DuckDB + numpy brute force),
      and whether both find exactly the same (shard, key, kind, value, distance) matches;
@@ -112,11 +112,18 @@ def _run_all(work: Path, args, report: dict) -> None:
     report["release_bytes"] = _tree_bytes(release_dir)
 
     _step("b. pyarrow read of the ingest columns")
-    start = time.perf_counter()
-    read_rows = sum(pq.read_table(path, columns=INGEST_COLUMNS).num_rows
-                    for path in sorted(release_dir.glob("*.parquet")))
-    read_s = time.perf_counter() - start
-    report["read"] = {"seconds": read_s, "rows": read_rows, "rows_per_s": read_rows / read_s}
+    paths = sorted(release_dir.glob("*.parquet"))
+    # Both sides read from the page cache, not the disk: warm it, then keep the faster of two
+    # reads, so the reference is the strictest one this machine gives.
+    for path in paths:
+        path.read_bytes()
+    timings = []
+    for _ in range(2):
+        start = time.perf_counter()
+        read_rows = sum(pq.read_table(path, columns=INGEST_COLUMNS).num_rows for path in paths)
+        timings.append(time.perf_counter() - start)
+    read_s = min(timings)
+    report["read"] = {"seconds": read_s, "rows": read_rows, "rows_per_s": read_rows / read_s, "runs": timings}
 
     _step("c. ingest (import_release --no-pdq)")
     shutil.rmtree(data_dir, ignore_errors=True)
