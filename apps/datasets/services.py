@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,6 +40,8 @@ class ImportResult:
     samples: int = 0
     images: int = 0
     problems: list[str] = field(default_factory=list)
+    shard_seconds: float = 0.0
+    index_seconds: float = 0.0
 
 
 def _validate_names(dataset: str, release: str) -> None:
@@ -279,15 +282,18 @@ def release_import(*, dataset: str, release: str, path: Path, columns: dict[str,
     if rel.status == Release.Status.READY:
         return ImportResult(release=rel, created=False, rows=rel.row_count, samples=rel.sample_count,
                             images=rel.image_count)
+    started = time.monotonic()
     try:
         release_index_parts(release=rel, progress=progress)
     except TakedownError as exc:
         Release.objects.filter(pk=rel.pk).update(status=Release.Status.FAILED, error=exc.message)
         raise
+    indexed = time.monotonic()
     Release.objects.filter(pk=rel.pk).update(finalize_claimed_at=timezone.now())
     rel = release_finalize(release=rel, actor=actor)
     shards = list(rel.shards.all())
     return ImportResult(
         release=rel, created=True, rows=rel.row_count, samples=rel.sample_count, images=rel.image_count,
-        problems=[p for s in shards for p in s.problems],
+        problems=[p for s in shards for p in s.problems], shard_seconds=indexed - started,
+        index_seconds=time.monotonic() - indexed,
     )

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from apps.core.errors import TakedownError
 from apps.matching import fingerprints, mih
 
-FORMAT = 1
+FORMAT = 2
 EXACT_KINDS = ("url", "key", "md5", "sha1", "sha256", "host")
 # Digest columns whose fingerprints go into each exact kind's table.
 DIGEST_SOURCES = {"md5": ("md5", "img_md5"), "sha1": ("sha1",), "sha256": ("sha256", "img_sha256")}
@@ -84,9 +84,15 @@ class PartWriter:
         self.writer = pa.ipc.new_file(self.sink, PART_SCHEMA)
         self.hosts: set[str] = set()
         self.rows = 0
+        # Entries of each kind, so a segment build knows where every part's entries go.
+        self.entries = dict.fromkeys((*EXACT_KINDS, "pdq"), 0)
 
     def write(self, batch: pa.RecordBatch, hosts: list[str]) -> None:
         self.hosts.update(hosts)
+        for kind in ("url", "key", "host"):
+            self.entries[kind] += int(np.count_nonzero(batch.column(f"{kind}_fp").to_numpy()))
+        for kind, columns in (*DIGEST_SOURCES.items(), ("pdq", ("pdq",))):
+            self.entries[kind] += sum(len(batch) - batch.column(c).null_count for c in columns)
         self.writer.write_batch(batch)
         self.rows += batch.num_rows
 
@@ -94,7 +100,8 @@ class PartWriter:
         self.writer.close()
         self.sink.close()
         os.replace(self.arrow_tmp, self.parts / f"{self.shard}.arrow")
-        meta = {**meta, "format": FORMAT, "samples": self.rows, "hosts": sorted(self.hosts)}
+        meta = {**meta, "format": FORMAT, "samples": self.rows, "entries": self.entries,
+                "hosts": sorted(self.hosts)}
         write_atomic(self.parts / f"{self.shard}.json", json.dumps(meta).encode())
         return meta
 
@@ -145,31 +152,32 @@ def _kind_entries(kind: str, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([rows for _, rows in found]))
 
 
-def _gather(paths: list[Path], starts: np.ndarray, kinds: tuple[str, ...]) -> dict[str, tuple]:
+def _gather(paths: list[Path], metas: list[dict], kinds: tuple[str, ...]) -> dict[str, tuple]:
     """Every part's entries of `kinds`, with segment rows, read by two threads into preallocated arrays.
 
-    Each part writes into its own region (sized for its rows), so threads never
-    meet; the gaps left by rows without a value are squeezed out at the end.
+    Each part's entry counts (in its metadata) give it its own region, so the
+    threads never meet and the arrays come out packed.
     """
-    widths = {kind: len(DIGEST_SOURCES.get(kind, ("",))) for kind in kinds}
-    total = int(starts[-1])
-    values = {k: np.zeros((total * widths[k], 4) if k == "pdq" else total * widths[k], np.uint64) for k in kinds}
-    rows = {k: np.zeros(total * widths[k], np.uint32) for k in kinds}
-    used = {k: np.zeros(total * widths[k], bool) for k in kinds}
+    starts = np.cumsum([0, *(m["samples"] for m in metas)])
+    firsts = {kind: np.cumsum([0, *(m["entries"][kind] for m in metas)]) for kind in kinds}
+    values = {kind: np.empty((int(firsts[kind][-1]), 4) if kind == "pdq" else int(firsts[kind][-1]), np.uint64)
+              for kind in kinds}
+    rows = {kind: np.empty(int(firsts[kind][-1]), np.uint32) for kind in kinds}
 
     def one(part: int) -> None:
         table = _open_part(paths[part])
-        start = int(starts[part])
         for kind in kinds:
             found, at = _pdq_entries(table) if kind == "pdq" else _kind_entries(kind, table)
-            first = start * widths[kind]
-            values[kind][first:first + len(at)] = found
-            rows[kind][first:first + len(at)] = at + np.uint32(start)
-            used[kind][first:first + len(at)] = True
+            first, last = int(firsts[kind][part]), int(firsts[kind][part + 1])
+            if last - first != len(at):
+                raise TakedownError(f"{paths[part]}: holds {len(at)} {kind} entries, its metadata says "
+                                    f"{last - first}; index the shard again")
+            values[kind][first:last] = found
+            rows[kind][first:last] = at + np.uint32(starts[part])
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(one, range(len(paths))))
-    return {kind: (values.pop(kind)[used[kind]], rows.pop(kind)[used[kind]]) for kind in kinds}
+    return {kind: (values.pop(kind), rows.pop(kind)) for kind in kinds}
 
 
 def _release_freed_memory() -> None:
@@ -201,7 +209,7 @@ def build_segment(root: Path, name: str, parts: list[str]) -> dict:
         starts = np.cumsum([0, *(m["samples"] for m in metas)])
         counts = {}
         for group in (("url", "key", "host"), ("md5", "sha1", "sha256", "pdq")):
-            gathered = _gather(paths, starts, group)
+            gathered = _gather(paths, metas, group)
             with ThreadPoolExecutor(2) as pool:  # the sorts and writes release the GIL
                 jobs = []
                 for kind in group:

@@ -87,8 +87,8 @@ def build(code_words: np.ndarray, folder: Path) -> None:
         # The sorts release the GIL: one slot per core, written in slot order as they finish.
         with ThreadPoolExecutor(_THREADS) as pool:
             for offsets, order in pool.map(one, range(len(widths))):
-                offsets_file.write(offsets.astype("<u4", copy=False).tobytes())
-                items_file.write(order.astype("<u4", copy=False).tobytes())
+                offsets_file.write(offsets.astype("<u4", copy=False).data)
+                items_file.write(order.astype("<u4", copy=False).data)
     np.save(folder / "pdq_words.npy", code_words)
     (folder / "mih.json").write_text(json.dumps({"bits": bits, "widths": widths}))
 

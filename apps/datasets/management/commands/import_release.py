@@ -60,6 +60,7 @@ class Command(TakedownCommand):
             f"Imported {rel}: {rel.shard_count} shards, {result.rows} rows, {result.samples} samples "
             f"in {seconds:.1f} s ({result.rows / max(seconds, 1e-9):,.0f} rows/s)"
         )
+        self.stdout.write(f"Shards read in {result.shard_seconds:.1f} s, index built in {result.index_seconds:.1f} s")
         if result.images:
             self.stdout.write(f"Hashed {result.images} images (md5, sha256, PDQ) "
                               f"at {result.images / max(seconds, 1e-9):,.0f} images/s on every core")
