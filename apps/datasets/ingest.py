@@ -366,7 +366,11 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
     problems: list[str] = []
     if hash_images and shard.tar is not None:
         images, problems = tar_images(shard.tar, original_sizes(shard.parquet, key_col), columns.get("pdq") is None)
-    writer = index.PartWriter(parts, shard.name)
+    digests = [k for k in HASH_FIELDS if columns.get(k)]
+    if hash_images and shard.tar is not None:
+        digests += ["img_md5", "img_sha256", *([] if columns.get("pdq") else ["pdq"])]
+    schema = index.part_schema(digests)
+    writer = index.PartWriter(parts, shard.name, schema)
     rows_read = 0
     try:
         reader = pq.ParquetFile(shard.parquet).iter_batches(batch_size=BATCH_ROWS, columns=wanted)
@@ -379,7 +383,7 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
                 table, numbers = table.filter(keep), numbers.filter(keep)
             if not table.num_rows:
                 continue
-            writer.write(*_part_batch(prints, shard, table, numbers, columns, images))
+            writer.write(*_part_batch(prints, shard, table, numbers, columns, images, schema))
     except (pa.ArrowInvalid, OSError) as exc:
         writer.abort()
         raise TakedownError(f"{shard.parquet.name}: cannot read rows ({exc})") from None
@@ -393,10 +397,7 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
 
 
 def _part_batch(prints: Fingerprinter, shard: ShardFiles, table: pa.Table, numbers: pa.Array, columns: ColumnMap,
-                images: dict[str, ImageHashes]) -> tuple[pa.RecordBatch, list[str]]:
-    def where(i: int) -> tuple[str, str]:
-        return f"{shard.parquet.name} row {numbers[i].as_py()}", ""
-
+                images: dict[str, ImageHashes], schema: pa.Schema) -> tuple[pa.RecordBatch, list[str]]:
     key_col, url_col = columns.get("key"), columns.get("url")
     if key_col:
         keys = pc.utf8_trim_whitespace(_array(pc.cast(table.column(key_col), pa.string())))
@@ -414,25 +415,19 @@ def _part_batch(prints: Fingerprinter, shard: ShardFiles, table: pa.Table, numbe
             "host_fp": pa.array(host_fps)}
     for kind in HASH_FIELDS:
         col = columns.get(kind)
-        width = index.DIGEST_WIDTHS[kind]
         if col:
             data[kind] = digest_column(
-                _array(table.column(col)), kind, width,
+                _array(table.column(col)), kind, index.DIGEST_WIDTHS[kind],
                 lambda i, col=col: (f"{shard.parquet.name} row {numbers[i].as_py()}", col),
             )
-        else:
-            data[kind] = pa.nulls(table.num_rows, pa.binary(width))
-    quality = pa.nulls(table.num_rows, pa.uint8())
-    img_md5 = pa.nulls(table.num_rows, pa.binary(16))
-    img_sha256 = pa.nulls(table.num_rows, pa.binary(32))
-    if images:
+    if "img_md5" in schema.names:
         found = [images.get(k) for k in keys.to_pylist()]
-        img_md5 = pa.array([f.md5 if f else None for f in found], pa.binary(16))
-        img_sha256 = pa.array([f.sha256 if f else None for f in found], pa.binary(32))
+        data["img_md5"] = pa.array([f.md5 if f else None for f in found], pa.binary(16))
+        data["img_sha256"] = pa.array([f.sha256 if f else None for f in found], pa.binary(32))
         if not columns.get("pdq"):
             data["pdq"] = pa.array([f.pdq if f else None for f in found], pa.binary(32))
-            quality = pa.array([f.quality if f else None for f in found], pa.uint8())
-    data.update(img_md5=img_md5, img_sha256=img_sha256, pdq_quality=quality)
-    batch = pa.RecordBatch.from_arrays([_array(data[name]) for name in index.PART_SCHEMA.names],
-                                       schema=index.PART_SCHEMA)
+            data["pdq_quality"] = pa.array([f.quality if f else None for f in found], pa.uint8())
+    if "pdq_quality" in schema.names and "pdq_quality" not in data:
+        data["pdq_quality"] = pa.nulls(table.num_rows, pa.uint8())  # a pdq column has no quality
+    batch = pa.RecordBatch.from_arrays([_array(data[name]) for name in schema.names], schema=schema)
     return batch, hosts

@@ -39,16 +39,23 @@ EXACT_KINDS = ("url", "key", "md5", "sha1", "sha256", "host")
 # Digest columns whose fingerprints go into each exact kind's table.
 DIGEST_SOURCES = {"md5": ("md5", "img_md5"), "sha1": ("sha1",), "sha256": ("sha256", "img_sha256")}
 DIGEST_WIDTHS = {"md5": 16, "sha1": 20, "sha256": 32, "img_md5": 16, "img_sha256": 32, "pdq": 32}
-PART_SCHEMA = pa.schema([
+_BASE_FIELDS = [
     ("row", pa.uint32()),
     ("key", pa.string()),
     ("url", pa.string()),
     ("url_fp", pa.uint64()),
     ("key_fp", pa.uint64()),
     ("host_fp", pa.uint64()),
-    *[(name, pa.binary(width)) for name, width in DIGEST_WIDTHS.items()],
-    ("pdq_quality", pa.uint8()),
-])
+]
+
+
+def part_schema(digests: list[str]) -> pa.Schema:
+    """The schema of a part carrying these digest columns: a release without md5 has no md5 column
+    (an all-null fixed-width column would still take its full width on disk)."""
+    fields = [*_BASE_FIELDS, *[(name, pa.binary(DIGEST_WIDTHS[name])) for name in DIGEST_WIDTHS if name in digests]]
+    if "pdq" in digests:
+        fields.append(("pdq_quality", pa.uint8()))
+    return pa.schema(fields)
 _ROWS_PER_BUCKET = 64
 
 
@@ -76,12 +83,12 @@ def part_done(parts: Path, shard: str, source_sha256: str) -> dict | None:
 class PartWriter:
     """Writes one shard's part: record batches, then the completion marker."""
 
-    def __init__(self, parts: Path, shard: str):
+    def __init__(self, parts: Path, shard: str, schema: pa.Schema):
         parts.mkdir(parents=True, exist_ok=True)
         self.parts, self.shard = parts, shard
         self.arrow_tmp = parts / f".{shard}.{uuid.uuid4().hex[:8]}.arrow.tmp"
         self.sink = pa.OSFile(str(self.arrow_tmp), "wb")
-        self.writer = pa.ipc.new_file(self.sink, PART_SCHEMA)
+        self.writer = pa.ipc.new_file(self.sink, schema)
         self.hosts: set[str] = set()
         self.rows = 0
         # Entries of each kind, so a segment build knows where every part's entries go.
@@ -92,7 +99,8 @@ class PartWriter:
         for kind in ("url", "key", "host"):
             self.entries[kind] += int(np.count_nonzero(batch.column(f"{kind}_fp").to_numpy()))
         for kind, columns in (*DIGEST_SOURCES.items(), ("pdq", ("pdq",))):
-            self.entries[kind] += sum(len(batch) - batch.column(c).null_count for c in columns)
+            present = [c for c in columns if c in batch.schema.names]
+            self.entries[kind] += sum(len(batch) - batch.column(c).null_count for c in present)
         self.writer.write_batch(batch)
         self.rows += batch.num_rows
 
@@ -130,7 +138,9 @@ def _bucket_table(folder: Path, kind: str, fps: np.ndarray, rows: np.ndarray) ->
 
 
 def _column_codes(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, local rows) of the non-null values of a fixed-width binary part column."""
+    """(codes, local rows) of the non-null values of a fixed-width binary part column (none if absent)."""
+    if column not in table.schema.names:
+        return np.zeros((0, DIGEST_WIDTHS[column]), np.uint8), np.zeros(0, np.uint32)
     array = table.column(column).combine_chunks()
     valid = np.asarray(array.is_valid())
     rows = np.nonzero(valid)[0].astype(np.uint32)
@@ -348,8 +358,9 @@ class Segment:
             positions = np.nonzero(part_of == part)[0]
             table = self._part(int(part))
             local = pa.array(rows[positions] - self.starts[part])
-            taken = table.select(columns).take(local)
-            for name in columns:
+            present = [name for name in columns if name in table.schema.names]
+            taken = table.select(present).take(local)
+            for name in present:  # an absent column reads as null
                 values = taken.column(name).to_pylist()
                 for i, value in zip(positions, values):
                     out[name][i] = value
