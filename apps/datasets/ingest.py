@@ -207,9 +207,8 @@ class Fingerprinter:
     _HOST_CACHE_LIMIT = 500_000
 
     def __init__(self):
-        # Both keyed by the FNV-1a hash of a host's bytes.
-        self.host_names: dict[int, str] = {}
-        self.host_fps: dict[int, int] = {}
+        # Hosts seen so far, sorted by the FNV-1a hash of their bytes, with fingerprints and names.
+        self._seen, self._fps, self._names = _no_hosts()
 
     def urls_and_keys(self, urls: pa.Array, keys: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         """(normalised URLs, their fingerprints, key fingerprints); only the URLs that are not
@@ -226,26 +225,34 @@ class Fingerprinter:
         return urls, url_fps, kernels.fingerprint_strings(*_string_buffers(keys))
 
     def hosts(self, urls: pa.Array) -> tuple[np.ndarray, list[str]]:
-        """Each URL's host fingerprint (0 without a host) and the distinct hosts; hosts are few, and cached
-        by a hash of their bytes, so only a host never seen before is decoded and fingerprinted."""
+        """Each URL's host fingerprint (0 without a host) and the distinct hosts; hosts are few, so they
+        are cached by a hash of their bytes and only a host never seen before is decoded."""
         data, offsets = _string_buffers(urls)
         starts, ends, byte_hashes = kernels.host_spans(data, offsets)
         with_host = np.nonzero(ends > starts)[0]
         unique, first, inverse = np.unique(byte_hashes[with_host], return_index=True, return_inverse=True)
-        keys = unique.tolist()
-        new = [(key, with_host[i]) for key, i in zip(keys, first.tolist()) if key not in self.host_names]
-        if new:
-            if len(self.host_names) > self._HOST_CACHE_LIMIT:
-                self.host_names.clear()
-                self.host_fps.clear()
-                new = [(key, with_host[i]) for key, i in zip(keys, first.tolist())]
-            names = [bytes(data[starts[row]:ends[row]]).decode("utf-8", "replace") for _, row in new]
-            for (key, _), name, fp in zip(new, names, fingerprints.strings(names).tolist()):
-                self.host_names[key] = name
-                self.host_fps[key] = fp
+        at = np.searchsorted(self._seen, unique)
+        known = (at < len(self._seen)) & (self._seen[np.minimum(at, len(self._seen) - 1)] == unique) \
+            if len(self._seen) else np.zeros(len(unique), bool)
+        if not known.all():
+            if len(self._seen) > self._HOST_CACHE_LIMIT:
+                self._seen, self._fps, self._names = _no_hosts()
+                known[:] = False
+            rows = with_host[first[~known]]
+            names = [bytes(data[starts[row]:ends[row]]).decode("utf-8", "replace") for row in rows.tolist()]
+            new = unique[~known]  # sorted, as np.unique returns them: insert in place
+            where = np.searchsorted(self._seen, new)
+            self._seen = np.insert(self._seen, where, new)
+            self._fps = np.insert(self._fps, where, fingerprints.strings(names))
+            self._names = np.insert(self._names, where, np.asarray(names, dtype=object))
+            at = np.searchsorted(self._seen, unique)
         host_fps = np.zeros(len(ends), np.uint64)
-        host_fps[with_host] = np.asarray([self.host_fps[k] for k in keys], dtype=np.uint64)[inverse.ravel()]
-        return host_fps, [self.host_names[k] for k in keys]
+        host_fps[with_host] = self._fps[at][inverse.ravel()]
+        return host_fps, self._names[at].tolist()
+
+
+def _no_hosts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, dtype=object)
 
 
 _fingerprinter: tuple[int, Fingerprinter] | None = None
@@ -358,7 +365,6 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
     if done is not None:
         return done
     started = time.monotonic()
-    resolve_columns(read_schema(shard.parquet), columns.as_dict(), shard.parquet)
     prints = fingerprinter()
     key_col, url_col, status_col = columns.get("key"), columns.get("url"), columns.get("status")
     wanted = [c for c in dict.fromkeys((key_col, url_col, status_col, *(columns.get(k) for k in HASH_FIELDS))) if c]
@@ -373,8 +379,9 @@ def build_part(shard: ShardFiles, columns: ColumnMap, parts: Path, *, source_sha
     writer = index.PartWriter(parts, shard.name, schema)
     rows_read = 0
     try:
-        reader = pq.ParquetFile(shard.parquet).iter_batches(batch_size=BATCH_ROWS, columns=wanted)
-        for batch in reader:
+        source = pq.ParquetFile(shard.parquet)
+        resolve_columns(source.schema_arrow, columns.as_dict(), shard.parquet)
+        for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
             table = pa.Table.from_batches([batch])
             numbers = pa.array(np.arange(rows_read, rows_read + batch.num_rows, dtype=np.uint32))
             rows_read += batch.num_rows
