@@ -39,7 +39,9 @@ def release_copy(release_on_disk, tmp_path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_blocklist_storage(settings, tmp_path):
+def _isolated_files(settings, tmp_path):
+    """Each test its own release indexes and blocklist files (tests run in parallel)."""
+    settings.INDEX_DIR = tmp_path / "index"
     settings.STORAGES = {
         **settings.STORAGES,
         "blocklists": {

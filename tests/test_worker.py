@@ -40,6 +40,7 @@ def worker(celery_queue):
         "DATABASE_URL": _database_url(),
         "DATA_DIR": str(settings.DATA_DIR),
         "BLOCKLISTS_DIR": str(storages["blocklists"].location),
+        "INDEX_DIR": str(settings.INDEX_DIR),
         "CELERY_QUEUE": celery_queue,
         "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true",
     }
