@@ -126,3 +126,13 @@ def browser_type_launch_args(browser_type_launch_args):
         "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"],
     }
+
+
+@pytest.fixture
+def eager_tasks():
+    """Queued tasks run at once in this process: for tests of what a service queues, not of the worker."""
+    from project.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

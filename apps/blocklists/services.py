@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.audit.services import audit_record
@@ -21,7 +22,7 @@ from apps.blocklists.models import BlocklistVersion
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
-from apps.matching.models import Match
+from apps.matching.models import AllowListEntry, Match
 from apps.mirrors.services import feed_event_publish
 from apps.removals.models import BLOCKING_STATUSES, RemovalRequest
 
@@ -46,9 +47,14 @@ def _iso(moment) -> str:
 
 
 def blocked_keys(release: Release) -> dict[str, list[str]]:
-    """The keys every approved request blocks in a release, by shard name, sorted."""
+    """The keys every approved request blocks in a release, by shard name, sorted; allow-listed
+    samples and matches of allow-listed identifiers are left out."""
+    allowed = AllowListEntry.objects.filter(revoked_at=None)
     rows = (
         Match.objects.filter(release=release, request__status__in=BLOCKING_STATUSES)
+        .exclude(key__in=allowed.filter(scope=AllowListEntry.Scope.SAMPLE, release=release).values("key"))
+        .exclude(Exists(allowed.filter(scope=AllowListEntry.Scope.IDENTIFIER, kind=OuterRef("identifier__kind"),
+                                       value=OuterRef("identifier__value"))))
         .values_list("shard__name", "key")
         .distinct()
         .order_by("shard__name", "key")

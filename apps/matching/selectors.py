@@ -184,6 +184,37 @@ def _family(release: Release, by_id: dict[int, Release]) -> set[int]:
     return seen - {release.pk}
 
 
+_CHUNK = 500  # values per IN (...): well under SQLite's limit on query parameters
+
+
+def allow_listed(queries: list[Query]) -> list[Query]:
+    """The queries whose identifier is on the allow-list (known false positives)."""
+    from apps.matching.models import AllowListEntry
+
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for query in queries:
+        by_kind[query.kind].append(query.value)
+    listed: set[tuple[str, str]] = set()
+    entries = AllowListEntry.objects.filter(scope=AllowListEntry.Scope.IDENTIFIER, revoked_at=None)
+    for kind, values in by_kind.items():
+        values = sorted(set(values))
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start:start + _CHUNK]
+            listed |= set(entries.filter(kind=kind, value__in=chunk).values_list("kind", "value"))
+    return [q for q in queries if (q.kind, q.value) in listed]
+
+
+def _without_allowed_samples(hits: list[Hit]) -> list[Hit]:
+    from apps.matching.models import AllowListEntry
+
+    if not hits:
+        return hits
+    entries = AllowListEntry.objects.filter(
+        scope=AllowListEntry.Scope.SAMPLE, revoked_at=None, release_id__in={h.release_id for h in hits})
+    allowed = set(entries.values_list("release_id", "key"))
+    return [h for h in hits if (h.release_id, h.key) not in allowed] if allowed else hits
+
+
 def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
              threshold: int | None = None, expand: bool = False) -> list[Hit]:
     """Every sample of `releases` (all ready ones when None) that each query hits.
@@ -196,9 +227,12 @@ def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
     and reaches derived releases (and their parents) through the sample's URL
     and digests. With `expand`, URL, key and domain hits also reach every
     sample with the same image digest, in any release. Each (query, release,
-    key) is reported once, direct before expanded.
+    key) is reported once, direct before expanded. Allow-listed identifiers and
+    samples (known false positives) are left out.
     """
     threshold = settings.PDQ_MATCH_THRESHOLD if threshold is None else threshold
+    listed = {(q.kind, q.value) for q in allow_listed(queries)}
+    queries = [q for q in queries if (q.kind, q.value) not in listed]
     everything = {r.pk: r for r in Release.objects.filter(status=Release.Status.READY).select_related("dataset")}
     chosen = list(everything.values()) if releases is None else [
         everything[r.pk] for r in releases if r.pk in everything]
@@ -227,7 +261,7 @@ def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
         current = best.get(mark)
         if current is None or (current.expanded, current.distance) > (hit.expanded, hit.distance):
             best[mark] = hit
-    return list(best.values())
+    return _without_allowed_samples(list(best.values()))
 
 
 def _follow(matcher: _Matcher, found: list[_Found], releases: list[Release], *, with_url: bool) -> list[_Found]:

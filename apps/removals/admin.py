@@ -58,7 +58,7 @@ class RemovalRequestAddForm(forms.ModelForm):
 
     class Meta:
         model = RemovalRequest
-        fields = ["category", "source", "reference", "notes"]
+        fields = ["category", "source", "reference", "notes", "pdq_threshold"]
 
     def clean_identifiers_csv(self):
         try:
@@ -77,10 +77,11 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
     actions = ["approve_selected"]
     inlines = [IdentifierInline]
     change_form_template = "admin/removals/removalrequest/change_form.html"
-    readonly_fields = ["tracking_id", "category", "status", "source", "reference", "received_at", "due_at",
+    readonly_fields = ["tracking_id", "category", "status", "source", "reference", "pdq_threshold", "received_at",
+                       "due_at",
                        "approved_at", "approved_by_label", "matched_at", "published_at", "completed_at"]
     fieldsets = [
-        (None, {"fields": ["tracking_id", "category", "status", "source", "reference", "notes"]}),
+        (None, {"fields": ["tracking_id", "category", "status", "source", "reference", "pdq_threshold", "notes"]}),
         ("Clock", {"fields": ["received_at", "due_at", "approved_at", "approved_by_label", "matched_at",
                               "published_at", "completed_at"]}),
     ]
@@ -105,7 +106,7 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
         return f"{obj.due_at:%Y-%m-%d %H:%M}"
 
     add_form = RemovalRequestAddForm
-    add_fields = ["category", "source", "reference", "notes", "identifiers_csv"]
+    add_fields = ["category", "source", "reference", "notes", "pdq_threshold", "identifiers_csv"]
 
     def create(self, request, form):
         from apps.removals.tasks import request_match_task
@@ -114,6 +115,7 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
             category=form.cleaned_data["category"], identifiers=form.cleaned_data["identifiers_csv"],
             actor=Actor.for_user(request.user), source=form.cleaned_data["source"] or "staff",
             reference=form.cleaned_data["reference"], notes=form.cleaned_data["notes"],
+            pdq_threshold=form.cleaned_data["pdq_threshold"],
         )
         transaction.on_commit(lambda: request_match_task.delay(created.pk))
         return created

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from apps.core.identifiers import KIND_CHOICES
@@ -23,6 +24,9 @@ class Status(models.TextChoices):
     COMPLETED = "completed", "Completed"
     REINSTATED = "reinstated", "Reinstated"
 
+
+# Beyond this a PDQ "match" says little, and the multi-index search gets slow.
+PDQ_MAX_THRESHOLD = 64
 
 # Statuses whose matches belong on the blocklists.
 BLOCKING_STATUSES = (Status.APPROVED, Status.PUBLISHED, Status.COMPLETED)
@@ -49,6 +53,10 @@ class RemovalRequest(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True)
+    pdq_threshold = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(PDQ_MAX_THRESHOLD)],
+        help_text="PDQ Hamming distance for this request's matches (blank: the PDQ_MATCH_THRESHOLD setting, 31).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,6 +13,7 @@ from apps.datasets.models import Release
 from apps.removals.models import (
     BLOCKING_STATUSES,
     OPEN_STATUSES,
+    PDQ_MAX_THRESHOLD,
     Category,
     Identifier,
     RemovalRequest,
@@ -36,17 +37,20 @@ def _snapshot(request: RemovalRequest) -> dict:
 
 
 def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor: Actor, source: str = "",
-                   reference: str = "", notes: str = "", received_at: datetime | None = None) -> RemovalRequest:
+                   reference: str = "", notes: str = "", received_at: datetime | None = None,
+                   pdq_threshold: int | None = None) -> RemovalRequest:
     """Log a request with its (already validated) identifiers; due date from its category."""
     if category not in Category.values:
         raise TakedownError(f"unknown category {category!r} (expected one of: {', '.join(Category.values)})")
+    if pdq_threshold is not None and not 0 <= pdq_threshold <= PDQ_MAX_THRESHOLD:
+        raise TakedownError(f"PDQ threshold {pdq_threshold} must be between 0 and {PDQ_MAX_THRESHOLD}")
     if not identifiers:
         raise TakedownError("a removal request needs at least one identifier")
     received_at = received_at or timezone.now()
     with transaction.atomic():
         request = RemovalRequest.objects.create(
             tracking_id=_tracking_id(), category=category, source=source[:200], reference=reference[:200],
-            notes=notes, received_at=received_at, due_at=due_at(category, received_at),
+            notes=notes, received_at=received_at, due_at=due_at(category, received_at), pdq_threshold=pdq_threshold,
         )
         Identifier.objects.bulk_create(
             [Identifier(request=request, kind=i.kind, value=i.value, line=i.line) for i in identifiers],

@@ -35,3 +35,14 @@ def test_it_names_an_unknown_release(run_command, release, tmp_path):
     with pytest.raises(CommandError, match=r"unknown dataset 'nope'"):
         run_command("match", "nope", "1999", str(csv_path), "--out", str(tmp_path / "m.parquet"))
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_it_names_allow_listed_identifiers_apart(run_command, release, release_on_disk, operator, tmp_path):
+    from apps.matching.services import allow_list_add
+
+    sample = release_on_disk.data.successful()[0]
+    allow_list_add(actor=operator, reason="our own test image", kind="sha256", value=sample.sha256)
+    csv_path = synthetic.write_removals_csv(tmp_path / "r.csv", [("sha256", sample.sha256), ("key", sample.key)])
+    out, _ = run_command("match", "demo", "2026-11", str(csv_path), "--out", str(tmp_path / "m.parquet"))
+    assert "1 identifier(s) are on the allow-list" in out
+    assert [r["kind"] for r in pq.read_table(tmp_path / "m.parquet").to_pylist()] == ["key"]

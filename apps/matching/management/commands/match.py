@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 from apps.core.commands import TakedownCommand
 from apps.core.errors import TakedownError
 from apps.datasets.selectors import release_get
-from apps.matching.selectors import Query, hits_for
+from apps.matching.selectors import Query, allow_listed, hits_for
 from apps.removals.parsing import read_identifiers_file
 
 _SCHEMA = pa.schema([
@@ -34,6 +34,7 @@ class Command(TakedownCommand):
         rel = release_get(dataset=dataset, release=release)
         parsed = read_identifiers_file(file)
         queries = [Query(ref=i, kind=p.kind, value=p.value) for i, p in enumerate(parsed)]
+        listed = {q.ref for q in allow_listed(queries)}
         hits = hits_for(queries, releases=[rel], threshold=threshold, expand=expand)
         hits.sort(key=lambda h: (h.shard, h.key, h.ref))
         table = pa.table({
@@ -51,11 +52,15 @@ class Command(TakedownCommand):
         pq.write_table(table, tmp)
         tmp.replace(out_path)
         hit_refs = {h.ref for h in hits}
-        unmatched = [p for i, p in enumerate(parsed) if i not in hit_refs]
+        unmatched = [p for i, p in enumerate(parsed) if i not in hit_refs and i not in listed]
         self.stdout.write(
             f"{len(parsed)} identifiers: {len(hits)} matches in {len({(h.shard, h.key) for h in hits})} samples "
             f"of {rel}; written to {out_path}"
         )
+        if listed:
+            self.stdout.write(f"{len(listed)} identifier(s) are on the allow-list (known false positives):")
+            for i in sorted(listed):
+                self.stdout.write(f"  line {parsed[i].line}: {parsed[i].kind} {parsed[i].value}")
         if unmatched:
             self.stdout.write(f"{len(unmatched)} identifier(s) match nothing:")
             for p in unmatched:

@@ -20,6 +20,8 @@ class Command(TakedownCommand):
         parser.add_argument("--approve", action="store_true",
                             help="approve as the operator and wait until the blocklists are published")
         parser.add_argument("--user", help="staff username to act as (default: your OS login)")
+        parser.add_argument("--pdq-threshold", type=int, default=None,
+                            help="PDQ Hamming distance for this request (default: PDQ_MATCH_THRESHOLD, 31)")
 
     def _actor(self, username: str | None) -> Actor:
         if not username:
@@ -29,11 +31,11 @@ class Command(TakedownCommand):
             raise TakedownError(f"--user {username!r}: no active staff user with that name")
         return Actor.for_user(user)
 
-    def handle(self, *args, file, category, source, reference, approve, user, **options):
+    def handle(self, *args, file, category, source, reference, approve, user, pdq_threshold, **options):
         actor = self._actor(user)
         parsed = read_identifiers_file(file)
         request = request_create(category=category, identifiers=parsed, actor=actor,
-                                 source=source or "cli", reference=reference)
+                                 source=source or "cli", reference=reference, pdq_threshold=pdq_threshold)
         summary = request_match(request=request)
         expanded = request.matches.filter(expanded=True).count()
         self.stdout.write(
