@@ -112,3 +112,20 @@ def test_a_lost_publish_message_is_picked_up_by_the_resume_task(worker, release,
     # No mirror holds the dataset, so once published the request is also complete.
     assert _wait(lambda: RemovalRequest.objects.get(pk=request.pk).status == Status.COMPLETED, process=worker)
     assert BlocklistVersion.objects.get(release=release).key_count == 1
+
+
+def test_a_new_request_is_matched_on_the_workers_release_by_release(worker, release, release_on_disk, operator):
+    from apps.datasets.services import release_import
+    from apps.removals.tasks import request_match_task
+
+    other = release_import(dataset="other", release="r1", path=release_on_disk.path, actor=operator).release
+    sample = release_on_disk.data.successful()[2]
+    request = request_create(category="other", actor=operator,
+                             identifiers=[ParsedIdentifier(line=2, kind="sha256", value=sample.sha256)])
+    request_match_task.delay(request.pk)  # what the admin's add form queues
+
+    def matched():
+        return set(request.matches.values_list("release_id", flat=True)) == {release.pk, other.pk}
+
+    assert _wait(matched, process=worker)
+    assert _wait(lambda: request.identifiers.get().match_count == 2, process=worker)

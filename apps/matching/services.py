@@ -27,7 +27,9 @@ class MatchSummary:
 def request_match(*, request: RemovalRequest, releases: list[Release] | None = None) -> MatchSummary:
     """Match every identifier of a request against releases (all by default) and record the hits.
 
-    Safe to run again: existing matches are kept, new ones (new releases) added.
+    Safe to run again, and at the same time for different releases (one Celery
+    task per release): existing matches are kept, new ones added, and the
+    request row is locked while counts are taken, so the last run counts all.
     URL and key hits expand to the same image elsewhere for the categories in
     settings.EXPAND_SAME_CONTENT_CATEGORIES.
     """
@@ -38,6 +40,7 @@ def request_match(*, request: RemovalRequest, releases: list[Release] | None = N
         expand=request.category in settings.EXPAND_SAME_CONTENT_CATEGORIES,
     )
     with transaction.atomic():
+        RemovalRequest.objects.select_for_update().filter(pk=request.pk).first()
         before = Match.objects.filter(request=request).count()
         Match.objects.bulk_create(
             [

@@ -26,15 +26,28 @@ def requests_resume_task() -> None:
         request_publish_task.delay(request_id)
 
 
+@shared_task
+def request_match_task(request_id: int) -> None:
+    """Match a new request so reviewers see what it hits: one task per ready release, on any worker."""
+    from apps.datasets.models import Release
+
+    if not RemovalRequest.objects.filter(pk=request_id).exists():
+        return
+    for release_id in Release.objects.filter(status=Release.Status.READY).values_list("pk", flat=True):
+        release_match_task.delay(request_id, release_id)
+
+
 @shared_task(bind=True, max_retries=10, retry_backoff=True, retry_backoff_max=600)
-def request_match_task(self, request_id: int) -> None:
-    """Match a new request against every release so reviewers see what it hits."""
+def release_match_task(self, request_id: int, release_id: int) -> None:
+    """Match a request against one release (safe to run twice, and alongside other releases)."""
+    from apps.datasets.models import Release
     from apps.matching.services import request_match
 
     request = RemovalRequest.objects.filter(pk=request_id).first()
-    if request is None:
+    release = Release.objects.filter(pk=release_id, status=Release.Status.READY).first()
+    if request is None or release is None:
         return
     try:
-        request_match(request=request)
+        request_match(request=request, releases=[release])
     except Exception as exc:
         raise self.retry(exc=exc)
