@@ -13,6 +13,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/mirror/", include("apps.mirrors.api.urls")),
+    path("api/v1/match/", include("apps.matching.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(".well-known/takedown/signing-keys.json", SigningKeysView.as_view(), name="signing-keys"),
 ]
