@@ -274,6 +274,28 @@ CELERY_BEAT_SCHEDULE = {
 INDEX_DIR = Path(env_str("INDEX_DIR") or DATA_DIR / "index").resolve()
 # Rows per index segment: bounds the memory of building one (about 100 bytes per row).
 INDEX_SEGMENT_ROWS = env_int("INDEX_SEGMENT_ROWS", 20_000_000, minimum=1)
+
+# Index files on object storage too (apps.matching.storage), e.g. s3://bucket/prefix: built files
+# are pushed there, and a machine without a release's index pulls it. Empty: local disk only.
+def _index_storage() -> tuple[str, dict]:
+    import json
+
+    url = env_str("INDEX_STORAGE_URL").rstrip("/")
+    if url and "://" not in url:
+        raise ImproperlyConfigured(f"INDEX_STORAGE_URL={url!r} is not a URL (e.g. s3://bucket/prefix)")
+    raw = env_str("INDEX_STORAGE_OPTIONS")
+    try:
+        options = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"INDEX_STORAGE_OPTIONS is not valid JSON: {exc}") from None
+    if not isinstance(options, dict):
+        raise ImproperlyConfigured("INDEX_STORAGE_OPTIONS must be a JSON object, e.g. {\"endpoint_url\": \"...\"}")
+    return url, options
+
+
+# Options go to the fsspec filesystem as they are (s3fs: endpoint_url, key, secret, client_kwargs, ...).
+INDEX_STORAGE_URL, INDEX_STORAGE_OPTIONS = _index_storage()
+
 PDQ_MATCH_THRESHOLD = env_int("PDQ_MATCH_THRESHOLD", 31, minimum=0)
 # Meta calls hashes of quality below 50 unreliable (flat images collide). A takedown
 # tool should not miss silently, so by default every hash is matched and reviewers

@@ -24,7 +24,7 @@ from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.datasets import ingest
 from apps.datasets.models import Dataset, Release, Shard
-from apps.matching import index, kernels
+from apps.matching import index, kernels, storage
 
 _RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
@@ -141,8 +141,10 @@ def _build_part(job: tuple[ingest.ShardFiles, dict, str, bool]) -> dict:
     if not files.parquet.is_file():
         raise TakedownError(f"{files.parquet}: shard file is gone")
     digest = ingest.file_sha256(files.parquet)
-    return ingest.build_part(files, ingest.ColumnMap(columns), Path(parts), source_sha256=digest,
+    meta = ingest.build_part(files, ingest.ColumnMap(columns), Path(parts), source_sha256=digest,
                              hash_images=hash_images)
+    storage.push_part(Path(parts).parent, files.name)  # for a finalize on another machine (no-op if none set)
+    return meta
 
 
 def _part_job(shard: Shard) -> tuple:
@@ -221,6 +223,7 @@ def release_finalize(*, release: Release, actor: Actor | None = None) -> Release
         Release.objects.filter(pk=release.pk).update(status=Release.Status.FAILED, error=exc.message)
         raise
     index.publish(root, segments, meta)
+    storage.push_index(root)  # segment files, then index.json: the remote commit point
     with transaction.atomic():
         release.status = Release.Status.READY
         release.row_count = sum(s.row_count for s in shards)
@@ -238,6 +241,7 @@ def release_finalize(*, release: Release, actor: Actor | None = None) -> Release
 
 
 def _build_segments(root: Path, shards: list[Shard]) -> tuple[list[str], dict]:
+    storage.pull_parts(root, [s.name for s in shards])  # parts built by workers on other machines
     groups: list[list[Shard]] = [[]]
     for shard in shards:
         if groups[-1] and sum(s.sample_count for s in groups[-1]) + shard.sample_count > settings.INDEX_SEGMENT_ROWS:

@@ -396,9 +396,17 @@ def _cached(root: str, stamp: float) -> ReleaseIndex:
 
 
 def open_index(root: Path) -> ReleaseIndex:
-    """A release's index, cached per process until its index.json changes."""
+    """A release's index, cached per process until its index.json changes.
+
+    With an object store configured (INDEX_STORAGE_URL), an index this machine
+    lacks is pulled from it first: it may have been built on another machine.
+    """
     try:
         stamp = (root / "index.json").stat().st_mtime_ns
     except FileNotFoundError:
-        raise TakedownError(f"{root}: no index (import the release first)") from None
+        from apps.matching import storage  # imported here: it needs Django settings, this module does not
+
+        if not storage.pull_index(root):
+            raise TakedownError(f"{root}: no index (import the release first)") from None
+        stamp = (root / "index.json").stat().st_mtime_ns
     return _cached(str(root), stamp)
