@@ -272,8 +272,8 @@ CELERY_BEAT_SCHEDULE = {
 # Domain settings.
 # Per-release sample indexes (one folder per release; memory-mapped when matching).
 INDEX_DIR = Path(env_str("INDEX_DIR") or DATA_DIR / "index").resolve()
-# Rows per index segment: bounds the memory of building one (about 100 bytes per row).
-INDEX_SEGMENT_ROWS = env_int("INDEX_SEGMENT_ROWS", 20_000_000, minimum=1)
+# Rows per index segment: bounds the memory of building one (1.3 GB at 10M rows, docs/scaling.md).
+INDEX_SEGMENT_ROWS = env_int("INDEX_SEGMENT_ROWS", 10_000_000, minimum=1)
 
 # Index files on object storage too (apps.matching.storage), e.g. s3://bucket/prefix: built files
 # are pushed there, and a machine without a release's index pulls it. Empty: local disk only.
