@@ -114,7 +114,7 @@ def test_a_lost_publish_message_is_picked_up_by_the_resume_task(worker, release,
     assert BlocklistVersion.objects.get(release=release).key_count == 1
 
 
-def test_a_new_request_is_matched_on_the_workers_release_by_release(worker, release, release_on_disk, operator):
+def test_a_new_request_is_matched_on_the_workers_segment_by_segment(worker, release, release_on_disk, operator):
     from apps.datasets.services import release_import
     from apps.removals.tasks import request_match_task
 

@@ -45,6 +45,8 @@ class Release(models.Model):
     imported_at = models.DateTimeField(auto_now_add=True)
     finalize_claimed_at = models.DateTimeField(null=True, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
+    caught_up_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the removals approved before it was imported were applied to it.")
 
     class Meta:
         ordering = ["dataset__name", "name"]

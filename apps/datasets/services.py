@@ -250,9 +250,13 @@ def _build_segments(root: Path, shards: list[Shard]) -> tuple[list[str], dict]:
     names = []
     for number, group in enumerate(groups):
         name = f"seg-{number:04d}"
-        index.build_segment(root, name, [s.name for s in group])
-        _refuse_duplicate_keys(root, name)
+        parts = [s.name for s in group]
+        # A finalize cut short by a dead worker resumes: a segment it finished is kept.
+        if index.segment_parts(root, name) != parts:
+            index.build_segment(root, name, parts)
+            _refuse_duplicate_keys(root, name)
         names.append(name)
+    index.remove_leftovers(root)
     return names, {"shards": len(shards), "samples": sum(s.sample_count for s in shards)}
 
 

@@ -260,6 +260,24 @@ def _write_hosts(path: Path, hosts: list[str]) -> None:
         writer.write_table(table)
 
 
+def segment_parts(root: Path, name: str) -> list[str] | None:
+    """The parts a finished segment was built from, or None when there is no finished segment."""
+    try:
+        meta = json.loads((root / name / "meta.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return meta["parts"] if meta.get("format") == FORMAT and meta.get("fingerprint") == fingerprints.NAME else None
+
+
+def remove_leftovers(root: Path) -> None:
+    """Temporary files of part and segment builds that were killed half-way."""
+    for leftover in [*root.glob(".*.tmp"), *(root / "parts").glob(".*.tmp")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
 def publish(root: Path, segments: list[str], meta: dict) -> None:
     """Make the built segments the index of the release (index.json is the commit point)."""
     write_atomic(root / "index.json", json.dumps({"format": FORMAT, "segments": segments, **meta}).encode())

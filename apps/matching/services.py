@@ -24,19 +24,21 @@ class MatchSummary:
     unmatched: list[Identifier]
 
 
-def request_match(*, request: RemovalRequest, releases: list[Release] | None = None) -> MatchSummary:
+def request_match(*, request: RemovalRequest, releases: list[Release] | None = None,
+                  segment: str | None = None) -> MatchSummary:
     """Match every identifier of a request against releases (all by default) and record the hits.
 
-    Safe to run again, and at the same time for different releases (one Celery
-    task per release): existing matches are kept, new ones added, and the
-    request row is locked while counts are taken, so the last run counts all.
+    Safe to run again, and at the same time for different releases or index
+    segments (one Celery task each): existing matches are kept, new ones added,
+    and the request row is locked while counts are taken, so the last run
+    counts all.
     URL and key hits expand to the same image elsewhere for the categories in
     settings.EXPAND_SAME_CONTENT_CATEGORIES.
     """
     idents = list(request.identifiers.all())
     queries = [Query(ref=ident.pk, kind=ident.kind, value=ident.value) for ident in idents]
     hits = hits_for(
-        queries, releases=releases, threshold=request.pdq_threshold,
+        queries, releases=releases, threshold=request.pdq_threshold, segment=segment,
         expand=request.category in settings.EXPAND_SAME_CONTENT_CATEGORIES,
     )
     with transaction.atomic():

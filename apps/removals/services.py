@@ -134,15 +134,26 @@ def requests_to_resume() -> list[int]:
 
 
 def release_catch_up(*, release: Release, actor: Actor | None = None):
-    """Apply every approved request to a newly imported release and publish its first blocklist."""
+    """Apply every approved request to a newly imported release and publish its first blocklist.
+
+    Safe to run again; the release records when it was done, so a worker that
+    died before finishing is followed by the periodic releases_catch_up_task.
+    """
     from apps.blocklists.services import blocklist_publish
     from apps.matching.services import request_match
 
     requests = list(RemovalRequest.objects.filter(status__in=BLOCKING_STATUSES))
     hit = [r for r in requests if release.pk in request_match(request=r, releases=[release]).releases]
-    if not hit:
-        return None
-    return blocklist_publish(release=release, requests=hit, actor=actor).version
+    version = blocklist_publish(release=release, requests=hit, actor=actor).version if hit else None
+    Release.objects.filter(pk=release.pk).update(caught_up_at=timezone.now())
+    return version
+
+
+def releases_to_catch_up() -> list[int]:
+    """Ready releases whose catch-up never finished (a worker died first)."""
+    cutoff = timezone.now() - RESUME_AFTER
+    return list(Release.objects.filter(status=Release.Status.READY, caught_up_at__isnull=True,
+                                       indexed_at__lt=cutoff).values_list("pk", flat=True))
 
 
 def _mirrors_pending(request: RemovalRequest) -> bool:

@@ -129,3 +129,51 @@ def test_a_request_can_widen_its_pdq_threshold(release, release_on_disk, operato
     assert request_match(request=narrow).matches == 0
     assert request_match(request=wide).matches >= 1
     assert wide.matches.get(key=sample.key).distance == 40
+
+
+@pytest.fixture
+def segmented(db, release_on_disk, operator, settings):
+    """The synthetic release split into index segments of about 20 samples."""
+    settings.INDEX_SEGMENT_ROWS = 20
+    return release_import(dataset="seg", release="r1", path=release_on_disk.path, actor=operator).release
+
+
+def test_a_release_is_indexed_in_segments_and_searched_one_at_a_time(segmented, release_on_disk):
+    from apps.matching.index import open_index
+
+    names = [s.folder.name for s in open_index(segmented.index_path).segments]
+    assert names == ["seg-0000", "seg-0001", "seg-0002"]
+    sample = release_on_disk.data.successful()[-1]  # in the last shard, so the last segment
+    query = [Query(0, "key", sample.key)]
+    assert _keys(hits_for(query)) == {sample.key}
+    assert _keys(hits_for(query, segment="seg-0002")) == {sample.key}
+    assert hits_for(query, segment="seg-0000") == []
+
+
+def test_a_finalize_cut_short_keeps_finished_segments_and_removes_leftovers(segmented, operator):
+    from apps.datasets.models import Release
+    from apps.datasets.services import release_finalize
+
+    root = segmented.index_path
+    built = {p.name: p.stat().st_mtime_ns for p in root.glob("seg-*/meta.json")}
+    (root / ".seg-0003.abcd1234.tmp").mkdir()
+    (root / "parts" / ".00001.abcd1234.arrow.tmp").write_bytes(b"half a part")
+    Release.objects.filter(pk=segmented.pk).update(status=Release.Status.INDEXING)
+    release_finalize(release=segmented, actor=operator)
+    assert {p.name: p.stat().st_mtime_ns for p in root.glob("seg-*/meta.json")} == built
+    assert not list(root.glob(".*.tmp")) and not list((root / "parts").glob(".*.tmp"))
+
+
+def test_a_ready_release_whose_catch_up_never_finished_is_caught_up(release, operator):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.datasets.models import Release
+    from apps.removals.services import releases_to_catch_up
+
+    assert releases_to_catch_up() == []  # the fixture's import ran none: not yet due
+    Release.objects.filter(pk=release.pk).update(indexed_at=timezone.now() - timedelta(minutes=5))
+    assert releases_to_catch_up() == [release.pk]
+    release_catch_up(release=release, actor=operator)
+    assert releases_to_catch_up() == []
