@@ -60,7 +60,7 @@ def worker(celery_queue):
         process.wait()
 
 
-def _wait(condition, timeout=60.0, process=None):
+def _wait(condition, timeout=120.0, process=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
