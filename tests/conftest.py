@@ -136,3 +136,13 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def start_worker(celery_queue, tmp_path):
+    """Start named `celery worker` processes on this test's database, folders and queue; stopped at the end."""
+    from tests.support.workers import Workers
+
+    workers = Workers(celery_queue, tmp_path)
+    yield workers.start
+    workers.stop_all()

@@ -5,19 +5,12 @@ test's database, index folder and queue, queues a synthetic release with
 `import_release --background`, and watches the database until the release is ready.
 """
 import os
-import re
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.files.storage import storages
 from django.db import connection
 
 from apps.audit.models import AuditEvent
@@ -27,101 +20,14 @@ from apps.datasets.models import Release
 from apps.datasets.services import release_index_parts, release_register
 from apps.datasets.tasks import _finalizing
 from apps.matching.selectors import Query, hits_for
+from tests.support.workers import Worker, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@dataclass
-class Worker:
-    """One `celery worker` process (with its pool child, in a process group of their own) and its log."""
-
-    name: str
-    process: subprocess.Popen
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def tasks(self, task: str, event: str) -> int:
-        """How many `task` messages this worker logged as `event` (received, succeeded)."""
-        return len(re.findall(rf"Task apps\.datasets\.tasks\.{task}\[[0-9a-f-]+\] {event}", self.output()))
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool child at once, as when its machine or container dies."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        deadline = time.monotonic() + 10  # the pool child goes a moment later
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self.process.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
-
-
-@pytest.fixture
-def start_worker(celery_queue, tmp_path):
-    """Start named workers on this test's database, folders and queue; all are stopped at the end."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DATA_DIR": str(settings.DATA_DIR),
-        "BLOCKLISTS_DIR": str(storages["blocklists"].location),
-        "INDEX_DIR": str(settings.INDEX_DIR),
-        "CELERY_QUEUE": celery_queue,
-    }
-    if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
-    started: list[Worker] = []
-
-    def start(name: str) -> Worker:
-        log = tmp_path / f"worker-{name}.log"
-        with open(log, "w") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", celery_queue, "-n", f"{name}@%h",
-                 "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        worker = Worker(name=name, process=process, log=log)
-        started.append(worker)
-        return worker
-
-    yield start
-    running = [w for w in started if w.process.poll() is None]
-    for worker in running:  # all at once: a warm shutdown takes a few seconds each
-        worker.process.send_signal(signal.SIGTERM)
-    for worker in running:
-        try:
-            worker.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-
-
-def _wait(condition, *, timeout: float, workers: list[Worker] = (), interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        for worker in workers:
-            if worker.process.poll() is not None:
-                raise AssertionError(f"worker {worker.name} exited early:\n{worker.output()}")
-        time.sleep(interval)
-    return False
 
 
 def _ready(*workers: Worker) -> None:
     for worker in workers:
-        assert _wait(lambda w=worker: f"{w.name}@" in w.output() and " ready." in w.output(), timeout=60,
+        assert wait_for(lambda w=worker: f"{w.name}@" in w.output() and " ready." in w.output(), timeout=60,
                      workers=[worker]), f"worker {worker.name} did not start:\n{worker.output()}"
 
 
@@ -185,13 +91,13 @@ def test_two_workers_share_the_shards_of_a_release(start_worker, tmp_path, run_c
 
     assert "Queued 6 shards" in out
     release = Release.objects.get(dataset__name="demo", name="2027-01")
-    assert _wait(lambda: _status(release) == Release.Status.READY, timeout=120, workers=workers), \
+    assert wait_for(lambda: _status(release) == Release.Status.READY, timeout=120, workers=workers), \
         f"the release is {_status(release)} with {len(_indexed(release))} of 6 shards indexed"
     _assert_ready_and_complete(release, data, shards=6)
     # A task's log line comes once it has returned, a moment after what it wrote: wait for the last ones.
     def finished(task: str) -> int:
         return sum(w.tasks(task, "succeeded") for w in workers)
-    assert _wait(lambda: finished("shard_index_task") >= 6 and finished("release_finalize_task") >= 1, timeout=30)
+    assert wait_for(lambda: finished("shard_index_task") >= 6 and finished("release_finalize_task") >= 1, timeout=30)
     done = {w.name: w.tasks("shard_index_task", "succeeded") for w in workers}
     assert sum(done.values()) == 6 and all(done.values()), f"shard tasks per worker: {done}"
     assert finished("release_finalize_task") == 1
@@ -209,7 +115,7 @@ def test_a_worker_killed_mid_release_loses_nothing_and_repeats_nothing(start_wor
     def mid_shard() -> bool:
         busy = doomed.tasks("shard_index_task", "received") > doomed.tasks("shard_index_task", "succeeded")
         return busy and len(_indexed(release)) >= 1
-    assert _wait(mid_shard, timeout=60, workers=[doomed], interval=0.02), doomed.output()
+    assert wait_for(mid_shard, timeout=60, workers=[doomed], interval=0.02), doomed.output()
     doomed.kill()
     before = _indexed(release)
     assert _status(release) == Release.Status.INDEXING and 1 <= len(before) < 12, (len(before), _status(release))
@@ -220,7 +126,7 @@ def test_a_worker_killed_mid_release_loses_nothing_and_repeats_nothing(start_wor
     out, _ = run_command("import_release", "demo", "2027-02", str(tmp_path / "shards"), "--background")
     assert f"Queued {12 - len(before)} shards" in out
 
-    assert _wait(lambda: _status(release) == Release.Status.READY, timeout=120, workers=fresh), \
+    assert wait_for(lambda: _status(release) == Release.Status.READY, timeout=120, workers=fresh), \
         f"the release is {_status(release)} with {len(_indexed(release))} of 12 shards indexed"
     _assert_ready_and_complete(release, data, shards=12)
     after = _indexed(release)
@@ -262,9 +168,9 @@ def test_a_worker_killed_while_finalizing_does_not_hold_up_the_release(start_wor
     with _finalize_lock(release):
         out, _ = run_command("import_release", "demo", "2027-03", str(tmp_path / "shards"), "--background")
         assert "Queued 0 shards" in out
-        assert _wait(lambda: "is being finalized by another worker" in fresh.output(), timeout=60, workers=[fresh])
+        assert wait_for(lambda: "is being finalized by another worker" in fresh.output(), timeout=60, workers=[fresh])
     assert _status(release) == Release.Status.INDEXING
     run_command("import_release", "demo", "2027-03", str(tmp_path / "shards"), "--background")
-    assert _wait(lambda: _status(release) == Release.Status.READY, timeout=60, workers=[fresh]), \
+    assert wait_for(lambda: _status(release) == Release.Status.READY, timeout=60, workers=[fresh]), \
         f"the release is still {_status(release)}: the dead worker's finalize claim holds it up\n{fresh.output()}"
     _assert_ready_and_complete(release, data, shards=4)
