@@ -80,11 +80,3 @@ class PreviewSerializer(serializers.Serializer):
     allow_listed = PreviewItemSerializer(
         many=True, help_text="Identifiers on the allow-list (known false positives), left out of matching; by index.")
     releases_searched = SearchedReleaseSerializer(many=True)
-
-
-class PreviewErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = serializers.ListField(
-        child=serializers.CharField(), required=False,
-        help_text="Each problem: 'index N: ...' for JSON identifiers, 'line N: ...' for CSV lines.",
-    )

@@ -14,6 +14,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.core import identifiers
+from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
 from apps.datasets.selectors import dataset_get, release_get
@@ -22,12 +23,12 @@ from apps.matching.selectors import Query, allow_listed, hits_for
 from apps.removals.parsing import MAX_REPORTED_ERRORS, parse_identifiers_csv
 
 _ERRORS = {
-    400: OpenApiResponse(s.PreviewErrorSerializer,
+    400: OpenApiResponse(ErrorSerializer,
                          description="Invalid input, an unknown dataset or release, or too many identifiers; "
                                      "nothing was matched. `errors` names each bad identifier."),
-    401: OpenApiResponse(s.PreviewErrorSerializer, description="Not logged in (session or HTTP Basic)."),
-    403: OpenApiResponse(s.PreviewErrorSerializer, description="The user is not staff."),
-    415: OpenApiResponse(s.PreviewErrorSerializer, description="The body is neither application/json nor text/csv."),
+    401: OpenApiResponse(ErrorSerializer, description="Not logged in (session or HTTP Basic)."),
+    403: OpenApiResponse(ErrorSerializer, description="The user is not staff."),
+    415: OpenApiResponse(ErrorSerializer, description="The body is neither application/json nor text/csv."),
 }
 _OPTIONS = set(s.PreviewOptionsSerializer().fields)
 _PARAMETERS = [

@@ -76,8 +76,3 @@ class AckSerializer(serializers.Serializer):
 class MeSerializer(serializers.Serializer):
     name = serializers.CharField()
     datasets = serializers.ListField(child=serializers.CharField())
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = serializers.ListField(child=serializers.CharField(), required=False)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from apps.blocklists.models import BlocklistVersion
 from apps.blocklists.selectors import blocklist_version_get
 from apps.blocklists.services import MANIFEST, SIGNATURE, blocklist_files, blocklist_read
+from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
 from apps.datasets.selectors import release_get
@@ -19,10 +20,10 @@ from apps.mirrors.selectors import feed_page
 from apps.mirrors.services import ack_record, feed_event_payload
 
 _ERRORS = {
-    400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; the message says what and where."),
-    401: OpenApiResponse(s.ErrorSerializer, description="Missing or unknown mirror token."),
-    403: OpenApiResponse(s.ErrorSerializer, description="The mirror is not subscribed to this dataset."),
-    404: OpenApiResponse(s.ErrorSerializer, description="No such dataset, release, version or file."),
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; the message says what and where."),
+    401: OpenApiResponse(ErrorSerializer, description="Missing or unknown mirror token."),
+    403: OpenApiResponse(ErrorSerializer, description="The mirror is not subscribed to this dataset."),
+    404: OpenApiResponse(ErrorSerializer, description="No such dataset, release, version or file."),
 }
 # Published versions never change: clients and CDNs may keep them for good.
 _IMMUTABLE = "public, max-age=31536000, immutable"
