@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.datasets",
     "apps.removals",
+    "apps.intake",
     "apps.matching",
     "apps.blocklists",
     "apps.mirrors",
@@ -267,6 +268,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.mirrors.tasks.deliveries_resume_task",
         "schedule": env_int("RESUME_INTERVAL_SECONDS", 60, minimum=1),
     },
+    "deadline-reminders": {
+        "task": "apps.removals.tasks.reminders_task",
+        "schedule": env_int("REMINDER_INTERVAL_SECONDS", 3600, minimum=1),
+    },
+    "counter-notice-restorations": {
+        "task": "apps.removals.tasks.counter_notices_task",
+        "schedule": env_int("REMINDER_INTERVAL_SECONDS", 3600, minimum=1),
+    },
 }
 
 # Domain settings.
@@ -309,6 +318,18 @@ BLOCKLIST_SIGNING_KEY = env_str("BLOCKLIST_SIGNING_KEY")
 WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", False)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+
+# Email: reminders to staff and notices to requesters. With nothing set, messages are
+# written as files under DATA_DIR/mail (the embedded default); set EMAIL_URL-style
+# SMTP settings with EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = DATA_DIR / "mail"
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "takedown@localhost")
 
 LOGGING = {
     "version": 1,

@@ -164,6 +164,7 @@ def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
     408 and 429 fails for good; anything else retries with doubling backoff
     until WEBHOOK_MAX_ATTEMPTS, then fails.
     """
+    from apps.core import net
     from apps.mirrors import transport
     from apps.mirrors.models import WebhookAttempt
 
@@ -180,7 +181,7 @@ def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
     try:
         outcome = transport.post_signed(url=delivery.mirror.webhook_url, secret=delivery.mirror.webhook_secret,
                                         msg_id=f"td_evt_{delivery.event.pk}", payload=payload)
-    except transport.DeliveryRefused as exc:
+    except net.Refused as exc:
         outcome, permanent = transport.Outcome(None, 0, error=str(exc)[:500]), True
     else:
         code = outcome.status_code

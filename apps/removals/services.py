@@ -1,5 +1,7 @@
 """Removal requests: intake, approval, publication and completion."""
+import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -7,6 +9,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core import mail, roles
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
@@ -14,8 +17,12 @@ from apps.removals.models import (
     BLOCKING_STATUSES,
     OPEN_STATUSES,
     PDQ_MAX_THRESHOLD,
+    Approval,
     Category,
+    Channel,
+    HotlineReport,
     Identifier,
+    Policy,
     RemovalRequest,
     Status,
 )
@@ -36,34 +43,164 @@ def _snapshot(request: RemovalRequest) -> dict:
     return {"status": request.status, "category": request.category}
 
 
+# The status machine: from each status, where a request may go next.
+TRANSITIONS = {
+    Status.RECEIVED: {Status.TRIAGE, Status.NEEDS_INFO, Status.APPROVED, Status.REJECTED},
+    Status.TRIAGE: {Status.NEEDS_INFO, Status.APPROVED, Status.REJECTED},
+    Status.NEEDS_INFO: {Status.TRIAGE, Status.APPROVED, Status.REJECTED},
+    Status.APPROVED: {Status.PUBLISHED},
+    Status.PUBLISHED: {Status.COMPLETED, Status.REINSTATED},
+    Status.COMPLETED: {Status.REINSTATED},
+    Status.REJECTED: {Status.TRIAGE},
+    Status.REINSTATED: set(),
+}
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Where a request came from and who sent it (all optional: staff and the command line send none)."""
+
+    channel: str = Channel.STAFF
+    flagger: object = None
+    requester_name: str = ""
+    requester_email: str = ""
+    requester_details: dict | None = None
+
+
+def _check_actor(actor: Actor, role: str, doing: str, request: RemovalRequest | None = None) -> None:
+    """A staff user needs the role (and restricted for csam and ncii); the command line and the system act
+    with the host's full authority."""
+    if actor.user is None:
+        return
+    roles.require_role(actor.user, role, doing)
+    if request is not None and not roles.may_see(actor.user, request.category):
+        raise TakedownError(f"only staff with the restricted role may {doing} a {request.category} request")
+
+
 def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor: Actor, source: str = "",
                    reference: str = "", notes: str = "", received_at: datetime | None = None,
-                   pdq_threshold: int | None = None) -> RemovalRequest:
-    """Log a request with its (already validated) identifiers; due date from its category."""
+                   pdq_threshold: int | None = None, intake: Intake | None = None,
+                   hotline: dict | None = None, dmca: dict | None = None) -> RemovalRequest:
+    """Log a request with its (already validated) identifiers; the due date comes from its category.
+
+    csam requests are put under legal hold (Policy.legal_hold_days) and may
+    carry their hotline report (`hotline`: hotline, report_id, reported_at,
+    hotline_name). A copyright request may carry its DMCA notice (`dmca`: the
+    six elements); one missing any element is sent back as needing information.
+    """
     if category not in Category.values:
         raise TakedownError(f"unknown category {category!r} (expected one of: {', '.join(Category.values)})")
     if pdq_threshold is not None and not 0 <= pdq_threshold <= PDQ_MAX_THRESHOLD:
         raise TakedownError(f"PDQ threshold {pdq_threshold} must be between 0 and {PDQ_MAX_THRESHOLD}")
     if not identifiers:
         raise TakedownError("a removal request needs at least one identifier")
+    if actor.user is not None:
+        roles.require_role(actor.user, roles.INTAKE, "log removal requests")
     received_at = received_at or timezone.now()
+    intake = intake or Intake()
+    policy = Policy.current()
     with transaction.atomic():
         request = RemovalRequest.objects.create(
             tracking_id=_tracking_id(), category=category, source=source[:200], reference=reference[:200],
             notes=notes, received_at=received_at, due_at=due_at(category, received_at), pdq_threshold=pdq_threshold,
+            channel=intake.channel, flagger=intake.flagger, requester_name=intake.requester_name[:200],
+            requester_email=intake.requester_email, requester_details=intake.requester_details or {},
+            legal_hold_until=(received_at + timedelta(days=policy.legal_hold_days)).date()
+            if category == Category.CSAM else None,
         )
         Identifier.objects.bulk_create(
             [Identifier(request=request, kind=i.kind, value=i.value, line=i.line) for i in identifiers],
             batch_size=2000,
         )
         audit_record(actor=actor, action="request.received", obj=request, after={
-            **_snapshot(request), "source": source, "reference": reference, "identifiers": len(identifiers),
+            **_snapshot(request), "channel": intake.channel, "source": source, "reference": reference,
+            "identifiers": len(identifiers),
         })
+        if hotline:
+            hotline_report_record(request=request, actor=actor, **hotline)
+        if dmca is not None:
+            from apps.removals.legal import dmca_notice_record
+
+            dmca_notice_record(request=request, actor=actor, **dmca)
+    return request
+
+
+def hotline_report_record(*, request: RemovalRequest, actor: Actor, hotline: str, report_id: str,
+                          reported_at: datetime | None = None, hotline_name: str = "") -> HotlineReport:
+    """Record the hotline report of a csam request (18 USC 2258A: report as soon as reasonably possible)."""
+    if request.category != Category.CSAM:
+        raise TakedownError("only csam requests carry a hotline report")
+    if hotline not in HotlineReport.Hotline.values:
+        raise TakedownError(f"unknown hotline {hotline!r} (expected one of: {', '.join(HotlineReport.Hotline.values)})")
+    if not report_id.strip():
+        raise TakedownError("a hotline report needs its report id")
+    with transaction.atomic():
+        report, _ = HotlineReport.objects.update_or_create(request=request, defaults={
+            "hotline": hotline, "hotline_name": hotline_name[:200], "report_id": report_id.strip()[:200],
+            "reported_at": reported_at or timezone.now(),
+        })
+        audit_record(actor=actor, action="request.hotline_reported", obj=request, after={
+            "hotline": hotline, "report_id": report.report_id, "reported_at": report.reported_at,
+        })
+    return report
+
+
+def status_secret_issue(*, request: RemovalRequest) -> str:
+    """A new secret with which the requester checks the status (shown once; kept as a hash)."""
+    secret = secrets.token_urlsafe(18)
+    RemovalRequest.objects.filter(pk=request.pk).update(status_secret_hash=_digest(secret))
+    return secret
+
+
+def request_status_for(*, tracking_id: str, secret: str) -> RemovalRequest | None:
+    """The request, when the tracking id and secret match (a requester checking the status)."""
+    request = RemovalRequest.objects.filter(tracking_id=tracking_id.strip().upper()).first()
+    if request is None or not request.status_secret_hash:
+        return None
+    return request if secrets.compare_digest(request.status_secret_hash, _digest(secret.strip())) else None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def request_transition(*, request: RemovalRequest, to: str, actor: Actor, reason: str = "",
+                       role: str = roles.REVIEWER) -> RemovalRequest:
+    """Move a request along the status machine (TRANSITIONS), with the reason, audited."""
+    _check_actor(actor, role, f"move requests to {Status(to).label.lower()}", request)
+    with transaction.atomic():
+        request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
+        if to not in TRANSITIONS[Status(request.status)]:
+            allowed = ", ".join(sorted(Status(s).label.lower() for s in TRANSITIONS[Status(request.status)]))
+            allowed = allowed or "none"
+            raise TakedownError(f"{request.tracking_id} is {request.get_status_display().lower()}: it cannot become "
+                                f"{Status(to).label.lower()} (next steps: {allowed})")
+        before = _snapshot(request)
+        request.status = to
+        fields = ["status", "updated_at"]
+        if to in (Status.APPROVED, Status.REJECTED):
+            request.decided_at, request.decision_reason = timezone.now(), reason
+            fields += ["decided_at", "decision_reason"]
+        elif reason:
+            request.decision_reason = reason
+            fields.append("decision_reason")
+        if to == Status.APPROVED:
+            request.approved_at = timezone.now()
+            request.approved_by, request.approved_by_label = actor.user, actor.label
+            fields += ["approved_at", "approved_by", "approved_by_label"]
+        request.save(update_fields=fields)
+        audit_record(actor=actor, action=f"request.{to}", obj=request, before=before,
+                     after={**_snapshot(request), **({"reason": reason} if reason else {})})
     return request
 
 
 def request_approve(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
-    """Approve a request for removal; publication follows (request_publish)."""
+    """Approve a request for removal; publication follows (request_publish).
+
+    A csam request may need two approvals from different reviewers
+    (Policy.csam_second_reviewer): the first is recorded and the request waits.
+    """
+    _check_actor(actor, roles.REVIEWER, "approve", request)
     with transaction.atomic():
         request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
         if request.status not in OPEN_STATUSES:
@@ -71,14 +208,43 @@ def request_approve(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
                 f"{request.tracking_id} is {request.get_status_display().lower()}; only received, "
                 "in-triage or needs-information requests can be approved"
             )
-        before = _snapshot(request)
-        request.status = Status.APPROVED
-        request.approved_at = timezone.now()
-        request.approved_by = actor.user
-        request.approved_by_label = actor.label
-        request.save(update_fields=["status", "approved_at", "approved_by", "approved_by_label", "updated_at"])
-        audit_record(actor=actor, action="request.approved", obj=request, before=before, after=_snapshot(request))
+        if request.approvals.filter(actor_label=actor.label).exists():
+            raise TakedownError(f"{actor.label} has already approved {request.tracking_id}; "
+                                "a second reviewer must approve it")
+        Approval.objects.create(request=request, user=actor.user, actor_label=actor.label)
+        needed = 2 if request.category == Category.CSAM and Policy.current().csam_second_reviewer else 1
+        if request.approvals.count() < needed:
+            audit_record(actor=actor, action="request.first_approval", obj=request,
+                         after={"approvals": 1, "needed": needed})
+            return request
+    return request_transition(request=request, to=Status.APPROVED, actor=actor)
+
+
+def request_reject(*, request: RemovalRequest, actor: Actor, reason: str) -> RemovalRequest:
+    """Reject a request, saying why (told to the requester when there is an address)."""
+    if not reason.strip():
+        raise TakedownError("say why the request is rejected")
+    request = request_transition(request=request, to=Status.REJECTED, actor=actor, reason=reason.strip())
+    notify_requester(request, f"Your removal request {request.tracking_id} was not accepted",
+                     f"We did not accept your request:\n\n{reason.strip()}\n")
     return request
+
+
+def request_needs_info(*, request: RemovalRequest, actor: Actor, reason: str) -> RemovalRequest:
+    """Send a request back to its requester for what it lacks."""
+    if not reason.strip():
+        raise TakedownError("say what information is missing")
+    request = request_transition(request=request, to=Status.NEEDS_INFO, actor=actor, reason=reason.strip(),
+                                 role=roles.INTAKE)
+    notify_requester(request, f"Your removal request {request.tracking_id} needs more information",
+                     f"Before we can act on your request we need:\n\n{reason.strip()}\n")
+    return request
+
+
+def notify_requester(request: RemovalRequest, subject: str, body: str) -> None:
+    """Email the requester, if they gave an address (after the change commits)."""
+    if request.requester_email:
+        transaction.on_commit(lambda: mail.send(to=[request.requester_email], subject=subject, body=body))
 
 
 def request_approve_later(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
@@ -196,3 +362,20 @@ def requests_complete(*, release: Release) -> list[RemovalRequest]:
                              after=_snapshot(request))
                 completed.append(request)
     return completed
+
+
+def policy_update(*, actor: Actor, **changes) -> Policy:
+    """Change the review policy (admins only); the change is audited field by field."""
+    _check_actor(actor, roles.ADMIN, "change the review policy")
+    with transaction.atomic():
+        policy = Policy.objects.select_for_update().get(pk=Policy.current().pk)
+        before = {name: getattr(policy, name) for name in changes}
+        for name, value in changes.items():
+            setattr(policy, name, value)
+        policy.full_clean()
+        policy.save()
+        changed = {name: value for name, value in changes.items() if before[name] != value}
+        if changed:
+            audit_record(actor=actor, action="policy.changed", obj=policy,
+                         before={k: before[k] for k in changed}, after=changed)
+    return policy

@@ -71,3 +71,21 @@ def segment_match_task(self, request_id: int, release_id: int, segment: str) -> 
         request_match(request=request, releases=[release], segment=segment)
     except Exception as exc:
         raise self.retry(exc=exc)
+
+
+@shared_task
+def reminders_task() -> None:
+    """Periodic: email staff about overdue and soon-due requests."""
+    from apps.removals.deadlines import reminders_send
+
+    reminders_send()
+
+
+@shared_task
+def counter_notices_task() -> None:
+    """Periodic: restore removals whose counter-notice window opened with no lawsuit recorded."""
+    from apps.core.actors import Actor
+    from apps.removals.legal import counter_notices_due, request_reinstate
+
+    for notice in counter_notices_due():
+        request_reinstate(notice=notice, actor=Actor(label="system:counter-notice"))

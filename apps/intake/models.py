@@ -1,0 +1,26 @@
+from django.db import models
+
+
+class TrustedFlagger(models.Model):
+    """An organisation that submits removal requests in bulk over the API (a hotline, a research group)."""
+
+    class Kind(models.TextChoices):
+        HOTLINE = "hotline", "Hotline (NCMEC, IWF, C3P, ...)"
+        RESEARCH = "research", "Research group"
+        RIGHTS_HOLDER = "rights_holder", "Rights holder or agent"
+        OTHER = "other", "Other"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    contact_email = models.EmailField(blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_prefix = models.CharField(max_length=20)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,282 @@
+"""Category duties: DMCA notices and counter-notices, GDPR extensions and recipients, opt-out proofs.
+
+Services like those in services.py, kept apart because each follows a law:
+17 USC 512 (copyright), GDPR Art. 12, 17 and 19 (privacy), and the host's own
+opt-out policy.
+"""
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import httpx
+from dateutil.relativedelta import relativedelta
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.core import net, roles
+from apps.core.actors import Actor
+from apps.core.errors import TakedownError
+from apps.removals.models import (
+    Category,
+    CounterNotice,
+    DmcaNotice,
+    DomainClaim,
+    ErasureExtension,
+    Policy,
+    RemovalRequest,
+    Status,
+)
+from apps.removals.services import (
+    _check_actor,
+    notify_requester,
+    request_approve_later,
+    request_needs_info,
+    request_transition,
+)
+
+# 512(g)(2)(C): restore "not less than 10, nor more than 14, business days" after the counter-notice.
+RESTORE_AFTER_BUSINESS_DAYS = (10, 14)
+# GDPR Art. 12(3): one month to answer, extendable by two further months.
+ERASURE_EXTENSION_MONTHS = 2
+DOMAIN_PROOF_PATH = "/.well-known/takedown-opt-out.txt"
+
+
+def add_business_days(start: date, days: int) -> date:
+    """The date `days` working days (Monday to Friday) after `start`."""
+    current = start
+    while days:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            days -= 1
+    return current
+
+
+# ---------------------------------------------------------------- copyright
+
+
+def dmca_notice_record(*, request: RemovalRequest, actor: Actor, signature: str = "", copyrighted_work: str = "",
+                       infringing_material: str = "", contact: str = "", good_faith: bool = False,
+                       accurate_under_penalty: bool = False) -> DmcaNotice:
+    """Record a DMCA notice; one missing any of the six elements sends the request back as incomplete."""
+    if request.category != Category.COPYRIGHT:
+        raise TakedownError("only copyright requests carry a DMCA notice")
+    with transaction.atomic():
+        notice, _ = DmcaNotice.objects.update_or_create(request=request, defaults={
+            "signature": signature.strip()[:300], "copyrighted_work": copyrighted_work.strip(),
+            "infringing_material": infringing_material.strip(), "contact": contact.strip(),
+            "good_faith": bool(good_faith), "accurate_under_penalty": bool(accurate_under_penalty),
+        })
+        missing = notice.missing()
+        audit_record(actor=actor, action="request.dmca_checked", obj=request,
+                     after={"complete": not missing, "missing": missing})
+        request.refresh_from_db()
+        if missing and request.status in (Status.RECEIVED, Status.TRIAGE):
+            request_needs_info(request=request, actor=Actor.system(), reason=(
+                "The notice does not meet 17 USC 512(c)(3)(A). It lacks: " + "; ".join(missing) + "."))
+    return notice
+
+
+def counter_notice_record(*, request: RemovalRequest, actor: Actor, counter_party: str, statement: str = "",
+                          received_at: datetime | None = None) -> CounterNotice:
+    """Record a 512(g) counter-notice; the removal is undone 10 to 14 business days later unless a lawsuit comes."""
+    _check_actor(actor, roles.LEGAL, "record counter-notices", request)
+    if request.category != Category.COPYRIGHT:
+        raise TakedownError("only copyright removals take a counter-notice")
+    if request.status not in (Status.PUBLISHED, Status.COMPLETED):
+        raise TakedownError(f"{request.tracking_id} is {request.get_status_display().lower()}: "
+                            "a counter-notice answers a removal that was published")
+    if not counter_party.strip():
+        raise TakedownError("a counter-notice names who sent it")
+    received_at = received_at or timezone.now()
+    start = timezone.localdate(received_at)
+    with transaction.atomic():
+        notice = CounterNotice.objects.create(
+            request=request, received_at=received_at, counter_party=counter_party.strip()[:300],
+            statement=statement, restore_not_before=add_business_days(start, RESTORE_AFTER_BUSINESS_DAYS[0]),
+            restore_by=add_business_days(start, RESTORE_AFTER_BUSINESS_DAYS[1]),
+        )
+        audit_record(actor=actor, action="request.counter_notice", obj=request, after={
+            "counter_party": notice.counter_party, "restore_not_before": notice.restore_not_before,
+            "restore_by": notice.restore_by,
+        })
+    notify_requester(request, f"Counter-notice received for {request.tracking_id}", (
+        f"{notice.counter_party} sent a counter-notice. Unless you tell us that you have filed an action "
+        f"seeking a court order, the material will be restored between {notice.restore_not_before} and "
+        f"{notice.restore_by}.\n"))
+    return notice
+
+
+def lawsuit_record(*, notice: CounterNotice, actor: Actor, reference: str) -> CounterNotice:
+    """Record that the complainant went to court: the removal stays."""
+    _check_actor(actor, roles.LEGAL, "record lawsuits", notice.request)
+    if notice.restored_at is not None:
+        raise TakedownError("the material was already restored")
+    with transaction.atomic():
+        notice.lawsuit_at, notice.lawsuit_reference = timezone.now(), reference.strip()[:300]
+        notice.save(update_fields=["lawsuit_at", "lawsuit_reference"])
+        audit_record(actor=actor, action="request.lawsuit_recorded", obj=notice.request,
+                     after={"reference": notice.lawsuit_reference})
+    return notice
+
+
+def counter_notices_due(today: date | None = None) -> list[CounterNotice]:
+    """Counter-notices whose restore window has opened, with no lawsuit and nothing restored yet."""
+    today = today or timezone.localdate()
+    return list(CounterNotice.objects.filter(
+        restore_not_before__lte=today, lawsuit_at__isnull=True, restored_at__isnull=True,
+        request__status__in=(Status.PUBLISHED, Status.COMPLETED),
+    ).select_related("request"))
+
+
+def request_reinstate(*, notice: CounterNotice, actor: Actor) -> RemovalRequest:
+    """Undo a removal after a counter-notice: the next blocklist versions un-block its samples."""
+    from apps.blocklists.tasks import release_republish_task
+
+    with transaction.atomic():
+        request = request_transition(request=notice.request, to=Status.REINSTATED, actor=actor, role=roles.LEGAL,
+                                     reason=f"counter-notice from {notice.counter_party}; no lawsuit in time")
+        now = timezone.now()
+        RemovalRequest.objects.filter(pk=request.pk).update(reinstated_at=now)
+        notice.restored_at = now
+        notice.save(update_fields=["restored_at"])
+        for release_id in set(request.matches.values_list("release_id", flat=True)):
+            transaction.on_commit(lambda pk=release_id: release_republish_task.delay(pk))
+    notify_requester(request, f"Material restored for {request.tracking_id}", (
+        "After a counter-notice, and with no lawsuit filed in time, the material was restored.\n"))
+    return request
+
+
+# ---------------------------------------------------------------- privacy
+
+
+def erasure_extend(*, request: RemovalRequest, actor: Actor, months: int, reason: str) -> ErasureExtension:
+    """Extend a privacy request's deadline by up to two months, with reasons, inside the first month."""
+    _check_actor(actor, roles.LEGAL, "extend deadlines", request)
+    if request.category != Category.PRIVACY:
+        raise TakedownError("only privacy (GDPR erasure) requests can be extended")
+    if not 1 <= months <= ERASURE_EXTENSION_MONTHS:
+        raise TakedownError(f"an extension is 1 or {ERASURE_EXTENSION_MONTHS} months")
+    if not reason.strip():
+        raise TakedownError("an extension needs its reasons (GDPR Art. 12(3))")
+    first_month_ends = request.received_at + relativedelta(months=1)
+    if timezone.now() > first_month_ends:
+        raise TakedownError(f"the reasons must be given within the first month (until {first_month_ends:%Y-%m-%d})")
+    if hasattr(request, "erasure_extension"):
+        raise TakedownError(f"{request.tracking_id} was already extended")
+    with transaction.atomic():
+        extension = ErasureExtension.objects.create(request=request, months=months, reason=reason.strip(),
+                                                    recorded_by_label=actor.label)
+        before = {"due_at": request.due_at}
+        request.due_at = first_month_ends + relativedelta(months=months)
+        request.save(update_fields=["due_at", "updated_at"])
+        audit_record(actor=actor, action="request.deadline_extended", obj=request, before=before,
+                     after={"due_at": request.due_at, "months": months, "reason": extension.reason})
+    notify_requester(request, f"More time needed for {request.tracking_id}", (
+        f"We need until {request.due_at:%Y-%m-%d} to complete your request, because:\n\n{extension.reason}\n"))
+    return extension
+
+
+@dataclass
+class Recipient:
+    """A mirror told of an erasure (GDPR Art. 19), and whether it applied it."""
+
+    mirror: str
+    contact_email: str
+    dataset: str
+    release: str
+    blocklist_version: int
+    notified_at: datetime
+    applied_at: datetime | None
+
+
+def request_recipients(*, request: RemovalRequest) -> list[Recipient]:
+    """Every mirror that was told of the request's removals: the list a data subject may ask for."""
+    from apps.mirrors.models import Acknowledgement, Mirror
+
+    recipients = []
+    for version in request.blocklist_versions.select_related("release__dataset").order_by("release_id", "version"):
+        release = version.release
+        event = version.feed_events.order_by("id").first()
+        for mirror in Mirror.objects.filter(subscriptions__dataset=release.dataset).order_by("name"):
+            applied = Acknowledgement.objects.filter(
+                mirror=mirror, status=Acknowledgement.Status.APPLIED, blocklist__release=release,
+                blocklist__version__gte=version.version).order_by("updated_at").first()
+            recipients.append(Recipient(
+                mirror=mirror.name, contact_email=mirror.contact_email, dataset=release.dataset.name,
+                release=release.name, blocklist_version=version.version,
+                notified_at=event.created_at if event else version.created_at,
+                applied_at=applied.updated_at if applied else None,
+            ))
+    return recipients
+
+
+# ---------------------------------------------------------------- opt-out
+
+
+def domain_claim_start(*, request: RemovalRequest, domain: str) -> DomainClaim:
+    """A token the requester publishes at https://DOMAIN/.well-known/takedown-opt-out.txt to prove control."""
+    from apps.core.identifiers import InvalidIdentifier, normalise
+
+    if request.category != Category.OPT_OUT:
+        raise TakedownError("only opt-out requests prove a domain")
+    try:
+        domain = normalise("domain", domain)
+    except InvalidIdentifier as exc:
+        raise TakedownError(str(exc)) from None
+    claim, _ = DomainClaim.objects.get_or_create(request=request, domain=domain,
+                                                 defaults={"token": "takedown-" + secrets.token_urlsafe(24)})
+    return claim
+
+
+def domain_claim_check(*, claim: DomainClaim) -> DomainClaim:
+    """Fetch the proof file (public addresses only, no redirects); when the token is there, the claim holds.
+
+    Under the opt-out policy "unless proven", a request whose every identifier
+    lies on proven domains is then approved without review.
+    """
+    url = f"https://{claim.domain}{DOMAIN_PROOF_PATH}"
+    claim.checked_at = timezone.now()
+    try:
+        found = claim.token in net.fetch_text(url).split()
+        claim.last_error = "" if found else f"{url} does not hold the token"
+    except (net.Refused, httpx.HTTPError) as exc:
+        found, claim.last_error = False, str(exc)[:500]
+    if found and claim.verified_at is None:
+        claim.verified_at = timezone.now()
+        audit_record(actor=Actor(label=f"domain:{claim.domain}"), action="request.domain_proven",
+                     obj=claim.request, after={"domain": claim.domain})
+    claim.save(update_fields=["checked_at", "last_error", "verified_at"])
+    if found:
+        opt_out_auto_approve(request=claim.request)
+    return claim
+
+
+def _within(host: str, domains: set[str]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def opt_out_auto_approve(*, request: RemovalRequest) -> bool:
+    """Approve an opt-out without review when the policy allows: always, or when it proved its domains."""
+    from urllib.parse import urlsplit
+
+    policy = Policy.current().opt_out_review
+    request.refresh_from_db()
+    if request.category != Category.OPT_OUT or request.status not in (Status.RECEIVED, Status.TRIAGE):
+        return False
+    if policy == Policy.OptOutReview.ALWAYS:
+        return False
+    if policy == Policy.OptOutReview.UNLESS_PROVEN:
+        proven = set(request.domain_claims.exclude(verified_at=None).values_list("domain", flat=True))
+        hosts = []
+        for ident in request.identifiers.all():
+            if ident.kind == "domain":
+                hosts.append(ident.value)
+            elif ident.kind in ("url", "url_prefix"):
+                hosts.append(urlsplit(ident.value).hostname or "")
+            else:
+                return False  # keys and hashes name no domain: a reviewer decides
+        if not proven or not all(_within(host, proven) for host in hosts):
+            return False
+    request_approve_later(request=request, actor=Actor(label="policy:opt-out"))
+    return True
