@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "apps.matching",
     "apps.blocklists",
     "apps.mirrors",
+    "apps.transparency",
 ]
 
 MIDDLEWARE = [
