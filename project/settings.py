@@ -316,6 +316,10 @@ EXPAND_SAME_CONTENT_CATEGORIES = env_list("EXPAND_SAME_CONTENT_CATEGORIES", ["cs
 BLOCKLIST_MANIFEST_TTL_DAYS = env_int("BLOCKLIST_MANIFEST_TTL_DAYS", 90, minimum=1)
 # Ed25519 private key as PEM text or a path to a PEM file; generated once under DATA_DIR if unset.
 BLOCKLIST_SIGNING_KEY = env_str("BLOCKLIST_SIGNING_KEY")
+# Where an opt-out requester publishes the token proving control of a domain ({domain} is filled in).
+DOMAIN_PROOF_URL = env_str("DOMAIN_PROOF_URL", "https://{domain}/.well-known/takedown-opt-out.txt")
+if "{domain}" not in DOMAIN_PROOF_URL:
+    raise ImproperlyConfigured(f"DOMAIN_PROOF_URL={DOMAIN_PROOF_URL!r} must contain {{domain}}")
 WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", False)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)

@@ -41,6 +41,8 @@ def release_copy(release_on_disk, tmp_path) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_files(settings, tmp_path):
     """Each test its own release indexes and blocklist files (tests run in parallel)."""
+    # Tests make many users: a deliberately slow password hash would cost seconds each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.INDEX_DIR = tmp_path / "index"
     settings.STORAGES = {
         **settings.STORAGES,
@@ -146,3 +148,17 @@ def start_worker(celery_queue, tmp_path):
     workers = Workers(celery_queue, tmp_path)
     yield workers.start
     workers.stop_all()
+
+
+@pytest.fixture
+def staff_with(django_user_model):
+    """A staff user holding the given roles (groups made by the roles migration)."""
+    from django.contrib.auth.models import Group
+
+    def make(name: str, *roles: str):
+        user = django_user_model.objects.create_user(name, password="correct horse battery", is_staff=True,
+                                                     email=f"{name}@host.example")
+        user.groups.set(Group.objects.filter(name__in=roles))
+        return user
+
+    return make

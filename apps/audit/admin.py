@@ -13,6 +13,3 @@ class AuditEventAdmin(ReadOnlyAdmin):
     fields = ["created_at", "actor_label", "action", "object_type", "object_id", "object_repr", "before", "after",
               "prev_hash", "hash"]
     readonly_fields = fields
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff

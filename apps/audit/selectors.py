@@ -1,7 +1,7 @@
 """Reading the audit trail."""
 from dataclasses import dataclass
 
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditEvent, AuditHead
 from apps.audit.services import GENESIS, event_hash
 
 
@@ -16,6 +16,7 @@ def audit_chain_verify() -> ChainCheck:
     """Walk the chain from the first event; report the first event that was altered or removed."""
     expected_prev = GENESIS
     checked = 0
+    last = None
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         if event.prev_hash != expected_prev:
             return ChainCheck(checked, event.id, "the event before it was altered or removed")
@@ -27,7 +28,13 @@ def audit_chain_verify() -> ChainCheck:
         if recomputed != event.hash:
             return ChainCheck(checked, event.id, "its content does not match its hash")
         expected_prev = event.hash
+        last = event
         checked += 1
+    head = AuditHead.objects.filter(pk=1).first()
+    if head is not None and head.last_hash != expected_prev:
+        return ChainCheck(checked, head.last_id, "this newest event was removed (the chain ends earlier)")
+    if head is not None and head.count != checked:
+        return ChainCheck(checked, last.id if checked else 0, "events were removed or added outside the trail")
     return ChainCheck(checked)
 
 

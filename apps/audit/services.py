@@ -6,7 +6,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditEvent, AuditHead
 from apps.core.actors import Actor
 from apps.core.locks import serialize
 
@@ -54,4 +54,7 @@ def audit_record(*, actor: Actor, action: str, obj: models.Model | None = None,
             "before": _jsonable(before),
             "after": _jsonable(after),
         }
-        return AuditEvent.objects.create(actor=actor.user, hash=event_hash(**fields), **fields)
+        event = AuditEvent.objects.create(actor=actor.user, hash=event_hash(**fields), **fields)
+        head, _ = AuditHead.objects.get_or_create(pk=1)
+        AuditHead.objects.filter(pk=head.pk).update(last_id=event.pk, last_hash=event.hash, count=head.count + 1)
+        return event

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 import httpx
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,7 +40,6 @@ from apps.removals.services import (
 RESTORE_AFTER_BUSINESS_DAYS = (10, 14)
 # GDPR Art. 12(3): one month to answer, extendable by two further months.
 ERASURE_EXTENSION_MONTHS = 2
-DOMAIN_PROOF_PATH = "/.well-known/takedown-opt-out.txt"
 
 
 def add_business_days(start: date, days: int) -> date:
@@ -81,6 +81,7 @@ def counter_notice_record(*, request: RemovalRequest, actor: Actor, counter_part
                           received_at: datetime | None = None) -> CounterNotice:
     """Record a 512(g) counter-notice; the removal is undone 10 to 14 business days later unless a lawsuit comes."""
     _check_actor(actor, roles.LEGAL, "record counter-notices", request)
+    request.refresh_from_db()
     if request.category != Category.COPYRIGHT:
         raise TakedownError("only copyright removals take a counter-notice")
     if request.status not in (Status.PUBLISHED, Status.COMPLETED):
@@ -153,6 +154,7 @@ def request_reinstate(*, notice: CounterNotice, actor: Actor) -> RemovalRequest:
 def erasure_extend(*, request: RemovalRequest, actor: Actor, months: int, reason: str) -> ErasureExtension:
     """Extend a privacy request's deadline by up to two months, with reasons, inside the first month."""
     _check_actor(actor, roles.LEGAL, "extend deadlines", request)
+    request.refresh_from_db()
     if request.category != Category.PRIVACY:
         raise TakedownError("only privacy (GDPR erasure) requests can be extended")
     if not 1 <= months <= ERASURE_EXTENSION_MONTHS:
@@ -214,8 +216,13 @@ def request_recipients(*, request: RemovalRequest) -> list[Recipient]:
 # ---------------------------------------------------------------- opt-out
 
 
+def domain_proof_url(domain: str) -> str:
+    """Where the requester publishes the token: https://DOMAIN/.well-known/takedown-opt-out.txt by default."""
+    return settings.DOMAIN_PROOF_URL.format(domain=domain)
+
+
 def domain_claim_start(*, request: RemovalRequest, domain: str) -> DomainClaim:
-    """A token the requester publishes at https://DOMAIN/.well-known/takedown-opt-out.txt to prove control."""
+    """A token the requester publishes at domain_proof_url(domain) to prove control of the domain."""
     from apps.core.identifiers import InvalidIdentifier, normalise
 
     if request.category != Category.OPT_OUT:
@@ -235,7 +242,7 @@ def domain_claim_check(*, claim: DomainClaim) -> DomainClaim:
     Under the opt-out policy "unless proven", a request whose every identifier
     lies on proven domains is then approved without review.
     """
-    url = f"https://{claim.domain}{DOMAIN_PROOF_PATH}"
+    url = domain_proof_url(claim.domain)
     claim.checked_at = timezone.now()
     try:
         found = claim.token in net.fetch_text(url).split()

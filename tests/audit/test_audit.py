@@ -51,3 +51,9 @@ def test_staff_can_read_but_not_edit_the_trail(trail, client, staff):
     assert client.post(f"/admin/audit/auditevent/{trail[0].pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.get("/admin/audit/auditevent/add/").status_code == 403
     assert AuditEvent.objects.count() == 4
+
+
+def test_it_notices_the_newest_events_removed(trail, run_command):
+    AuditEvent.objects.filter(pk__in=[trail[2].pk, trail[3].pk]).delete()
+    with pytest.raises(CommandError, match=f"broken at event {trail[3].pk}: this newest event was removed"):
+        run_command("verify_audit")

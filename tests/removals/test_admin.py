@@ -48,14 +48,14 @@ def test_it_shows_matches_grouped_by_release_and_shard(logged_in, pending, relea
 def test_it_approves_from_the_request_page_and_queues_publication(
         logged_in, pending, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        response = logged_in.post(f"/admin/removals/removalrequest/{pending.pk}/approve/", follow=True)
+        response = logged_in.post(f"/admin/removals/removalrequest/{pending.pk}/do/approve/", follow=True)
     assert "Approved " + pending.tracking_id in response.content.decode()
     pending.refresh_from_db()
     assert pending.status == Status.APPROVED and pending.approved_by_label == "user:reviewer"
     assert len(callbacks) == 1  # the publish task, sent once the approval commits
-    again = logged_in.post(f"/admin/removals/removalrequest/{pending.pk}/approve/", follow=True)
+    again = logged_in.post(f"/admin/removals/removalrequest/{pending.pk}/do/approve/", follow=True)
     assert "only received, in-triage or needs-information requests can be approved" in again.content.decode()
-    assert logged_in.get(f"/admin/removals/removalrequest/{pending.pk}/approve/").status_code == 405
+    assert logged_in.get(f"/admin/removals/removalrequest/{pending.pk}/do/approve/").status_code == 405
 
 
 def test_it_approves_in_bulk_from_the_queue(logged_in, pending, django_capture_on_commit_callbacks):
@@ -96,6 +96,6 @@ def test_it_requires_staff(client, pending, django_user_model):
     outsider = django_user_model.objects.create_user("outsider", password="x-y-z-123456")
     client.force_login(outsider)
     assert client.get(f"/admin/removals/removalrequest/{pending.pk}/change/").status_code == 302
-    assert client.post(f"/admin/removals/removalrequest/{pending.pk}/approve/").status_code == 302
+    assert client.post(f"/admin/removals/removalrequest/{pending.pk}/do/approve/").status_code == 302
     pending.refresh_from_db()
     assert pending.status == Status.RECEIVED
