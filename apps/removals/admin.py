@@ -185,11 +185,6 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
             return format_html('<strong style="color:#ba2121">{} (overdue)</strong>', f"{obj.due_at:%Y-%m-%d %H:%M}")
         return f"{obj.due_at:%Y-%m-%d %H:%M}"
 
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "overdue": deadlines.requests_overdue().count(),
-                         "due_soon": deadlines.requests_due_soon().count()}
-        return super().changelist_view(request, extra_context)
-
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or roles.may_see(request.user, obj.category):

@@ -40,16 +40,20 @@ def reminders_send() -> int:
     """
     today = timezone.localdate()
     lines = []
-    for kind, requests in ((Reminder.Kind.OVERDUE, requests_overdue()), (Reminder.Kind.SOON, requests_due_soon())):
-        for request in requests:
-            try:
-                with transaction.atomic():
-                    Reminder.objects.create(request=request, kind=kind, day=today)
-            except IntegrityError:
-                continue  # already reminded today
-            lines.append(f"{Reminder.Kind(kind).label}: {request.tracking_id} ({request.get_category_display()}), "
-                         f"{request.get_status_display().lower()}, due {request.due_at:%Y-%m-%d %H:%M} UTC")
-    if lines:
-        mail.send(to=_staff_addresses(), subject=f"Takedown: {len(lines)} removal request(s) need attention",
-                  body="\n".join(lines) + "\n")
+    # One transaction: if the mail cannot go out, no reminder is recorded and the next run retries.
+    with transaction.atomic():
+        for kind, requests in ((Reminder.Kind.OVERDUE, requests_overdue()), (Reminder.Kind.SOON, requests_due_soon())):
+            for request in requests:
+                try:
+                    with transaction.atomic():
+                        Reminder.objects.create(request=request, kind=kind, day=today)
+                except IntegrityError:
+                    continue  # already reminded today
+                lines.append(f"{Reminder.Kind(kind).label}: {request.tracking_id} ({request.get_category_display()}), "
+                             f"{request.get_status_display().lower()}, due {request.due_at:%Y-%m-%d %H:%M} UTC")
+        if lines and not mail.send(to=_staff_addresses(),
+                                   subject=f"Takedown: {len(lines)} removal request(s) need attention",
+                                   body="\n".join(lines) + "\n"):
+            transaction.set_rollback(True)  # no address, or the mail server refused: try again next run
+            return 0
     return len(lines)

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.core.identifiers import KIND_CHOICES
@@ -247,7 +247,8 @@ class Policy(models.Model):
                                       default=OptOutReview.UNLESS_PROVEN)
     soon_due_hours = models.PositiveIntegerField(default=24, help_text="Remind staff this long before a deadline.")
     legal_hold_days = models.PositiveIntegerField(
-        default=365, help_text="Keep csam records at least this long (REPORT Act: one year).")
+        default=365, validators=[MinValueValidator(365)],
+        help_text="Keep csam records at least this long (REPORT Act: one year).")
     reminder_emails = models.TextField(blank=True, help_text="Who gets deadline reminders, one address a line "
                                                             "(empty: every active staff user with an email).")
 

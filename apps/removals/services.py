@@ -4,6 +4,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
@@ -145,10 +146,14 @@ def hotline_report_record(*, request: RemovalRequest, actor: Actor, hotline: str
     return report
 
 
-def status_secret_issue(*, request: RemovalRequest) -> str:
-    """A new secret with which the requester checks the status (shown once; kept as a hash)."""
+def status_secret_issue(*, request: RemovalRequest, actor: Actor | None = None) -> str:
+    """A new secret with which the requester checks the status (shown once; kept as a hash; audited)."""
     secret = secrets.token_urlsafe(18)
-    RemovalRequest.objects.filter(pk=request.pk).update(status_secret_hash=_digest(secret))
+    with transaction.atomic():
+        replaced = RemovalRequest.objects.filter(pk=request.pk).exclude(status_secret_hash="").exists()
+        RemovalRequest.objects.filter(pk=request.pk).update(status_secret_hash=_digest(secret))
+        audit_record(actor=actor or Actor.system(), action="request.status_secret_issued", obj=request,
+                     after={"replaced_previous": replaced})
     return secret
 
 
@@ -372,7 +377,11 @@ def policy_update(*, actor: Actor, **changes) -> Policy:
         before = {name: getattr(policy, name) for name in changes}
         for name, value in changes.items():
             setattr(policy, name, value)
-        policy.full_clean()
+        try:
+            policy.full_clean()
+        except ValidationError as exc:
+            raise TakedownError("; ".join(f"{field}: {' '.join(messages)}"
+                                          for field, messages in exc.message_dict.items())) from None
         policy.save()
         changed = {name: value for name, value in changes.items() if before[name] != value}
         if changed:

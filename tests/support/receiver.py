@@ -49,3 +49,38 @@ def start_receiver() -> Receiver:
     state["receiver"] = receiver
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return receiver
+
+
+@dataclass
+class FileServer:
+    """Serves `files` (path -> (status, body, headers)) over GET on loopback; counts the requests."""
+
+    base: str
+    server: ThreadingHTTPServer
+    files: dict = field(default_factory=dict)
+    requested: list[str] = field(default_factory=list)
+
+
+def start_file_server() -> FileServer:
+    state: dict = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            fs = state["server"]
+            fs.requested.append(self.path)
+            status, body, headers = fs.files.get(self.path, (404, b"not found", {}))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    file_server = FileServer(base=f"http://127.0.0.1:{server.server_address[1]}", server=server)
+    state["server"] = file_server
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return file_server
