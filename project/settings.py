@@ -324,6 +324,13 @@ WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", 
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 
+# ---- Public intake web form (apps.intake: /report/ and /report/status/) ----
+# POSTs allowed per client IP (REMOTE_ADDR) per hour, counted in Django's cache. The default
+# cache is per-process memory; production with several web processes needs a shared cache
+# (e.g. Redis) in CACHES for the limits to hold across them.
+INTAKE_REPORTS_PER_HOUR = env_int("INTAKE_REPORTS_PER_HOUR", 10, minimum=1)
+INTAKE_STATUS_CHECKS_PER_HOUR = env_int("INTAKE_STATUS_CHECKS_PER_HOUR", 30, minimum=1)
+
 # Email: reminders to staff and notices to requesters. With nothing set, messages are
 # written as files under DATA_DIR/mail (the embedded default); set EMAIL_URL-style
 # SMTP settings with EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend.

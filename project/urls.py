@@ -14,7 +14,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/mirror/", include("apps.mirrors.api.urls")),
     path("api/v1/match/", include("apps.matching.api.urls")),
+    path("api/v1/flagger/", include("apps.intake.api.urls")),
     path("transparency/", include("apps.transparency.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("report/", include("apps.intake.urls")),
     path(".well-known/takedown/signing-keys.json", SigningKeysView.as_view(), name="signing-keys"),
 ]
