@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from apps.audit.models import AuditEvent
+from apps.core import roles
 from apps.core.admin import ReadOnlyAdmin
 
 
@@ -12,4 +13,24 @@ class AuditEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     fields = ["created_at", "actor_label", "action", "object_type", "object_id", "object_repr", "before", "after",
               "prev_hash", "hash"]
-    readonly_fields = fields
+    readonly_fields = [*fields, "details"]
+
+    def get_fields(self, request, obj=None):
+        """A csam or ncii request's before/after only for the restricted role; others see that it happened."""
+        if obj is not None and self._restricted(obj) and not roles.has_role(request.user, roles.RESTRICTED):
+            return [("details" if name == "before" else name) for name in self.fields if name != "after"]
+        return self.fields
+
+    @admin.display(description="before / after")
+    def details(self, obj):
+        return "Restricted: the details of csam and ncii requests are shown to staff with the restricted role."
+
+    @staticmethod
+    def _restricted(event: AuditEvent) -> bool:
+        if event.object_type != "removals.removalrequest":
+            return False
+        from apps.removals.models import RESTRICTED_CATEGORIES, RemovalRequest
+
+        category = RemovalRequest.objects.filter(pk=event.object_id).values_list("category", flat=True).first()
+        # A request no longer there (the legal hold keeps csam ones) is treated as restricted.
+        return category is None or category in RESTRICTED_CATEGORIES

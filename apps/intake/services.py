@@ -15,6 +15,7 @@ from django.db.models import Sum
 from apps.core import identifiers as ids
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
+from apps.core.spreadsheets import csv_cell
 from apps.removals.legal import (
     Recipient,
     domain_claim_check,
@@ -252,12 +253,6 @@ def recipients_rows(request: RemovalRequest) -> list[list[str]]:
         raise TakedownError("the list of recipients is kept for privacy (GDPR erasure) requests")
     rows = [list(RECIPIENT_COLUMNS)]
     for r in request_recipients(request=request):
-        rows.append([_cell(r.mirror), _cell(r.dataset), _cell(r.release), str(r.blocklist_version),
+        rows.append([csv_cell(r.mirror), csv_cell(r.dataset), csv_cell(r.release), str(r.blocklist_version),
                      r.notified_at.isoformat(), r.applied_at.isoformat() if r.applied_at else ""])
     return rows
-
-
-def _cell(value: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-

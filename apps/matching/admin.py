@@ -1,12 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
 
+from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import CreateThroughServiceAdmin, ReadOnlyAdmin
 from apps.core.identifiers import KIND_CHOICES, InvalidIdentifier, normalise
 from apps.datasets.models import Release
 from apps.matching.models import AllowListEntry, Match
 from apps.matching.services import allow_list_add, allow_list_revoke
+from apps.removals.models import RESTRICTED_CATEGORIES
 
 
 @admin.register(Match)
@@ -18,6 +20,13 @@ class MatchAdmin(ReadOnlyAdmin):
     fields = ["request", "identifier", "release", "shard", "key", "distance", "expanded", "expanded_via",
               "created_at"]
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        """Matches of csam and ncii requests are listed only for the restricted role."""
+        matches = super().get_queryset(request)
+        if not roles.has_role(request.user, roles.RESTRICTED):
+            matches = matches.exclude(request__category__in=RESTRICTED_CATEGORIES)
+        return matches
 
 
 class AllowListAddForm(forms.ModelForm):
@@ -68,8 +77,8 @@ class AllowListEntryAdmin(CreateThroughServiceAdmin):
                               value=data["value"], release=data["release"], key=data["key"])
 
     def has_change_permission(self, request, obj=None):
-        # The revoke action needs it; every field stays read-only.
-        return request.user.is_active and request.user.is_staff
+        # The revoke action needs it (reviewers); every field stays read-only.
+        return roles.has_role(request.user, roles.REVIEWER)
 
     def has_delete_permission(self, request, obj=None):
         return False  # entries are revoked, never deleted: the audit trail names them

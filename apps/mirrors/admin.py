@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.utils import timezone
 
+from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import CreateThroughServiceAdmin, ReadOnlyAdmin, ReadOnlyInline
 from apps.datasets.models import Dataset
@@ -100,8 +101,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     actions = ["retry_selected"]
 
     def has_change_permission(self, request, obj=None):
-        # Needed for the retry action; every field stays read-only.
-        return request.user.is_active and request.user.is_staff
+        # Needed for the retry action (any staff role); every field stays read-only.
+        return roles.has_role(request.user, roles.INTAKE)
 
     @admin.action(description="Retry selected deliveries now")
     def retry_selected(self, request, queryset):

@@ -16,6 +16,7 @@ from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import CreateThroughServiceAdmin, ReadOnlyAdmin
 from apps.core.errors import TakedownError
+from apps.core.spreadsheets import csv_cell
 from apps.matching.selectors import request_matches_grouped
 from apps.removals import deadlines, legal
 from apps.removals.models import (
@@ -304,15 +305,15 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
     def recipients_view(self, request, pk):
         """GDPR Art. 19: every mirror told of the erasure, for the data subject."""
         removal = get_object_or_404(RemovalRequest, pk=pk)
-        if not roles.may_see(request.user, removal.category):
+        if not roles.has_role(request.user, roles.INTAKE) or not roles.may_see(request.user, removal.category):
             return HttpResponseRedirect(reverse("admin:index"))
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{removal.tracking_id}-recipients.csv"'
         writer = csv.writer(response)
         writer.writerow(["mirror", "contact", "dataset", "release", "blocklist_version", "notified_at", "applied_at"])
         for r in legal.request_recipients(request=removal):
-            writer.writerow([r.mirror, r.contact_email, r.dataset, r.release, r.blocklist_version,
-                             r.notified_at.isoformat(), r.applied_at.isoformat() if r.applied_at else ""])
+            writer.writerow([csv_cell(v) for v in (r.mirror, r.contact_email, r.dataset, r.release, r.blocklist_version,
+                             r.notified_at.isoformat(), r.applied_at.isoformat() if r.applied_at else "")])
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

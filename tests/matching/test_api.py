@@ -9,10 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from apps.core.api.bodies import CSVParser, JSONBodyParser
 from apps.core.identifiers import normalise
 from apps.datasets import synthetic
 from apps.matching.api import serializers as s
-from apps.matching.api import views
 from apps.matching.models import Match
 from apps.removals.models import Identifier, RemovalRequest
 
@@ -367,11 +367,12 @@ def test_a_full_batch_is_accepted_beyond_djangos_upload_limit(api, release, rele
 
 
 def test_oversized_bodies_are_refused_before_parsing(api, release, monkeypatch):
-    monkeypatch.setattr(views, "MAX_BODY_BYTES", 100)
+    monkeypatch.setattr(JSONBodyParser, "max_bytes", 100)
+    monkeypatch.setattr(CSVParser, "max_bytes", 100)
     small = {"identifiers": [{"kind": "key", "value": "1"}]}
     assert api.post(URL, small, format="json").status_code == 200
     big = {"identifiers": [{"kind": "key", "value": str(i)} for i in range(10)]}
     for response in (api.post(URL, big, format="json"),
                      api.post(URL, _csv([("key", str(i)) for i in range(20)]), content_type="text/csv")):
-        assert response.status_code == 400
+        assert response.status_code == 413
         assert response.json()["detail"].startswith("the request body is larger than")

@@ -147,3 +147,106 @@ def test_publishing_and_legal_actions_respect_roles(team, requests, operator, re
     assert counter_notice_record(request=copyright, actor=Actor.for_user(team["legal"]), counter_party="Uploader")
     with pytest.raises(TakedownError, match="legal role"):
         erasure_extend(request=requests["privacy"], actor=Actor.for_user(team["intake"]), months=1, reason="x")
+
+
+# ---------------------------------------------------------------- the rest of the product, page by page
+
+MORE_PAGES = [
+    ("/admin/intake/trustedflagger/", {"admin"}),
+    ("/admin/intake/trustedflagger/add/", {"admin"}),
+    ("/admin/matching/match/", {"intake", "reviewer", "legal", "restricted", "admin"}),
+    ("/admin/matching/allowlistentry/", {"intake", "reviewer", "legal", "restricted", "admin"}),
+    ("/admin/blocklists/blocklistversion/", {"intake", "reviewer", "legal", "restricted", "admin"}),
+    ("/admin/mirrors/webhookdelivery/", {"intake", "reviewer", "legal", "restricted", "admin"}),
+    ("/admin/mirrors/acknowledgement/", {"intake", "reviewer", "legal", "restricted", "admin"}),
+    ("/admin/removals/counternotice/", {"intake", "reviewer", "legal", "restricted", "admin"}),
+    ("/admin/auth/group/", {"admin"}),
+]
+
+
+@pytest.mark.parametrize("url, allowed", MORE_PAGES)
+@pytest.mark.parametrize("role", list(ROLES))
+def test_each_role_reaches_only_its_pages_across_the_apps(client, team, url, allowed, role):
+    client.force_login(team[role])
+    status = client.get(url).status_code
+    assert (status == 200) == (role in allowed), (role, url, status)
+
+
+PUBLIC_PAGES = ["/report/", "/report/?category=copyright", "/report/status/", "/transparency/",
+                "/transparency/report.csv?period=2026-11", "/.well-known/takedown/signing-keys.json"]
+
+
+@pytest.mark.parametrize("url", PUBLIC_PAGES)
+@pytest.mark.parametrize("role", [*ROLES, "anonymous"])
+def test_public_pages_open_to_everyone_logged_in_or_not(client, team, url, role):
+    if role != "anonymous":
+        client.force_login(team[role])
+    assert client.get(url).status_code == 200, (role, url)
+
+
+@pytest.mark.parametrize("role", [*ROLES, "anonymous"])
+def test_the_match_preview_api_needs_a_staff_role(client, team, role):
+    if role != "anonymous":
+        client.force_login(team[role])
+    response = client.post("/api/v1/match/preview", {"identifiers": [{"kind": "key", "value": "000017"}]},
+                           content_type="application/json")
+    expected = {"anonymous": 401, "outsider": 403}.get(role, 200)
+    assert response.status_code == expected, (role, response.content)
+    if expected == 403:
+        assert response.json()["detail"] == "only staff with the intake role may use this endpoint"
+
+
+@pytest.mark.parametrize("url, method", [
+    ("/api/v1/flagger/requests", "post"), ("/api/v1/flagger/requests?reference=x", "get"),
+    ("/api/v1/mirror/me", "get"), ("/api/v1/mirror/feed", "get"), ("/api/v1/mirror/acks", "post"),
+])
+@pytest.mark.parametrize("role", [*ROLES, "anonymous"])
+def test_flagger_and_mirror_apis_take_their_tokens_never_a_staff_session(client, team, url, method, role):
+    if role != "anonymous":
+        client.force_login(team[role])
+    response = getattr(client, method)(url, {}, content_type="application/json") if method == "post" \
+        else client.get(url)
+    assert response.status_code == 401, (role, url, response.status_code)
+    assert "token" in response.json()["detail"]
+
+
+def test_matches_of_restricted_requests_are_listed_only_for_the_restricted_role(client, team, release,
+                                                                               release_on_disk, operator):
+    from apps.matching.services import request_match
+
+    samples = release_on_disk.data.successful()
+    for category, sample in (("csam", samples[0]), ("copyright", samples[1])):
+        request = request_create(category=category, actor=operator,
+                                 identifiers=[ParsedIdentifier(2, "key", sample.key)])
+        request_match(request=request)
+    for role, sees_csam in (("reviewer", False), ("legal", False), ("restricted", True), ("admin", True)):
+        client.force_login(team[role])
+        page = client.get("/admin/matching/match/").content.decode()
+        assert samples[1].key in page, role
+        assert (samples[0].key in page) == sees_csam, role
+
+
+def test_the_audit_trail_hides_a_restricted_requests_details_from_others(client, team, requests):
+    from apps.audit.models import AuditEvent
+
+    csam = requests["csam"]
+    event = AuditEvent.objects.get(action="request.received", object_id=str(csam.pk))
+    url = f"/admin/audit/auditevent/{event.pk}/change/"
+    client.force_login(team["legal"])
+    page = client.get(url).content.decode()
+    assert "csam-REF-77" not in page and "csam-source" not in page
+    assert "Restricted: the details of csam and ncii requests" in page and event.hash in page
+    copyright_event = AuditEvent.objects.get(action="request.received", object_id=str(requests["copyright"].pk))
+    assert "copyright-REF-77" in client.get(f"/admin/audit/auditevent/{copyright_event.pk}/change/").content.decode()
+    client.force_login(team["admin"])
+    assert "csam-REF-77" in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("role, allowed", [("outsider", False), ("intake", True), ("legal", True),
+                                           ("admin", True)])
+def test_the_art19_recipients_export_needs_a_staff_role(client, team, requests, role, allowed):
+    client.force_login(team[role])
+    response = client.get(f"/admin/removals/removalrequest/{requests['privacy'].pk}/recipients.csv")
+    assert (response.status_code == 200 and response["Content-Type"] == "text/csv") == allowed, role
+    if allowed:
+        assert response.content.decode().startswith("mirror,contact,dataset,release")

@@ -3,10 +3,9 @@ from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
 from apps.core.api.bodies import (
     MAX_BODY_BYTES,
@@ -16,10 +15,11 @@ from apps.core.api.bodies import (
     identifiers_from_json,
     media_type_of,
 )
+from apps.core.api.permissions import TokenOnlyView
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
 from apps.intake.api import serializers as s
-from apps.intake.api.auth import REQUIRED, FlaggerTokenAuthentication, IsFlagger
+from apps.intake.api.auth import FlaggerTokenAuthentication, IsFlagger
 from apps.intake.flaggers import MAX_IDENTIFIERS, flagger_submit
 from apps.matching.models import Match
 from apps.removals.models import Category, HotlineReport, RemovalRequest
@@ -55,16 +55,11 @@ _CSV_PARAMETERS = [
 ]
 
 
-class FlaggerView(APIView):
+class FlaggerView(TokenOnlyView):
     """Only a flagger token opens these endpoints: a staff session is not enough."""
 
     authentication_classes = [FlaggerTokenAuthentication]
     permission_classes = [IsFlagger]
-
-    def permission_denied(self, request, message=None, code=None):
-        if request.authenticators and not request.successful_authenticator:
-            raise NotAuthenticated(REQUIRED)
-        super().permission_denied(request, message, code)
 
 
 def _errors(errors, prefix: str = "") -> list[str]:

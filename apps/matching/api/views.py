@@ -1,33 +1,37 @@
 """The staff match preview API: what a list of identifiers would hit, without creating a request."""
-import csv
-import io
 from dataclasses import dataclass
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import BaseParser, JSONParser
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from apps.core import identifiers
+from apps.core import roles
+from apps.core.api.bodies import (
+    MAX_BODY_BYTES,
+    CSVParser,
+    JSONBodyParser,
+    identifiers_from_csv,
+    identifiers_from_json,
+    media_type_of,
+)
+from apps.core.api.permissions import role_required
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
 from apps.datasets.selectors import dataset_get, release_get
 from apps.matching.api import serializers as s
 from apps.matching.selectors import Query, allow_listed, hits_for
-from apps.removals.parsing import MAX_REPORTED_ERRORS, parse_identifiers_csv
 
 _ERRORS = {
     400: OpenApiResponse(ErrorSerializer,
                          description="Invalid input, an unknown dataset or release, or too many identifiers; "
                                      "nothing was matched. `errors` names each bad identifier."),
     401: OpenApiResponse(ErrorSerializer, description="Not logged in (session or HTTP Basic)."),
-    403: OpenApiResponse(ErrorSerializer, description="The user is not staff."),
+    403: OpenApiResponse(ErrorSerializer, description="The user holds no staff role."),
+    413: OpenApiResponse(ErrorSerializer, description=f"The body is larger than {MAX_BODY_BYTES // 2**20} MiB."),
     415: OpenApiResponse(ErrorSerializer, description="The body is neither application/json nor text/csv."),
 }
 _OPTIONS = set(s.PreviewOptionsSerializer().fields)
@@ -38,55 +42,6 @@ _PARAMETERS = [
     for name, kind in (("dataset", str), ("release", str), ("threshold", int), ("expand", bool))
 ]
 _FORMAT_PARAM = api_settings.URL_FORMAT_OVERRIDE  # the response format, allowed on any request
-
-
-# 100,000 identifiers do not fit Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which DRF's JSONParser
-# enforces; this view's parsers read up to this limit instead.
-MAX_BODY_BYTES = 64 * 1024 * 1024
-
-
-def _read_body(stream, parser_context) -> bytes:
-    request = (parser_context or {}).get("request")
-    declared = str(request.META.get("CONTENT_LENGTH") or "0") if request is not None else "0"
-    too_big = declared.isdigit() and int(declared) > MAX_BODY_BYTES
-    data = stream.read(MAX_BODY_BYTES + 1) if stream is not None and not too_big else b""
-    if too_big or len(data) > MAX_BODY_BYTES:
-        raise TakedownError(f"the request body is larger than {MAX_BODY_BYTES // 2**20} MiB: "
-                            "split the identifiers over several requests")
-    return data
-
-
-class JSONBodyParser(BaseParser):
-    """application/json as DRF's JSONParser reads it, up to MAX_BODY_BYTES."""
-
-    media_type = JSONParser.media_type
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        return JSONParser().parse(io.BytesIO(_read_body(stream, parser_context)), media_type, parser_context)
-
-
-class CSVParser(BaseParser):
-    """text/csv, up to MAX_BODY_BYTES, handed on undecoded for apps.removals.parsing to decode and validate."""
-
-    media_type = "text/csv"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        data = _read_body(stream, parser_context)
-        charset = _charset(media_type)
-        if charset and charset.replace("_", "-") not in ("utf-8", "utf8"):
-            try:
-                return data.decode(charset)
-            except (LookupError, UnicodeDecodeError) as exc:
-                raise ParseError(f"CSV body is not {charset} text: {exc}") from None
-        return data
-
-
-def _charset(media_type: str | None) -> str:
-    for param in (media_type or "").split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"').lower()
-    return ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +58,8 @@ class _Item:
 class MatchPreviewView(APIView):
     # Basic first: a script without credentials gets 401 and a WWW-Authenticate challenge.
     authentication_classes = [BasicAuthentication, SessionAuthentication]
-    permission_classes = [IsAdminUser]
+    # Every staff role may preview (a staff flag without a role may not).
+    permission_classes = [role_required(roles.INTAKE)]
     parser_classes = [JSONBodyParser, CSVParser]
 
     @extend_schema(
@@ -128,7 +84,7 @@ class MatchPreviewView(APIView):
 
 def _read(request) -> tuple[list[_Item], dict]:
     """The identifiers and options of a JSON or CSV request, all validated."""
-    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    content_type = media_type_of(request)
     params = {name for name in request.query_params if name != _FORMAT_PARAM}
     if content_type == CSVParser.media_type:
         data = request.data if isinstance(request.data, bytes | str) else b""
@@ -161,62 +117,14 @@ def _options(data, *, names: set[str], where: str) -> dict:
     return options.validated_data
 
 
-def _too_many(count: int) -> TakedownError:
-    return TakedownError(f"too many identifiers: {count:,} (at most {s.MAX_IDENTIFIERS:,} per request; "
-                         "split the list)")
-
-
 def _read_json(raw) -> list[_Item]:
-    if not isinstance(raw, list):
-        raise TakedownError("identifiers: expected a list of {kind, value} objects")
-    if len(raw) > s.MAX_IDENTIFIERS:
-        raise _too_many(len(raw))
-    if not raw:
-        raise TakedownError("identifiers: the list is empty")
-    items: list[_Item] = []
-    errors: list[str] = []
-    for index, entry in enumerate(raw):
-        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str) \
-                or not isinstance(entry.get("value"), str):
-            errors.append(f"index {index}: expected an object with string fields kind and value")
-            continue
-        try:
-            kind = identifiers.parse_kind(entry["kind"])
-            items.append(_Item(index, kind, identifiers.normalise(kind, entry["value"])))
-        except identifiers.InvalidIdentifier as exc:
-            errors.append(f"index {index}: {exc}")
-    if errors:
-        shown = errors[:MAX_REPORTED_ERRORS]
-        if len(errors) > len(shown):
-            shown.append(f"... and {len(errors) - len(shown)} more")
-        raise TakedownError(
-            f"identifiers: {len(errors)} bad identifier{'s' if len(errors) > 1 else ''}, nothing was matched",
-            details=shown,
-        )
-    return items
+    parsed = identifiers_from_json(raw, limit=s.MAX_IDENTIFIERS, outcome="nothing was matched", dedupe=False)
+    return [_Item(index, p.kind, p.value) for index, p in enumerate(parsed)]
 
 
 def _read_csv(data: bytes | str) -> list[_Item]:
-    # Refuse an oversized file before validating every line of it.
-    newline = b"\n" if isinstance(data, bytes) else "\n"
-    if data.count(newline) > s.MAX_IDENTIFIERS:
-        rows = _csv_rows(data)
-        if rows is not None and rows - 1 > s.MAX_IDENTIFIERS:
-            raise _too_many(rows - 1)
-    parsed = parse_identifiers_csv(data, source_name="CSV body")
-    if len(parsed) > s.MAX_IDENTIFIERS:
-        raise _too_many(len(parsed))
+    parsed = identifiers_from_csv(data, limit=s.MAX_IDENTIFIERS)
     return [_Item(index, p.kind, p.value, p.line) for index, p in enumerate(parsed)]
-
-
-def _csv_rows(data: bytes | str) -> int | None:
-    """Non-blank CSV rows, header included; None when the text cannot be decoded (the parser says why)."""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return None
-    return sum(1 for row in csv.reader(io.StringIO(data, newline="")) if any(cell.strip() for cell in row))
 
 
 def _releases(*, dataset: str | None, release: str | None) -> list[Release]:

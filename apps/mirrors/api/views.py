@@ -5,11 +5,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.blocklists.models import BlocklistVersion
 from apps.blocklists.selectors import blocklist_version_get
 from apps.blocklists.services import MANIFEST, SIGNATURE, blocklist_files, blocklist_read
+from apps.core.api.permissions import TokenOnlyView
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
@@ -29,7 +29,7 @@ _ERRORS = {
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-class MirrorView(APIView):
+class MirrorView(TokenOnlyView):
     authentication_classes = [MirrorTokenAuthentication]
     permission_classes = [IsMirror]
 
