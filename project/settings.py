@@ -326,8 +326,18 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 
 # ---- Public intake web form (apps.intake: /report/ and /report/status/) ----
 # POSTs allowed per client IP (REMOTE_ADDR) per hour, counted in Django's cache. The default
-# cache is per-process memory; production with several web processes needs a shared cache
-# (e.g. Redis) in CACHES for the limits to hold across them.
+# cache is per-process memory; production with several web processes sets CACHE_URL to a
+# Redis database of its own (not the broker's: clearing the cache empties that database).
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL:
+    if not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} must be a redis:// URL, e.g. redis://127.0.0.1:6379/1")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "takedown"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Reverse proxies in front of the app (each appends to X-Forwarded-For); 0 = clients connect directly.
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0, minimum=0)
 INTAKE_REPORTS_PER_HOUR = env_int("INTAKE_REPORTS_PER_HOUR", 10, minimum=1)
 INTAKE_STATUS_CHECKS_PER_HOUR = env_int("INTAKE_STATUS_CHECKS_PER_HOUR", 30, minimum=1)
 

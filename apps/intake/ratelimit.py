@@ -7,6 +7,7 @@ needs a shared cache (Redis, Memcached) in CACHES for a limit to hold across the
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 
 WINDOW_SECONDS = 3600
@@ -20,7 +21,17 @@ class Verdict:
 
 
 def client_ip(request) -> str:
-    """The client address as the server saw it (X-Forwarded-For is not trusted)."""
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXIES proxies the address the first one saw.
+
+    Each proxy appends the address it received from to X-Forwarded-For, so with
+    N trusted proxies the client is the Nth entry from the right; entries further
+    left were written by the client and are never trusted.
+    """
+    proxies = settings.TRUSTED_PROXIES
+    if proxies:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 

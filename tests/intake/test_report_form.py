@@ -500,6 +500,19 @@ def test_reports_are_rate_limited_per_client(client, settings):
     assert client.get(REPORT, {"category": "other"}).status_code == 200
 
 
+def test_behind_trusted_proxies_the_client_is_the_address_the_first_proxy_saw(client, settings):
+    settings.INTAKE_REPORTS_PER_HOUR = 1
+    settings.TRUSTED_PROXIES = 1
+    fields = {"category": "other", **PERSON, "details": "x", "identifiers": "https://x.example/a.jpg"}
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request reaches the app from the proxy
+    assert client.post(REPORT, fields, HTTP_X_FORWARDED_FOR="198.51.100.1", **proxy).status_code == 200
+    assert client.post(REPORT, fields, HTTP_X_FORWARDED_FOR="198.51.100.2", **proxy).status_code == 200
+    # A client writing its own X-Forwarded-For entry is still the address the proxy appended.
+    forged = "203.0.113.77, 198.51.100.1"
+    assert client.post(REPORT, fields, HTTP_X_FORWARDED_FOR=forged, **proxy).status_code == 429
+    assert RemovalRequest.objects.count() == 2
+
+
 def test_status_checks_are_rate_limited_per_client(client, settings):
     settings.INTAKE_STATUS_CHECKS_PER_HOUR = 2
     tracking, secret = receipt_of(post(client, "other", **PERSON, details="x", identifiers="https://o.example/"))
