@@ -11,19 +11,21 @@ from apps.core.commands import TakedownCommand
 from apps.datasets import synthetic
 from apps.datasets.selectors import release_samples
 from apps.datasets.services import release_import
+from apps.intake.flaggers import flagger_create, flagger_rotate_token
+from apps.intake.models import TrustedFlagger
 from apps.mirrors.models import Mirror
 from apps.mirrors.services import mirror_create, mirror_rotate_token
-from apps.removals.models import Category, RemovalRequest
+from apps.removals.models import Category, Channel, RemovalRequest
 from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
+from apps.removals.services import Intake, request_approve, request_create, request_publish
 
-DATASET, RELEASE, MIRROR, STAFF = "demo", "2026-11", "demo-mirror", "staff"
+DATASET, RELEASE, MIRROR, STAFF, FLAGGER = "demo", "2026-11", "demo-mirror", "staff", "Demo hotline"
 
 
 class Command(TakedownCommand):
     help = (
-        "Load a small demo: a generated img2dataset release, a staff user and a mirror (their credentials "
-        "printed), one published removal and one waiting for review. Safe to run again."
+        "Load a small demo: a generated img2dataset release, a staff user, a mirror and a trusted flagger "
+        "(their credentials printed), one published removal and two waiting for review. Safe to run again."
     )
 
     def handle(self, *args, **options):
@@ -49,6 +51,12 @@ class Command(TakedownCommand):
         else:
             token = mirror_rotate_token(mirror=mirror, actor=actor)
 
+        flagger = TrustedFlagger.objects.filter(name=FLAGGER).first()
+        if flagger is None:
+            _, flagger_token = flagger_create(name=FLAGGER, kind=TrustedFlagger.Kind.HOTLINE, actor=actor)
+        else:
+            flagger_token = flagger_rotate_token(flagger=flagger, actor=actor)
+
         if not RemovalRequest.objects.exists():
             self._requests(release, actor)
 
@@ -60,7 +68,15 @@ class Command(TakedownCommand):
         self.stdout.write(f"  Admin:        {base}/admin/")
         self.stdout.write(f"  Staff login:  {STAFF} / {password}")
         self.stdout.write(f"  Mirror token: {token}")
+        self.stdout.write(f"  Report form:  {base}/report/   (public; status at {base}/report/status/)")
+        self.stdout.write(f"  Transparency: {base}/transparency/")
         self.stdout.write(f"  API schema:   {base}/api/schema/")
+        self.stdout.write(f"  Flagger token ({FLAGGER}): {flagger_token}")
+        self.stdout.write("  Submit a hotline list over the flagger API (in another terminal):")
+        self.stdout.write(f"    printf 'kind,value\\nurl,https://example.com/a.jpg\\n' | curl -sS -X POST "
+                          f"-H 'Authorization: Bearer {flagger_token}' -H 'Content-Type: text/csv' --data-binary @- "
+                          f"'{base}/api/v1/flagger/requests?category=csam&reference=IWF-DEMO-2"
+                          "&hotline=iwf&hotline_report_id=IWF-DEMO-2'")
         self.stdout.write("  Try the mirror client on a copy of the shards (in another terminal):")
         self.stdout.write(f"    .venv/bin/python -m mirror_client sync --server {base} --token {token} "
                           f"--dataset {DATASET} --data {copy}")
@@ -72,11 +88,24 @@ class Command(TakedownCommand):
             category=Category.CSAM, source="hotline:IWF", reference="IWF-DEMO-1", actor=actor,
             identifiers=[ParsedIdentifier(line=2, kind="sha256", value=samples[0]["sha256"]),
                          ParsedIdentifier(line=3, kind="url", value=samples[5]["url"])],
+            hotline={"hotline": "iwf", "report_id": "IWF-DEMO-1"},
         )
         request_approve(request=hotline, actor=actor)
         request_publish(request=hotline, actor=actor)
+        # From the public form: a complete DMCA notice waiting for review, and an erasure request.
         request_create(
-            category=Category.COPYRIGHT, source="web", reference="DMCA-DEMO-7", actor=actor,
+            category=Category.COPYRIGHT, source="web form", reference="DMCA-DEMO-7", actor=actor,
             identifiers=[ParsedIdentifier(line=2, kind="url", value=samples[12]["url"]),
                          ParsedIdentifier(line=3, kind="key", value=samples[20]["key"])],
+            intake=Intake(channel=Channel.WEB_FORM, requester_name="Ada Artist", requester_email="ada@example.org"),
+            dmca={"signature": "Ada Artist", "copyrighted_work": "The painting 'Harbour at dusk' (2021)",
+                  "infringing_material": "Copies at the URL and sample key listed", "contact": "ada@example.org",
+                  "good_faith": True, "accurate_under_penalty": True},
+        )
+        request_create(
+            category=Category.PRIVACY, source="web form", actor=actor,
+            identifiers=[ParsedIdentifier(line=1, kind="url", value=samples[25]["url"])],
+            intake=Intake(channel=Channel.WEB_FORM, requester_name="Dana Subject",
+                          requester_email="dana@example.org",
+                          requester_details={"relationship": "I am the person in the photo"}),
         )

@@ -1,0 +1,54 @@
+"""The demo `./run` loads: what a newcomer sees first, and that its printed credentials work."""
+import re
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.blocklists.models import BlocklistVersion
+from apps.removals.models import Category, Channel, RemovalRequest, Status
+
+pytestmark = pytest.mark.django_db
+
+
+def _credentials(out: str) -> dict[str, str]:
+    return {
+        "password": re.search(r"Staff login:\s+staff / (\S+)", out).group(1),
+        "mirror": re.search(r"Mirror token: (td_mirror_\S+)", out).group(1),
+        "flagger": re.search(r"Flagger token \(Demo hotline\): (td_flagger_\S+)", out).group(1),
+    }
+
+
+def test_the_demo_loads_a_release_requests_of_several_channels_and_working_credentials(run_command, client):
+    out, _ = run_command("demo")
+
+    assert "Takedown demo is ready." in out
+    for page in ("/admin/", "/report/", "/transparency/", "/api/schema/"):
+        assert page in out
+    creds = _credentials(out)
+    assert client.login(username="staff", password=creds["password"])
+    requests = {r.category: r for r in RemovalRequest.objects.all()}
+    assert set(requests) == {Category.CSAM, Category.COPYRIGHT, Category.PRIVACY}
+    assert requests[Category.CSAM].status == Status.PUBLISHED and requests[Category.CSAM].hotline_report.report_id
+    assert requests[Category.COPYRIGHT].dmca_notice.missing() == []
+    assert requests[Category.PRIVACY].channel == Channel.WEB_FORM and requests[Category.PRIVACY].status == "received"
+    assert BlocklistVersion.objects.count() == 1
+
+    mirror = APIClient()
+    mirror.credentials(HTTP_AUTHORIZATION=f"Bearer {creds['mirror']}")
+    assert mirror.get("/api/v1/mirror/me").status_code == 200
+    flagger = APIClient()
+    flagger.credentials(HTTP_AUTHORIZATION=f"Bearer {creds['flagger']}")
+    assert flagger.get("/api/v1/flagger/requests?reference=none").json() == []
+    assert client.get("/transparency/").status_code == 200
+
+
+def test_running_the_demo_again_keeps_its_data_and_issues_new_credentials(run_command, client):
+    first = _credentials(run_command("demo")[0])
+    second = _credentials(run_command("demo")[0])
+
+    assert RemovalRequest.objects.count() == 3 and BlocklistVersion.objects.count() == 1
+    assert first["mirror"] != second["mirror"] and first["flagger"] != second["flagger"]
+    old = APIClient()
+    old.credentials(HTTP_AUTHORIZATION=f"Bearer {first['flagger']}")
+    assert old.get("/api/v1/flagger/requests?reference=x").status_code == 401
+    assert client.login(username="staff", password=second["password"])
