@@ -5,6 +5,7 @@ every file under DATA_DIR (default ./var). With DATABASE_URL and REDIS_URL it
 runs on PostgreSQL with Celery on Redis. A bad value stops start-up with the
 variable's name.
 """
+import importlib
 import os
 import secrets
 from pathlib import Path
@@ -342,9 +343,16 @@ INTAKE_REPORTS_PER_HOUR = env_int("INTAKE_REPORTS_PER_HOUR", 10, minimum=1)
 INTAKE_STATUS_CHECKS_PER_HOUR = env_int("INTAKE_STATUS_CHECKS_PER_HOUR", 30, minimum=1)
 
 # Email: reminders to staff and notices to requesters. With nothing set, messages are
-# written as files under DATA_DIR/mail (the embedded default); set EMAIL_URL-style
+# written as files under DATA_DIR/mail (the embedded default); set EMAIL_HOST and the other
 # SMTP settings with EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+_email_module, _, _email_class = EMAIL_BACKEND.rpartition(".")
+try:
+    if not _email_module or not hasattr(importlib.import_module(_email_module), _email_class):
+        raise ImportError(_email_class)
+except ImportError:
+    raise ImproperlyConfigured(f"EMAIL_BACKEND={EMAIL_BACKEND!r} is not an importable email backend class, e.g. "
+                               "django.core.mail.backends.smtp.EmailBackend") from None
 EMAIL_FILE_PATH = DATA_DIR / "mail"
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)

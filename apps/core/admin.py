@@ -61,3 +61,7 @@ class CreateThroughServiceAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         if change:  # a new object's relations were made by its service
             super().save_related(request, form, formsets, change)
+
+
+# Registered here so the admin's autodiscovery (after django.contrib.auth's) picks it up.
+from apps.core import users_admin  # noqa: E402,F401

@@ -63,7 +63,8 @@ def _limited(request, *, scope: str, limit: int, what: str):
     if verdict.allowed:
         return None
     response = render(request, "intake/rate_limited.html", {
-        "what": what, "limit": verdict.limit, "minutes": max(1, round(verdict.retry_after / 60)),
+        "what": what, "what_per_limit": what if verdict.limit != 1 else what.removesuffix("s"), "limit": verdict.limit,
+        "minutes": max(1, round(verdict.retry_after / 60)),
     }, status=429)
     response["Retry-After"] = str(verdict.retry_after)
     return response

@@ -116,10 +116,30 @@ class ExtensionForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class DmcaForm(forms.Form):
+    """The six elements of 17 USC 512(c)(3)(A), as the requester sent them (by post, email or a second form)."""
+
+    signature = forms.CharField(max_length=300, required=False, help_text="(i) Physical or electronic signature.")
+    copyrighted_work = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                                       help_text="(ii) The copyrighted work claimed to be infringed.")
+    infringing_material = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                                          help_text="(iii) The infringing material and where it is.")
+    contact = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                              help_text="(iv) The complaining party's address, telephone or email.")
+    good_faith = forms.BooleanField(required=False, help_text="(v) Statement of good-faith belief.")
+    accurate_under_penalty = forms.BooleanField(required=False, help_text="(vi) Statement of accuracy and "
+                                                                          "authority under penalty of perjury.")
+
+
 class HotlineForm(forms.Form):
     hotline = forms.ChoiceField(choices=HotlineReport.Hotline.choices)
     hotline_name = forms.CharField(max_length=200, required=False)
     report_id = forms.CharField(max_length=200)
+
+
+def _dmca_initial(removal: RemovalRequest) -> dict:
+    notice = getattr(removal, "dmca_notice", None)
+    return {} if notice is None else {name: getattr(notice, name) for name in DmcaForm.base_fields}
 
 
 def _outside(form: forms.Form, form_id: str) -> forms.Form:
@@ -247,6 +267,7 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
             "reject": (ReasonForm, lambda r, actor, data: request_reject(request=r, actor=actor,
                                                                         reason=data["reason"])),
             "hotline": (HotlineForm, lambda r, actor, data: hotline_report_record(request=r, actor=actor, **data)),
+            "dmca": (DmcaForm, lambda r, actor, data: legal.dmca_notice_record(request=r, actor=actor, **data)),
             "counter-notice": (CounterNoticeForm, lambda r, actor, data: legal.counter_notice_record(
                 request=r, actor=actor, **data)),
             "lawsuit": (LawsuitForm, lambda r, actor, data: legal.lawsuit_record(
@@ -295,6 +316,7 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
             "needs-info": f"{removal.tracking_id} was sent back for more information.",
             "reject": f"Rejected {removal.tracking_id}.",
             "hotline": f"Recorded the hotline report of {removal.tracking_id}.",
+            "dmca": f"Recorded the DMCA notice of {removal.tracking_id}: it is now {removal.get_status_display()}.",
             "counter-notice": f"Recorded the counter-notice of {removal.tracking_id}.",
             "lawsuit": f"Recorded the lawsuit: {removal.tracking_id} stays removed.",
             "extend": f"Extended the deadline of {removal.tracking_id} to {removal.due_at:%Y-%m-%d}.",
@@ -329,7 +351,11 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
                 can_triage=removal.status in (Status.RECEIVED, Status.NEEDS_INFO, Status.REJECTED)
                 and roles.INTAKE in held,
                 can_decide=removal.status in OPEN_STATUSES and roles.REVIEWER in held and visible,
-                can_hotline=removal.category == Category.CSAM and roles.INTAKE in held and visible,
+                can_ask=removal.status in (Status.RECEIVED, Status.TRIAGE) and roles.INTAKE in held and visible,
+                can_hotline=removal.category == Category.CSAM and roles.INTAKE in held and visible
+                and not hasattr(removal, "hotline_report"),
+                can_dmca=removal.category == Category.COPYRIGHT and roles.INTAKE in held
+                and removal.status in OPEN_STATUSES,
                 can_counter=removal.category == Category.COPYRIGHT and roles.LEGAL in held
                 and removal.status in (Status.PUBLISHED, Status.COMPLETED),
                 can_lawsuit=roles.LEGAL in held and removal.counter_notices.filter(restored_at=None).exists(),
@@ -343,10 +369,11 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
                 unmatched=removal.identifiers.filter(match_count=0) if visible else [],
                 versions=removal.blocklist_versions.select_related("release__dataset"),
                 hotline_form=_outside(HotlineForm(), "hotline-form"),
+                dmca_form=_outside(DmcaForm(initial=_dmca_initial(removal)), "dmca-form"),
                 counter_form=_outside(CounterNoticeForm(), "counter-form"),
                 lawsuit_form=_outside(LawsuitForm(), "lawsuit-form"),
                 extension_form=_outside(ExtensionForm(), "extend-form"),
-                outside_forms=[("hotline", "hotline-form"), ("counter-notice", "counter-form"),
+                outside_forms=[("hotline", "hotline-form"), ("dmca", "dmca-form"), ("counter-notice", "counter-form"),
                                ("lawsuit", "lawsuit-form"), ("extend", "extend-form")],
                 recipients_url=reverse("admin:removals_removalrequest_recipients", args=[removal.pk])
                 if removal.category == Category.PRIVACY and visible else None,

@@ -58,7 +58,13 @@ def add_business_days(start: date, days: int) -> date:
 def dmca_notice_record(*, request: RemovalRequest, actor: Actor, signature: str = "", copyrighted_work: str = "",
                        infringing_material: str = "", contact: str = "", good_faith: bool = False,
                        accurate_under_penalty: bool = False) -> DmcaNotice:
-    """Record a DMCA notice; one missing any of the six elements sends the request back as incomplete."""
+    """Record a DMCA notice, checked for the six elements of 17 USC 512(c)(3)(A).
+
+    One missing any element sends an open request back as needing information;
+    a complete one (recorded later, or corrected) moves a request waiting for it
+    back to triage. Staff need the intake role (and restricted, never needed here).
+    """
+    _check_actor(actor, roles.INTAKE, "record DMCA notices", request)
     if request.category != Category.COPYRIGHT:
         raise TakedownError("only copyright requests carry a DMCA notice")
     with transaction.atomic():
@@ -74,6 +80,9 @@ def dmca_notice_record(*, request: RemovalRequest, actor: Actor, signature: str 
         if missing and request.status in (Status.RECEIVED, Status.TRIAGE):
             request_needs_info(request=request, actor=Actor.system(), reason=(
                 "The notice does not meet 17 USC 512(c)(3)(A). It lacks: " + "; ".join(missing) + "."))
+        elif not missing and request.status == Status.NEEDS_INFO:
+            request_transition(request=request, to=Status.TRIAGE, actor=Actor.system(),
+                               reason="The DMCA notice is now complete.")
     return notice
 
 

@@ -118,7 +118,7 @@ def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor:
             "identifiers": len(identifiers),
         })
         if hotline:
-            hotline_report_record(request=request, actor=actor, **hotline)
+            _hotline_report_write(request=request, actor=actor, **hotline)
         if dmca is not None:
             from apps.removals.legal import dmca_notice_record
 
@@ -128,7 +128,18 @@ def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor:
 
 def hotline_report_record(*, request: RemovalRequest, actor: Actor, hotline: str, report_id: str,
                           reported_at: datetime | None = None, hotline_name: str = "") -> HotlineReport:
-    """Record the hotline report of a csam request (18 USC 2258A: report as soon as reasonably possible)."""
+    """Record the hotline report of a csam request (18 USC 2258A: report as soon as reasonably possible).
+
+    Staff need the intake and restricted roles. A report once recorded is kept
+    under the request's legal hold: it cannot be replaced by another.
+    """
+    _check_actor(actor, roles.INTAKE, "record hotline reports", request)
+    return _hotline_report_write(request=request, actor=actor, hotline=hotline, report_id=report_id,
+                                 reported_at=reported_at, hotline_name=hotline_name)
+
+
+def _hotline_report_write(*, request: RemovalRequest, actor: Actor, hotline: str, report_id: str,
+                          reported_at: datetime | None = None, hotline_name: str = "") -> HotlineReport:
     if request.category != Category.CSAM:
         raise TakedownError("only csam requests carry a hotline report")
     if hotline not in HotlineReport.Hotline.values:
@@ -136,10 +147,16 @@ def hotline_report_record(*, request: RemovalRequest, actor: Actor, hotline: str
     if not report_id.strip():
         raise TakedownError("a hotline report needs its report id")
     with transaction.atomic():
-        report, _ = HotlineReport.objects.update_or_create(request=request, defaults={
-            "hotline": hotline, "hotline_name": hotline_name[:200], "report_id": report_id.strip()[:200],
-            "reported_at": reported_at or timezone.now(),
-        })
+        existing = HotlineReport.objects.select_for_update().filter(request=request).first()
+        if existing is not None:
+            if (existing.hotline, existing.report_id) == (hotline, report_id.strip()[:200]):
+                return existing
+            raise TakedownError(f"{request.tracking_id} already has its hotline report ({existing}); it is kept "
+                                "under legal hold and cannot be replaced")
+        report = HotlineReport.objects.create(
+            request=request, hotline=hotline, hotline_name=hotline_name[:200], report_id=report_id.strip()[:200],
+            reported_at=reported_at or timezone.now(),
+        )
         audit_record(actor=actor, action="request.hotline_reported", obj=request, after={
             "hotline": hotline, "report_id": report.report_id, "reported_at": report.reported_at,
         })
@@ -291,6 +308,9 @@ def request_publish(*, request: RemovalRequest, actor: Actor | None = None) -> l
             audit_record(actor=actor, action="request.published", obj=request, before=before, after={
                 **_snapshot(request), "versions": [str(v) for v in versions],
             })
+            notify_requester(request, f"Your removal request {request.tracking_id} was carried out", (
+                "We accepted your request and removed what it names from the dataset's published blocklists.\n"
+                "The mirrors that copy the dataset are being told to remove it too.\n"))
     for release in {v.release for v in versions}:
         requests_complete(release=release)
     return versions

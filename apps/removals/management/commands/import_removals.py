@@ -4,9 +4,9 @@ from apps.core.actors import Actor
 from apps.core.commands import TakedownCommand
 from apps.core.errors import TakedownError
 from apps.matching.services import request_match
-from apps.removals.models import Category
+from apps.removals.models import Category, Channel
 from apps.removals.parsing import read_identifiers_file
-from apps.removals.services import request_approve, request_create, request_publish
+from apps.removals.services import Intake, request_approve, request_create, request_publish
 
 
 class Command(TakedownCommand):
@@ -35,8 +35,13 @@ class Command(TakedownCommand):
         actor = self._actor(user)
         parsed = read_identifiers_file(file)
         request = request_create(category=category, identifiers=parsed, actor=actor,
-                                 source=source or "cli", reference=reference, pdq_threshold=pdq_threshold)
-        summary = request_match(request=request)
+                                 source=source or "cli", reference=reference, pdq_threshold=pdq_threshold,
+                                 intake=Intake(channel=Channel.CLI))
+        try:
+            summary = request_match(request=request)
+        except TakedownError as exc:
+            raise TakedownError(f"{request.tracking_id} is logged but could not be matched: {exc.message}. "
+                                "It is matched again when you open it in the admin and approve it.") from None
         expanded = request.matches.filter(expanded=True).count()
         self.stdout.write(
             f"Request {request.tracking_id}: {len(parsed)} identifiers, category {category}, "
