@@ -1,4 +1,5 @@
 """One form per category, all validated on the server; identifier lines are checked line by line."""
+import copy
 import secrets
 
 from django import forms
@@ -195,3 +196,16 @@ CHOICES = [
                                                    "anonymously."),
     (Category.OTHER, "Something else", "Any other abuse or unlawful content."),
 ]
+
+
+class DmcaNoticeForm(forms.Form):
+    """The six DMCA elements alone, for completing a notice from the status page (as on the copyright form)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in CopyrightForm.DMCA_FIELDS:
+            self.fields[name] = copy.deepcopy(CopyrightForm.base_fields[name])
+            self.fields[name].widget.attrs.pop("form", None)
+
+    def dmca(self) -> dict:
+        return {name: self.cleaned_data[name] for name in CopyrightForm.DMCA_FIELDS}

@@ -18,12 +18,13 @@ from apps.core.errors import TakedownError
 from apps.core.spreadsheets import csv_cell
 from apps.removals.legal import (
     Recipient,
+    dmca_notice_record,
     domain_claim_check,
     domain_claim_start,
     opt_out_auto_approve,
     request_recipients,
 )
-from apps.removals.models import RESTRICTED_CATEGORIES, Category, Channel, DomainClaim, RemovalRequest
+from apps.removals.models import OPEN_STATUSES, RESTRICTED_CATEGORIES, Category, Channel, DomainClaim, RemovalRequest
 from apps.removals.parsing import ParsedIdentifier
 from apps.removals.services import Intake, request_create, request_status_for, status_secret_issue
 from apps.removals.tasks import request_match_task
@@ -174,6 +175,28 @@ def claim_check(*, request: RemovalRequest, claim_id) -> DomainClaim:
     except (ValueError, TypeError, DomainClaim.DoesNotExist):
         raise TakedownError("that domain claim is not part of this request") from None
     return domain_claim_check(claim=claim)
+
+
+def notice_complete(*, request: RemovalRequest, dmca: dict) -> list[str]:
+    """The requester completes (or corrects) the DMCA notice of their copyright report; returns what it still lacks.
+
+    Only while the request waits for a decision: a complete notice moves a
+    request sent back for it to triage (apps.removals.legal.dmca_notice_record).
+    """
+    if request.category != Category.COPYRIGHT:
+        raise TakedownError("only copyright reports carry a DMCA notice")
+    if request.status not in OPEN_STATUSES:
+        raise TakedownError(f"this report is already {request.get_status_display().lower()}: "
+                            "its notice can no longer be changed")
+    return dmca_notice_record(request=request, actor=PUBLIC_ACTOR, **dmca).missing()
+
+
+def dmca_initial(request: RemovalRequest) -> dict:
+    """What the requester's notice holds so far, to correct rather than retype."""
+    notice = getattr(request, "dmca_notice", None)
+    if notice is None:
+        return {}
+    return {name: getattr(notice, name) for name, _ in notice.ELEMENTS}
 
 
 def public_error(message: str) -> str:

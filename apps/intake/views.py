@@ -14,9 +14,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import TakedownError
 from apps.intake import ratelimit
-from apps.intake.forms import CHOICES, FORMS, ReportForm
+from apps.intake.forms import CHOICES, FORMS, DmcaNoticeForm, ReportForm
 from apps.intake.services import (
     claim_check,
+    dmca_initial,
+    notice_complete,
     public_error,
     recipients_rows,
     report_submit,
@@ -26,7 +28,7 @@ from apps.intake.services import (
     status_token,
 )
 from apps.removals.legal import domain_proof_url
-from apps.removals.models import RESTRICTED_CATEGORIES
+from apps.removals.models import OPEN_STATUSES, RESTRICTED_CATEGORIES
 
 NONCE_SECONDS = 24 * 3600
 HOTLINES = [
@@ -160,6 +162,21 @@ def status(request):
         else:
             message = f"{claim.domain}: not proven yet. {public_error(claim.last_error)}"
         return _status_page(request, obj, message=message)
+    if action == "dmca":
+        obj = status_from_token(request.POST.get("token", ""))
+        if obj is None:
+            return _expired(request)
+        form = DmcaNoticeForm(request.POST)
+        if not form.is_valid():
+            return _status_page(request, obj, dmca_form=form, status=400)
+        try:
+            missing = notice_complete(request=obj, dmca=form.dmca())
+        except TakedownError as exc:
+            return _status_page(request, obj, message=str(exc), status=400)
+        obj.refresh_from_db()
+        message = ("Thank you: your notice is now complete, and a reviewer will look at it." if not missing else
+                   "Your notice still lacks: " + "; ".join(missing) + ".")
+        return _status_page(request, obj, message=message)
     tracking_id, secret = request.POST.get("tracking_id", ""), request.POST.get("secret", "")
     errors = {}
     if not tracking_id.strip():
@@ -185,9 +202,12 @@ def _expired(request):
         "form": "This status page has expired. Enter your tracking id and secret again."})
 
 
-def _status_page(request, obj, *, message: str = "", status: int = 200):
+def _status_page(request, obj, *, message: str = "", status: int = 200, dmca_form=None):
     report = status_report(obj)
+    if dmca_form is None and report.dmca_missing and obj.status in OPEN_STATUSES:
+        dmca_form = DmcaNoticeForm(initial=dmca_initial(obj))
     return render(request, "intake/status.html", {
+        "dmca_form": dmca_form,
         "report": report, "request_obj": obj, "token": status_token(obj), "message": message,
         "claims": [(claim, domain_proof_url(claim.domain), public_error(claim.last_error))
                    for claim in report.claims],

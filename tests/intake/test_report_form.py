@@ -550,3 +550,46 @@ def test_csrf_is_enforced():
     response = strict.post(REPORT, {"csrfmiddlewaretoken": token, **fields})
     assert response.status_code == 200
     assert RemovalRequest.objects.count() == 1
+
+
+# ---------------------------------------------------------------- completing a DMCA notice
+
+
+def test_an_incomplete_notice_is_completed_on_the_status_page(client, django_capture_on_commit_callbacks):
+    partial = {**DMCA, "good_faith": "", "contact": ""}
+    tracking, secret = receipt_of(post(client, "copyright", **PERSON, identifiers="https://x.example/a.jpg",
+                                       **partial))
+    request = RemovalRequest.objects.get(tracking_id=tracking)
+    assert request.status == Status.NEEDS_INFO
+    page = _status(client, tracking, secret).content.decode()
+    assert 'id="dmca-form"' in page and DMCA["copyrighted_work"].replace("'", "&#x27;") in page  # kept to correct
+    token = _token(page)
+
+    still = client.post(STATUS, {"action": "dmca", "token": token, **partial, "contact": "ada@example.org"})
+    assert "Your notice still lacks: a statement of good-faith belief." in still.content.decode()
+    request.refresh_from_db()
+    assert request.status == Status.NEEDS_INFO
+
+    done = client.post(STATUS, {"action": "dmca", "token": token, **DMCA})
+
+    html = done.content.decode()
+    assert done.status_code == 200 and "your notice is now complete" in html and 'id="dmca-form"' not in html
+    request.refresh_from_db()
+    assert request.status == Status.TRIAGE and request.dmca_notice.missing() == []
+    assert RemovalRequest.objects.count() == 1
+
+
+def test_a_decided_reports_notice_cannot_be_changed(client, operator):
+    tracking, secret = receipt_of(post(client, "copyright", **PERSON, identifiers="https://x.example/a.jpg",
+                                       **{**DMCA, "signature": ""}))
+    request = RemovalRequest.objects.get(tracking_id=tracking)
+    token = _token(_status(client, tracking, secret).content.decode())
+    from apps.removals.services import request_reject
+    request_reject(request=request, actor=operator, reason="not ours")
+
+    response = client.post(STATUS, {"action": "dmca", "token": token, **DMCA})
+
+    assert response.status_code == 400
+    assert "already rejected: its notice can no longer be changed" in response.content.decode()
+    assert RemovalRequest.objects.get(pk=request.pk).dmca_notice.missing() == ["a signature"]
+    assert client.post(STATUS, {"action": "dmca", "token": "forged", **DMCA}).status_code == 400
