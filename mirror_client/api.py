@@ -8,17 +8,29 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
-from .errors import HttpError, MirrorClientError, ServerUnreachable, VerificationError
+from . import __version__
+from .errors import HttpError, MirrorClientError, ServerUnreachable, UnsignedError, VerificationError
 from .verify import decode_public_key, key_id_for
 
-USER_AGENT = "takedown-mirror-client/1.0"
+USER_AGENT = f"takedown-mirror-client/{__version__}"
 TRANSIENT_STATUSES = {502, 503, 504}
 # Connection-level failures worth another try; DNS, TLS and timeouts are not retried.
 TRANSIENT_ERRORS = (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError,
                     BrokenPipeError, http.client.RemoteDisconnected)
 SIGNING_KEYS_PATH = "/.well-known/takedown/signing-keys.json"
+FEED_PATH = "/api/v1/mirror/feed"
+
+
+@dataclass
+class SigningKeys:
+    """The well-known document: every listed key (``key_id -> raw``), the active ones, the rotation statements."""
+
+    keys: dict[str, bytes]
+    active: set[str]
+    rotations: list[dict]
 
 
 def _segment(value: Any) -> str:
@@ -65,7 +77,8 @@ class ApiClient:
                 if exc.code in TRANSIENT_STATUSES and attempt < self.retries:
                     self._pause(attempt)
                     continue
-                raise HttpError(exc.code, method, urllib.parse.urlsplit(url).path, _detail(exc)) from None
+                detail, payload = _error_body(exc)
+                raise HttpError(exc.code, method, urllib.parse.urlsplit(url).path, detail, payload) from None
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
                 if isinstance(reason, TRANSIENT_ERRORS) and attempt < self.retries:
@@ -87,13 +100,18 @@ class ApiClient:
 
     # -- protocol --------------------------------------------------------
 
-    def signing_keys(self) -> dict[str, bytes]:
-        """The host's published Ed25519 keys, ``key_id -> raw bytes`` (no authentication)."""
+    def signing_keys(self) -> SigningKeys:
+        """The host's published Ed25519 keys and rotation statements (no authentication).
+
+        Each key's id is checked against its bytes; the statements are checked
+        later, against the keys the client already trusts.
+        """
         payload = self.get_json(SIGNING_KEYS_PATH, auth=False)
-        keys: dict[str, bytes] = {}
         entries = payload.get("keys") if isinstance(payload, dict) else None
         if not isinstance(entries, list):
             raise VerificationError(f"{SIGNING_KEYS_PATH} has no key list")
+        keys: dict[str, bytes] = {}
+        active: set[str] = set()
         for entry in entries:
             if not isinstance(entry, dict) or entry.get("algorithm") != "ed25519":
                 continue
@@ -103,11 +121,29 @@ class ApiClient:
                     f"{SIGNING_KEYS_PATH}: key id {entry.get('key_id')} does not match its key ({key_id_for(raw)})"
                 )
             keys[entry["key_id"]] = raw
-        return keys
+            # A host of protocol v1 lists only its one key, without a status.
+            if entry.get("status", "active") == "active":
+                active.add(entry["key_id"])
+        rotations = payload.get("rotations") or []
+        if not isinstance(rotations, list):
+            raise VerificationError(f"{SIGNING_KEYS_PATH}: rotations is not a list")
+        return SigningKeys(keys, active, [r for r in rotations if isinstance(r, dict)])
 
     def feed_page(self, after: int, limit: int) -> dict:
-        """One page of the feed after cursor ``after``."""
-        page = self.get_json("/api/v1/mirror/feed", params={"after": after, "limit": limit})
+        """One page of the feed after cursor ``after``.
+
+        A cursor older than the feed's retention window answers 410 with a
+        resync: then the page is ``{"resync": True, "cursor": int, "latest": [events]}``.
+        """
+        try:
+            page = self.get_json(FEED_PATH, params={"after": after, "limit": limit})
+        except HttpError as exc:
+            body = exc.payload
+            if exc.status != 410 or not isinstance(body, dict) or body.get("resync") is not True:
+                raise
+            if type(body.get("cursor")) is not int or not isinstance(body.get("latest"), list):
+                raise MirrorClientError("feed resync answer is malformed (expected cursor and latest)") from None
+            return {"resync": True, "cursor": body["cursor"], "latest": body["latest"], "detail": exc.detail}
         if (not isinstance(page, dict) or not isinstance(page.get("events"), list)
                 or type(page.get("next")) is not int or not isinstance(page.get("more"), bool)):
             raise MirrorClientError("feed page is malformed (expected events, next and more)")
@@ -130,9 +166,19 @@ class ApiClient:
         return self.request("GET", self._version_path(dataset, release, version) + "/manifest.json")
 
     def signature(self, dataset: str, release: str, version: int) -> str:
-        """The base64 signature of a version's manifest."""
-        raw = self.request("GET", self._version_path(dataset, release, version) + "/manifest.json.sig")
-        return raw.decode("ascii", "replace").strip()
+        """The base64 signature of a version's manifest; :class:`UnsignedError` when there is none."""
+        try:
+            raw = self.request("GET", self._version_path(dataset, release, version) + "/manifest.json.sig")
+        except HttpError as exc:
+            if exc.status != 404:
+                raise
+            raise UnsignedError(f"{dataset}/{release} v{version} is unsigned: its manifest.json.sig is missing "
+                                f"(HTTP 404); refusing", version=version) from None
+        signature = raw.decode("ascii", "replace").strip()
+        if not signature:
+            raise UnsignedError(f"{dataset}/{release} v{version} is unsigned: its manifest.json.sig is empty; "
+                                f"refusing", version=version)
+        return signature
 
     def blocklist_file(self, dataset: str, release: str, version: int, name: str) -> bytes:
         """One shard file of a version."""
@@ -152,19 +198,19 @@ def _json(raw: bytes, method: str, path: str) -> Any:
         raise MirrorClientError(f"{method} {path} did not answer JSON") from None
 
 
-def _detail(exc: urllib.error.HTTPError) -> str:
+def _error_body(exc: urllib.error.HTTPError) -> tuple[str, Any]:
+    """(one-line detail, decoded JSON body or None) of an error answer."""
     try:
         raw = exc.read()
     except Exception:  # the body is a courtesy: never let it hide the status
-        return ""
+        return "", None
     try:
         payload = json.loads(raw)
-        if isinstance(payload, dict) and payload.get("detail"):
-            return " ".join(str(payload["detail"]).split())
     except (UnicodeDecodeError, json.JSONDecodeError):
-        pass
-    text = " ".join(raw.decode("utf-8", "replace").split())
-    return text[:200]
+        return " ".join(raw.decode("utf-8", "replace").split())[:200], None
+    if isinstance(payload, dict) and payload.get("detail"):
+        return " ".join(str(payload["detail"]).split()), payload
+    return " ".join(raw.decode("utf-8", "replace").split())[:200], payload
 
 
 def _describe(reason: Any) -> str:

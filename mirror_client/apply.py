@@ -72,6 +72,12 @@ def shard_present(data_dir: Path, shard: str) -> bool:
     return (Path(data_dir) / f"{shard}.parquet").exists() or (Path(data_dir) / f"{shard}.tar").exists()
 
 
+def local_shards(data_dir: Path) -> set[str]:
+    """Names of the shards ``data_dir`` holds (an ``NNNNN.parquet`` or an ``NNNNN.tar``)."""
+    return {p.stem for p in Path(data_dir).iterdir()
+            if p.suffix in (".parquet", ".tar") and p.is_file() and _SAFE_SHARD.match(p.stem)}
+
+
 def member_key(name: str) -> str:
     """The sample key of a tar member: its basename up to the first dot (webdataset convention)."""
     return posixpath.basename(name).split(".", 1)[0]
@@ -200,6 +206,30 @@ def _writer_options(metadata: pq.FileMetaData, rows: int) -> dict:
     return options
 
 
+def blocked_in_parquet(path: Path, blocked: set[str], key_column: str = "key") -> set[str]:
+    """The blocked keys (as given) that rows of the parquet file ``path`` still hold."""
+    try:
+        pf = pq.ParquetFile(path)
+        try:
+            if key_column not in pf.schema_arrow.names:
+                raise ApplyError(f"{path} has no {key_column!r} column")
+            keys = pf.read(columns=[key_column]).column(key_column)
+        finally:
+            pf.close()
+    except (OSError, pa.ArrowException) as exc:
+        raise ApplyError(f"cannot read {path}: {exc}") from exc
+    return _blocked_mask(keys, blocked, path)[1] if blocked else set()
+
+
+def blocked_in_tar(path: Path, blocked: set[str]) -> set[str]:
+    """The blocked keys that members of the tar file ``path`` still hold."""
+    try:
+        with tarfile.open(path, "r:") as src:
+            return {member_key(m.name) for m in src.getmembers()} & blocked
+    except (OSError, tarfile.TarError) as exc:
+        raise ApplyError(f"{path} is not a readable tar file: {exc}") from exc
+
+
 def rewrite_tar(path: Path, blocked: set[str]) -> tuple[int, set[str]]:
     """Rewrite ``path`` without the members whose key is blocked.
 
@@ -207,11 +237,7 @@ def rewrite_tar(path: Path, blocked: set[str]) -> tuple[int, set[str]]:
     no member matches. Kept members stay in order with their tar headers
     (name, mode, owner, mtime, pax headers) and bytes.
     """
-    try:
-        with tarfile.open(path, "r:") as src:
-            found = {member_key(m.name) for m in src.getmembers()} & blocked
-    except tarfile.ReadError as exc:
-        raise ApplyError(f"{path} is not a readable tar file: {exc}") from exc
+    found = blocked_in_tar(path, blocked)
     if not found:
         return 0, set()
 

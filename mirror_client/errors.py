@@ -20,9 +20,9 @@ class ServerUnreachable(MirrorClientError):
 
 
 class HttpError(MirrorClientError):
-    """The server answered with an error status."""
+    """The server answered with an error status; ``payload`` is its JSON body when it sent one."""
 
-    def __init__(self, status: int, method: str, path: str, detail: str) -> None:
+    def __init__(self, status: int, method: str, path: str, detail: str, payload: object = None) -> None:
         message = f"HTTP {status} from {method} {path}"
         if detail:
             message += f": {detail}"
@@ -30,6 +30,7 @@ class HttpError(MirrorClientError):
         self.status = status
         self.path = path
         self.detail = detail
+        self.payload = payload
 
 
 class VerificationError(MirrorClientError):
@@ -37,11 +38,23 @@ class VerificationError(MirrorClientError):
 
 
 class UnknownKeyError(VerificationError):
-    """The manifest names a key the client does not trust."""
+    """The manifest names a key the client does not trust, and no rotation statement chains to it."""
 
 
 class RollbackError(VerificationError):
     """The server offered a version older than (or equal to) the one already applied."""
+
+
+class ExpiredError(VerificationError):
+    """The manifest's ``expires_at`` is in the past."""
+
+
+class UnsignedError(VerificationError):
+    """The manifest has no signature (``manifest.json.sig`` missing or empty)."""
+
+
+class ChainError(VerificationError):
+    """A manifest does not name the sha256 of the version before it (hash chain broken)."""
 
 
 class ApplyError(MirrorClientError):

@@ -11,28 +11,45 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .api import ApiClient
-from .apply import ApplyResult, apply_blocklist, shard_present
+from .apply import ApplyResult, apply_blocklist, local_shards
 from .errors import (
     MirrorClientError,
     ReleaseError,
+    RollbackError,
     ServerUnreachable,
     StateError,
     UnknownKeyError,
     VerificationError,
 )
-from .state import SyncState, load_state, save_state
+from .state import (
+    STATE_DIR,
+    UNBLOCKED_FILE,
+    SyncState,
+    load_applied_manifest,
+    load_blocklist,
+    load_state,
+    record_unblocked,
+    save_applied_manifest,
+    save_blocklist,
+    save_state,
+)
 from .verify import (
     check_chain,
+    check_expiry,
     check_identity,
     decode_public_key,
     key_id_for,
     sha256_hex,
+    trust_rotations,
+    verify_delta_file,
     verify_manifest,
     verify_shard_file,
 )
 
 FEED_PAGE_SIZE = 500
 PUBLISHED = "blocklist.published"
+# Beyond this many versions, only the newest manifest is fetched (no hash chain from the applied one).
+MAX_CHAIN = 50
 
 Log = Callable[[str], None]
 
@@ -46,6 +63,8 @@ class SyncResult:
     applied_version: int | None
     acknowledged: list[int] = field(default_factory=list)
     apply: ApplyResult | None = None
+    mode: str | None = None  # "delta" or "full" when a version was applied
+    unblocked: int = 0
 
 
 def local_parquet_digests(data_dir: Path) -> dict[str, str]:
@@ -83,7 +102,7 @@ def resolve_release(client: ApiClient, dataset: str, data_dir: Path, explicit: s
         if explicit and explicit != recorded:
             raise StateError(
                 f"{data_dir} was synced as release {recorded}, not {explicit}; "
-                f"move {data_dir}/.takedown-sync.json away if the folder now holds {explicit}"
+                f"move {data_dir}/.takedown away if the folder now holds {explicit}"
             )
         return recorded, "recorded at an earlier sync"
     releases = client.releases(dataset)
@@ -107,18 +126,40 @@ def resolve_release(client: ApiClient, dataset: str, data_dir: Path, explicit: s
     )
 
 
-def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE) -> tuple[list[dict], int]:
-    """Step 3: every event after cursor ``after``, page by page; returns (events, new cursor)."""
-    events: list[dict] = []
-    cursor = after
+@dataclass
+class FeedRead:
+    """Every event after the cursor, the new cursor, and the host's resync list when the cursor was too old."""
+
+    events: list[dict]
+    cursor: int
+    resync: list[dict] | None = None
+    resync_detail: str = ""
+
+
+def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE) -> FeedRead:
+    """Step 3: every event after cursor ``after``, page by page.
+
+    When the host has pruned events past ``after`` it answers 410 with the
+    latest version of each subscribed release and a cursor to go on from: those
+    events are in ``resync`` and reading goes on from that cursor.
+    """
+    read = FeedRead([], after)
     while True:
-        page = client.feed_page(cursor, page_size)
-        events.extend(e for e in page["events"] if isinstance(e, dict))
-        if page["more"] and page["next"] <= cursor:
-            raise MirrorClientError(f"feed says more events wait after {cursor} but its next cursor does not advance")
-        cursor = page["next"]
+        page = client.feed_page(read.cursor, page_size)
+        if page.get("resync"):
+            if read.resync is not None:
+                raise MirrorClientError(f"feed asked for a resync again at cursor {read.cursor}")
+            read.resync = [e for e in page["latest"] if isinstance(e, dict)]
+            read.resync_detail = page["detail"]
+            read.cursor = page["cursor"]
+            continue
+        read.events.extend(e for e in page["events"] if isinstance(e, dict))
+        if page["more"] and page["next"] <= read.cursor:
+            raise MirrorClientError(
+                f"feed says more events wait after {read.cursor} but its next cursor does not advance")
+        read.cursor = page["next"]
         if not page["more"]:
-            return events, cursor
+            return read
 
 
 def sync(server: str, token: str, dataset: str, data_dir: Path, *, release: str | None = None,
@@ -132,42 +173,32 @@ def sync(server: str, token: str, dataset: str, data_dir: Path, *, release: str 
     return _Sync(server, token, dataset, Path(data_dir), release, public_key, log, client).run()
 
 
-class _Sync:
-    def __init__(self, server, token, dataset, data_dir, release, public_key, log, client):
+class Session:
+    """A data folder, its state and the host: trusted keys and verified manifests.
+
+    Shared by ``sync`` and ``verify``.
+    """
+
+    def __init__(self, server, token, dataset, data_dir, release, public_key, log, client=None):
         self.server = server.rstrip("/")
         self.client = client or ApiClient(self.server, token)
         self.dataset = dataset
-        self.data_dir = data_dir
+        self.data_dir = Path(data_dir)
         self.explicit_release = release
         self.public_key = public_key
         self.log = log
-        self.keys_from_pin = False
 
-    def run(self) -> SyncResult:
+    def open(self) -> SyncState:
+        """Load (or start) the state, find the release, settle the trusted keys."""
         if not self.data_dir.is_dir():
             raise MirrorClientError(f"data folder {self.data_dir} does not exist")
         state = self.state = self._load_state()
-
         release, how = resolve_release(self.client, self.dataset, self.data_dir, self.explicit_release, state.release)
         state.release = self.release = release
         self.label = f"{self.dataset}/{release}"
         self.log(f"{self.label}: release {how}")
-
         self.trusted = self._trusted_keys()
-        events, cursor = read_feed(self.client, state.cursor)
-        mine = [e for e in events
-                if e.get("type") == PUBLISHED and e.get("dataset") == self.dataset and e.get("release") == release]
-        self.log(f"feed: {len(events)} new {'event' if len(events) == 1 else 'events'} after cursor "
-                 f"{state.cursor}, {len(mine)} for {self.label}")
-
-        self.target: int | None = None
-        try:
-            result = self._bring_up_to_date(mine, cursor)
-        except MirrorClientError as exc:
-            self._ack_failure(exc)
-            raise
-        self._send_pending_acks()
-        return result
+        return state
 
     def _load_state(self) -> SyncState:
         state = load_state(self.data_dir)
@@ -176,34 +207,131 @@ class _Sync:
         if state.dataset != self.dataset or state.server.rstrip("/") != self.server:
             raise StateError(
                 f"{self.data_dir} is synced with dataset {state.dataset} of {state.server}; "
-                f"move its .takedown-sync.json away to sync it with {self.dataset} of {self.server}"
+                f"move its {STATE_DIR} folder away to sync it with {self.dataset} of {self.server}"
             )
         return state
 
     def _trusted_keys(self) -> dict[str, bytes]:
-        """Step 2: --public-key, else the pinned keys, else pin the well-known ones."""
+        """Step 2: --public-key, else the trusted keys in the state, else pin the host's active key."""
         state = self.state
         if self.public_key:
             raw = decode_public_key(self.public_key)
             key_id = key_id_for(raw)
-            if state.public_keys and key_id not in state.public_keys:
+            if state.trusted_keys and key_id not in state.trusted_keys:
                 self.log(f"note: trusting key {key_id} from --public-key instead of pinned "
-                         f"{', '.join(sorted(state.public_keys))}")
-            state.public_keys = {key_id: base64.b64encode(raw).decode()}
-        elif state.public_keys:
-            self.keys_from_pin = True
-        else:
-            keys = self.client.signing_keys()
-            if not keys:
-                raise VerificationError(f"{self.server} publishes no Ed25519 signing key")
-            state.public_keys = {kid: base64.b64encode(raw).decode() for kid, raw in keys.items()}
-            self.log(f"pinned signing key {', '.join(sorted(keys))} from {self.server}")
-        return {kid: base64.b64decode(b64) for kid, b64 in state.public_keys.items()}
+                         f"{', '.join(sorted(state.trusted_keys))}")
+            state.trusted_keys = {key_id: base64.b64encode(raw).decode()}
+        elif not state.trusted_keys:
+            published = self.client.signing_keys()
+            active = {kid: published.keys[kid] for kid in sorted(published.active)}
+            if not active:
+                raise VerificationError(f"{self.server} publishes no active Ed25519 signing key")
+            state.trusted_keys = {kid: base64.b64encode(raw).decode() for kid, raw in active.items()}
+            self.log(f"pinned signing key {', '.join(active)} from {self.server}")
+        return {kid: base64.b64decode(b64) for kid, b64 in state.trusted_keys.items()}
 
-    def _bring_up_to_date(self, events: list[dict], cursor: int) -> SyncResult:
+    def fetch_manifest(self, version: int, applied: int | None) -> tuple[dict, bytes, str]:
+        """Fetch and verify one version's manifest: signature (following key rotations), identity, rollback."""
+        try:
+            raw = self.client.manifest(self.dataset, self.release, version)
+            signature = self.client.signature(self.dataset, self.release, version)
+            manifest = self.verify(raw, signature, version)
+            check_identity(manifest, self.dataset, self.release, version, applied)
+        except MirrorClientError as exc:
+            exc.version = exc.version or version
+            raise
+        return manifest, raw, signature
+
+    def verify(self, raw: bytes, signature: str, version: int) -> dict:
+        """Verify a manifest; a key the client does not trust yet is accepted through verified rotations."""
+        try:
+            return verify_manifest(raw, signature, self.trusted)
+        except UnknownKeyError as exc:
+            key_id = _key_id_in(raw)
+            try:
+                published = self.client.signing_keys()
+            except MirrorClientError:
+                raise exc from None
+            reached = trust_rotations(self.trusted, published.rotations, key_id)
+            if not reached:
+                raise UnknownKeyError(
+                    f"{self.label} v{version} is signed with key {key_id}, which is not trusted "
+                    f"(trusted: {', '.join(sorted(self.trusted))}) and no rotation statement signed by a trusted "
+                    f"key leads to it; refusing (if the host replaced its key, check the new key out of band and "
+                    f"pass it with --public-key)",
+                    version=version,
+                ) from None
+            self.trusted.update(reached)
+            self.state.trusted_keys.update({kid: base64.b64encode(raw).decode() for kid, raw in reached.items()})
+            self.log(f"trusting key {', '.join(reached)}: rotation from a trusted key verified")
+            return verify_manifest(raw, signature, self.trusted)
+
+    def fetch_lists(self, manifest: Mapping, shards: set[str]) -> dict[str, set[str]]:
+        """The verified blocked keys of ``manifest`` for ``shards`` (an empty set for a shard it does not list)."""
+        label = f"{self.label} v{manifest['version']}"
+        blocked = {shard: set() for shard in shards}
+        for entry in manifest["shards"]:
+            if entry["shard"] in shards:
+                data = self.client.blocklist_file(self.dataset, self.release, manifest["version"], entry["file"])
+                blocked[entry["shard"]] = verify_shard_file(data, entry, label)
+        return blocked
+
+    def applied_lists(self, shards: set[str]) -> dict[str, set[str]] | None:
+        """The applied version's blocked keys of ``shards``: kept locally, else fetched again and checked.
+
+        ``None`` when they cannot be had (the reason is logged).
+        """
+        state = self.state
+        kept = load_blocklist(self.data_dir, state.applied_manifest_sha256)
+        if kept is not None and shards <= set(kept):
+            return {shard: kept[shard] for shard in shards}
+        version = state.applied_version
+        try:
+            applied = load_applied_manifest(self.data_dir, state.applied_manifest_sha256)
+            if applied is None:
+                raw = self.client.manifest(self.dataset, self.release, version)
+                if sha256_hex(raw) != state.applied_manifest_sha256:
+                    raise VerificationError(f"{self.label} v{version} is not the manifest applied here")
+            else:
+                raw = applied[0]
+            return self.fetch_lists(json.loads(raw), shards)
+        except (MirrorClientError, ValueError) as exc:
+            self.log(f"note: cannot get the blocklist of the applied v{version} ({exc})")
+            return None
+
+
+class _Sync(Session):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.target: int | None = None
+
+    def run(self) -> SyncResult:
+        state = self.open()
+        feed = read_feed(self.client, state.cursor)
+        events = [e for e in feed.events if self._mine(e)]
+        self.log(f"feed: {len(feed.events)} new {'event' if len(feed.events) == 1 else 'events'} after cursor "
+                 f"{state.cursor}, {len(events)} for {self.label}")
+        resync = None
+        if feed.resync is not None:
+            resync = [e for e in feed.resync if self._mine(e)]
+            self.log(f"feed: {feed.resync_detail or 'resync'} (cursor {state.cursor}); "
+                     f"latest of {self.label}: {', '.join('v' + str(e.get('version')) for e in resync) or 'none'}")
+        try:
+            result = self._bring_up_to_date(events, resync, feed.cursor)
+        except MirrorClientError as exc:
+            self._ack_failure(exc)
+            raise
+        self._send_pending_acks()
+        return result
+
+    def _mine(self, event: dict) -> bool:
+        return (event.get("type") == PUBLISHED and event.get("dataset") == self.dataset
+                and event.get("release") == self.release)
+
+    def _bring_up_to_date(self, events: list[dict], resync: list[dict] | None, cursor: int) -> SyncResult:
         state = self.state
         announced: dict[int, dict] = {}
-        for event in events:
+        for event in (resync or []) + events:
             version = event.get("version")
             if type(version) is not int:
                 raise MirrorClientError(f"feed event {event.get('id')} has no version")
@@ -222,6 +350,9 @@ class _Sync:
                 version=applied,
             )
         newest = max(announced, default=None)
+        if resync and newest < applied:
+            raise RollbackError(f"feed resync names {self.label} v{newest} as the latest, older than the applied "
+                                f"v{applied}; refusing rollback", version=newest)
         if newest is None or newest <= applied:
             state.cursor = cursor
             save_state(self.data_dir, state)
@@ -232,94 +363,123 @@ class _Sync:
             return SyncResult(self.release, "nothing-published", None)
 
         self.target = newest
-        chain = self._fetch_chain(range(applied + 1 if applied else min(announced), newest + 1), announced)
-        manifest, digest = chain[-1]
-        result = self._apply(manifest)
+        manifest, raw, signature = self._fetch_newest(newest, applied, announced, chained=resync is None)
+        check_expiry(manifest)
+        digest = sha256_hex(raw)
+        result, mode, unblocked = self._apply(manifest, digest)
 
+        save_applied_manifest(self.data_dir, raw, signature)
         state.cursor = cursor
         state.applied_version = newest
         state.applied_manifest_sha256 = digest
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        state.add_history({"version": newest, "manifest_sha256": digest, "applied_at": now,
-                           "samples_removed": result.samples_removed, "shards_rewritten": len(result.shards_rewritten)})
+        state.add_history({"version": newest, "manifest_sha256": digest, "applied_at": now, "mode": mode,
+                           "samples_removed": result.samples_removed, "shards_rewritten": len(result.shards_rewritten),
+                           "unblocked": unblocked})
         summary = result.summary()
-        for m, _ in chain:
-            detail = summary if m["version"] == newest else f"superseded by v{newest}, which was applied: {summary}"
-            state.pending_acks.append({"dataset": self.dataset, "release": self.release, "version": m["version"],
-                                       "status": "applied", "detail": detail})
+        if unblocked:
+            summary += (f"; {unblocked} {'key' if unblocked == 1 else 'keys'} un-blocked by the host "
+                        f"(listed in {STATE_DIR}/{UNBLOCKED_FILE})")
+        state.pending_acks = [a for a in state.pending_acks if a["version"] > newest]
+        state.pending_acks.append({"dataset": self.dataset, "release": self.release, "version": newest,
+                                   "status": "applied", "detail": summary})
         # State before acknowledgement: a lost ack is resent, a lost state would re-fetch everything.
         save_state(self.data_dir, state)
-        self.log(f"applied {self.label} v{newest}: {summary}")
-        return SyncResult(self.release, "applied", newest, [m["version"] for m, _ in chain], result)
+        self.log(f"applied {self.label} v{newest} ({mode}): {summary}")
+        return SyncResult(self.release, "applied", newest, [newest], result, mode, unblocked)
 
-    def _fetch_chain(self, versions: range, announced: dict[int, dict]) -> list[tuple[dict, str]]:
-        """Step 4: fetch and verify each manifest, then the hash chain across them."""
+    def _fetch_newest(self, newest: int, applied: int, announced: dict[int, dict],
+                      chained: bool) -> tuple[dict, bytes, str]:
+        """Step 4: verify the manifests from the applied version to the newest (hash chain), or the newest alone."""
         state = self.state
-        applied = state.applied_version
+        if not applied:
+            versions = [newest]
+        elif not chained:
+            versions = [newest]
+            self.log(f"resync: verifying v{newest} alone (no hash chain from the applied v{applied})")
+        elif newest - applied > MAX_CHAIN:
+            versions = [newest]
+            self.log(f"jumping from v{applied} to v{newest}: more than {MAX_CHAIN} versions apart, "
+                     f"verifying v{newest} alone (no hash chain)")
+        else:
+            versions = list(range(applied + 1, newest + 1))
         chain = []
         for version in versions:
-            try:
-                raw = self.client.manifest(self.dataset, self.release, version)
-                signature = self.client.signature(self.dataset, self.release, version)
-                manifest = self._verify(raw, signature, version)
-                check_identity(manifest, self.dataset, self.release, version, applied)
-                digest = sha256_hex(raw)
-                expected = announced.get(version, {}).get("manifest_sha256")
-                if expected and expected != digest:
-                    raise VerificationError(
-                        f"{self.label} v{version} manifest has sha256 {digest}, the feed announced {expected}")
-            except MirrorClientError as exc:
-                exc.version = exc.version or version
-                raise
-            chain.append((manifest, digest))
-        anchor = (applied, state.applied_manifest_sha256) if applied else None
-        check_chain(chain, anchor)
-        first, last = chain[0][0]["version"], chain[-1][0]["version"]
-        span = f"v{first}" if first == last else f"v{first}..v{last}"
-        self.log(f"verified {self.label} {span}: signatures by key {chain[-1][0]['key_id']}"
-                 + (", hash chain intact" if anchor or len(chain) > 1 else ""))
-        return chain
-
-    def _verify(self, raw: bytes, signature: str, version: int) -> dict:
-        try:
-            return verify_manifest(raw, signature, self.trusted)
-        except UnknownKeyError as exc:
-            if not self.keys_from_pin:
-                raise
-            # Tell a rotated host key apart from a manifest signed with a stranger's key.
-            try:
-                published = self.client.signing_keys()
-            except MirrorClientError:
-                raise exc from None
-            key_id = _key_id_in(raw)
-            if key_id in published:
+            manifest, raw, signature = self.fetch_manifest(version, applied or None)
+            digest = sha256_hex(raw)
+            expected = announced.get(version, {}).get("manifest_sha256")
+            if expected and expected != digest:
                 raise VerificationError(
-                    f"host signing key changed: {self.label} v{version} is signed with key {key_id}, pinned key is "
-                    f"{', '.join(sorted(self.trusted))}; refusing (if the host rotated its key, check the new key "
-                    f"out of band and pass it with --public-key)",
-                    version=version,
-                ) from None
-            raise
+                    f"{self.label} v{version} manifest has sha256 {digest}, the feed announced {expected}",
+                    version=version)
+            chain.append((manifest, digest))
+        anchored = applied and len(versions) == newest - applied
+        if anchored:
+            check_chain(chain, (applied, state.applied_manifest_sha256))
+        span = f"v{versions[0]}" if len(versions) == 1 else f"v{versions[0]}..v{versions[-1]}"
+        self.log(f"verified {self.label} {span}: signed by key {manifest['key_id']}"
+                 + (", hash chain intact" if anchored else ""))
+        return manifest, raw, signature
 
-    def _apply(self, manifest: dict) -> ApplyResult:
-        """Step 5: download and check the shard files, then rewrite the local shards."""
+    def _apply(self, manifest: dict, digest: str) -> tuple[ApplyResult, str, int]:
+        """Step 5: apply the delta when it is based on the applied version, else the full lists."""
+        state = self.state
         version = manifest["version"]
         label = f"{self.label} v{version}"
-        expires = _parse_time(manifest.get("expires_at"))
-        if expires and expires < datetime.now(UTC):
-            self.log(f"warning: {label} expired at {manifest['expires_at']}; applying it anyway")
-        entries = manifest["shards"]
-        present = [e for e in entries if shard_present(self.data_dir, e["shard"])]
-        missing = sorted({e["shard"] for e in entries} - {e["shard"] for e in present})
-        blocked = {}
-        for entry in present:
-            data = self.client.blocklist_file(self.dataset, self.release, version, entry["file"])
-            blocked[entry["shard"]] = verify_shard_file(data, entry, label)
-        self.log(f"applying {label}: {manifest['total_keys']} blocked keys in {len(entries)} shards, "
-                 f"{len(present)} present locally")
-        result = apply_blocklist(self.data_dir, blocked, key_column=manifest["key_column"])
-        result.shards_missing = sorted(set(result.shards_missing) | set(missing))
-        return result
+        shards = local_shards(self.data_dir)
+        old = self.applied_lists(shards) if state.applied_version else None
+        delta = manifest.get("delta")
+        new = None
+        if (old is not None and delta and delta["base_version"] == state.applied_version
+                and delta["base_manifest_sha256"] == state.applied_manifest_sha256):
+            new, added, removed = self._delta_lists(manifest, old, shards)
+        if new is not None:
+            mode = "delta"
+            self.log(f"applying {label} as a delta of v{state.applied_version}: {delta['added_keys']} added, "
+                     f"{delta['removed_keys']} removed, {len(added)} local {_plural(len(added), 'shard')} to rewrite")
+            result = apply_blocklist(self.data_dir, added, key_column=manifest["key_column"])
+            result.shards_missing = sorted({e["shard"] for e in delta["shards"] if e["added_count"]} - shards)
+            reblocked = added
+        else:
+            mode = "full"
+            new = self.fetch_lists(manifest, shards)
+            listed = {e["shard"] for e in manifest["shards"]}
+            self.log(f"applying {label}: {manifest['total_keys']} blocked keys in {len(listed)} shards, "
+                     f"{len(listed & shards)} present locally")
+            result = apply_blocklist(self.data_dir, {s: new[s] for s in sorted(listed & shards)},
+                                     key_column=manifest["key_column"])
+            result.shards_missing = sorted(listed - shards)
+            removed = {s: old[s] - new[s] for s in shards} if old is not None else {}
+            reblocked = new
+        save_blocklist(self.data_dir, digest, new)
+        unblocked = record_unblocked(self.data_dir, dataset=self.dataset, release=self.release, version=version,
+                                     unblocked={s: k for s, k in removed.items() if k}, reblocked=reblocked)
+        return result, mode, unblocked
+
+    def _delta_lists(self, manifest: dict, old: dict[str, set[str]], shards: set[str]):
+        """(new lists, added, removed) of the local shards from the delta, or (None, {}, {}) when it does not fit."""
+        label = f"{self.label} v{manifest['version']}"
+        new = {shard: set(keys) for shard, keys in old.items()}
+        added: dict[str, set[str]] = {}
+        removed: dict[str, set[str]] = {}
+        for entry in manifest["delta"]["shards"]:
+            shard = entry["shard"]
+            if shard not in shards:
+                continue
+            for side, into in (("added", added), ("removed", removed)):
+                if entry[f"{side}_count"]:
+                    data = self.client.blocklist_file(self.dataset, self.release, manifest["version"],
+                                                      entry[f"{side}_file"])
+                    into[shard] = verify_delta_file(data, entry, side, label)
+            new[shard] = (new[shard] - removed.get(shard, set())) | added.get(shard, set())
+        counts = {e["shard"]: e["count"] for e in manifest["shards"]}
+        wrong = sorted(s for s in shards if len(new[s]) != counts.get(s, 0)
+                       or added.get(s, set()) & old[s] or not removed.get(s, set()) <= old[s])
+        if wrong:
+            self.log(f"note: the delta of {label} does not fit the kept blocklist of shard {', '.join(wrong[:5])}"
+                     f"{'...' if len(wrong) > 5 else ''}; applying the full lists instead")
+            return None, {}, {}
+        return new, added, removed
 
     def _send_pending_acks(self) -> None:
         state = self.state
@@ -342,11 +502,17 @@ class _Sync:
     def _ack_failure(self, exc: MirrorClientError) -> None:
         if isinstance(exc, ServerUnreachable):
             return
-        for version in sorted({v for v in (exc.version, self.target) if v}):
-            try:
-                self.client.ack(self.dataset, self.release, version, "failed", str(exc))
-            except MirrorClientError:
-                pass  # the error being reported matters more than its acknowledgement
+        version = self.target or exc.version
+        if not version:
+            return
+        try:
+            self.client.ack(self.dataset, self.release, version, "failed", str(exc))
+        except MirrorClientError:
+            pass  # the error being reported matters more than its acknowledgement
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
 
 
 def _key_id_in(raw: bytes) -> str | None:
@@ -354,13 +520,3 @@ def _key_id_in(raw: bytes) -> str | None:
         return json.loads(raw).get("key_id")
     except (ValueError, AttributeError):
         return None
-
-
-def _parse_time(value) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -8,15 +8,18 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .errors import RollbackError, UnknownKeyError, VerificationError
+from .errors import ChainError, ExpiredError, RollbackError, UnknownKeyError, VerificationError
 
-MANIFEST_FORMAT = "takedown.blocklist/1"
+MANIFEST_FORMAT = "takedown.blocklist/2"
+# Protocol v1 manifests (no delta) are still accepted from a host not yet upgraded.
+MANIFEST_FORMATS = ("takedown.blocklist/1", MANIFEST_FORMAT)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -85,7 +88,7 @@ def _check_fields(m: dict, label: str) -> None:
     def bad(why: str) -> VerificationError:
         return VerificationError(f"{label} manifest is malformed: {why}")
 
-    if m.get("format") != MANIFEST_FORMAT:
+    if m.get("format") not in MANIFEST_FORMATS:
         raise bad(f"format {m.get('format')!r}, expected {MANIFEST_FORMAT!r}")
     for name in ("dataset", "release", "key_column"):
         if not isinstance(m.get(name), str) or not m[name]:
@@ -120,6 +123,67 @@ def _check_fields(m: dict, label: str) -> None:
         total += entry["count"]
     if total != m["total_keys"]:
         raise bad(f"shard counts add up to {total}, total_keys says {m['total_keys']}")
+    if m["format"] == MANIFEST_FORMAT:
+        if parse_time(m.get("expires_at")) is None:
+            raise bad(f"expires_at {m.get('expires_at')!r} is not a date and time")
+        if m.get("delta") is not None:
+            _check_delta(m, bad)
+
+
+def _check_delta(m: dict, bad) -> None:
+    delta = m["delta"]
+    if not isinstance(delta, dict):
+        raise bad("delta is not an object")
+    if delta.get("base_version") != m["version"] - 1 or m["version"] < 2:
+        raise bad(f"delta base_version {delta.get('base_version')!r} is not the previous version")
+    if delta.get("base_manifest_sha256") != m.get("previous_manifest_sha256"):
+        raise bad("delta base_manifest_sha256 is not previous_manifest_sha256")
+    if not isinstance(delta.get("shards"), list):
+        raise bad("delta shards is not a list")
+    totals = {"added": 0, "removed": 0}
+    seen: set[str] = set()
+    for entry in delta["shards"]:
+        shard = entry.get("shard") if isinstance(entry, dict) else None
+        if not isinstance(shard, str) or not shard or shard in seen:
+            raise bad(f"delta shard entry with bad or repeated shard {shard!r}")
+        seen.add(shard)
+        for side in ("added", "removed"):
+            file, count, digest = entry.get(f"{side}_file"), entry.get(f"{side}_count"), entry.get(f"{side}_sha256")
+            if type(count) is not int or count < 0:
+                raise bad(f"delta shard {shard} has a bad {side}_count")
+            if count == 0 and file is None and digest is None:
+                continue
+            if not (isinstance(file, str) and file and "/" not in file and "\\" not in file
+                    and not file.startswith(".")):
+                raise bad(f"delta shard {shard} has a bad {side}_file {file!r}")
+            if not (isinstance(digest, str) and _HEX64.match(digest)):
+                raise bad(f"delta shard {shard} has a bad {side}_sha256")
+            totals[side] += count
+    for side in ("added", "removed"):
+        if delta.get(f"{side}_keys") != totals[side]:
+            raise bad(f"delta {side} counts add up to {totals[side]}, {side}_keys says {delta.get(f'{side}_keys')!r}")
+
+
+def parse_time(value) -> datetime | None:
+    """An ISO 8601 time (``Z`` allowed) as an aware datetime; ``None`` if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def check_expiry(manifest: Mapping, now: datetime | None = None) -> None:
+    """Refuse a manifest whose ``expires_at`` has passed (:class:`ExpiredError`)."""
+    expires = parse_time(manifest.get("expires_at"))
+    if expires is not None and expires <= (now or datetime.now(UTC)):
+        raise ExpiredError(
+            f"{label_of(manifest)} expired at {manifest['expires_at']}; refusing (the host publishes a refreshed "
+            f"version before expiry: ask it why there is none)",
+            version=manifest.get("version"),
+        )
 
 
 def check_identity(
@@ -154,7 +218,7 @@ def check_chain(chain: Sequence[tuple[Mapping, str]], applied: tuple[int, str] |
     ``chain`` holds (manifest, sha256 of its bytes), oldest first. ``applied``
     is (version, manifest sha256) of the version already applied, the anchor the
     first manifest must point to. Without an anchor, a version 1 must have no
-    previous manifest. Raises :class:`VerificationError` naming both versions.
+    previous manifest. Raises :class:`ChainError` naming both versions.
     """
     previous = applied
     for manifest, digest in chain:
@@ -163,15 +227,15 @@ def check_chain(chain: Sequence[tuple[Mapping, str]], applied: tuple[int, str] |
         claimed = manifest.get("previous_manifest_sha256")
         if previous is None:
             if version == 1 and claimed is not None:
-                raise VerificationError(f"{label} v1 claims a previous manifest; hash chain broken", version=version)
+                raise ChainError(f"{label} v1 claims a previous manifest; hash chain broken", version=version)
         else:
             prev_version, prev_digest = previous
             if version != prev_version + 1:
-                raise VerificationError(
+                raise ChainError(
                     f"hash chain of {label} skips from v{prev_version} to v{version}", version=version
                 )
             if claimed != prev_digest:
-                raise VerificationError(
+                raise ChainError(
                     f"hash chain broken between {label} v{prev_version} and v{version}: v{version} names previous "
                     f"manifest sha256 {claimed}, v{prev_version}'s is {prev_digest}",
                     version=version,
@@ -205,3 +269,45 @@ def verify_shard_file(data: bytes, entry: Mapping, label: str = "") -> set[str]:
     if keys.null_count:
         raise VerificationError(f"{where} has empty keys")
     return set(keys.to_pylist())
+
+
+def rotation_statement(rotation: Mapping) -> bytes:
+    """The bytes an old key signs to hand over to a new key."""
+    fields = {name: rotation.get(name) for name in ("old_key_id", "new_key_id", "new_public_key", "at")}
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+def trust_rotations(trusted: Mapping[str, bytes], rotations: Sequence[Mapping], target: str) -> dict[str, bytes]:
+    """Follow rotation statements from the trusted keys to ``target``.
+
+    A statement counts when its signature verifies under its old key, which is
+    trusted or reached by an earlier statement, and its new key matches its id.
+    Returns the keys reached this way (``key_id -> raw``, ``target`` among
+    them), or an empty dict when no chain of statements reaches ``target``.
+    """
+    known = dict(trusted)
+    reached: dict[str, bytes] = {}
+    progress = True
+    while progress and target not in known:
+        progress = False
+        for rotation in rotations:
+            old, new = rotation.get("old_key_id"), rotation.get("new_key_id")
+            if old not in known or new in known or not isinstance(new, str):
+                continue
+            try:
+                raw = decode_public_key(str(rotation.get("new_public_key", "")))
+                signature = base64.b64decode(str(rotation.get("signature", "")), validate=True)
+                Ed25519PublicKey.from_public_bytes(known[old]).verify(signature, rotation_statement(rotation))
+            except (VerificationError, binascii.Error, ValueError, InvalidSignature):
+                continue  # a bad statement proves nothing; another may
+            if key_id_for(raw) != new:
+                continue
+            known[new] = reached[new] = raw
+            progress = True
+    return reached if target in reached else {}
+
+
+def verify_delta_file(data: bytes, entry: Mapping, side: str, label: str = "") -> set[str]:
+    """Check the ``added`` or ``removed`` file of a delta shard entry; returns its keys."""
+    return verify_shard_file(data, {"shard": entry["shard"], "file": entry[f"{side}_file"],
+                                    "count": entry[f"{side}_count"], "sha256": entry[f"{side}_sha256"]}, label)

@@ -209,6 +209,46 @@ STORAGES = {
     },
 }
 
+
+# ---- Blocklist files on object storage, served through a CDN (apps.blocklists, docs/publishing.md) ----
+# With BLOCKLISTS_S3_BUCKET the published files go to that S3-compatible bucket (BLOCKLISTS_S3_ENDPOINT_URL
+# for a store other than AWS, e.g. MinIO; credentials from the usual AWS_* variables or the machine's role),
+# under BLOCKLISTS_S3_PREFIX. BLOCKLISTS_PUBLIC_URL: where those files are publicly readable (a CDN, or the
+# bucket's own address); the mirror API then answers file requests with a redirect there.
+def _blocklist_storage() -> tuple[dict | None, str]:
+    import re
+    from urllib.parse import urlsplit
+
+    def url(name: str) -> str:
+        value = env_str(name).rstrip("/")
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment):
+            raise ImproperlyConfigured(f"{name}={value!r} is not an http(s) URL (e.g. https://cdn.example.org/bl)")
+        return value
+
+    bucket, endpoint, prefix = env_str("BLOCKLISTS_S3_BUCKET"), url("BLOCKLISTS_S3_ENDPOINT_URL"), env_str(
+        "BLOCKLISTS_S3_PREFIX").strip("/")
+    public = url("BLOCKLISTS_PUBLIC_URL")
+    if not bucket:
+        if endpoint or prefix:
+            raise ImproperlyConfigured("BLOCKLISTS_S3_ENDPOINT_URL and BLOCKLISTS_S3_PREFIX need BLOCKLISTS_S3_BUCKET")
+        return None, public
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
+        raise ImproperlyConfigured(f"BLOCKLISTS_S3_BUCKET={bucket!r} is not a bucket name (3-63 of a-z 0-9 . -)")
+    if env_str("BLOCKLISTS_DIR"):
+        raise ImproperlyConfigured("BLOCKLISTS_DIR and BLOCKLISTS_S3_BUCKET are both set: choose one place")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": bucket, "endpoint_url": endpoint or None, "location": prefix,
+                    "region_name": env_str("BLOCKLISTS_S3_REGION") or None, "file_overwrite": True,
+                    "default_acl": None},
+    }, public
+
+
+_blocklists_s3, BLOCKLISTS_PUBLIC_URL = _blocklist_storage()
+if _blocklists_s3:
+    STORAGES["blocklists"] = _blocklists_s3
+
 LOGIN_URL = "admin:login"
 
 REST_FRAMEWORK = {
@@ -315,15 +355,76 @@ PDQ_MIN_QUALITY = env_int("PDQ_MIN_QUALITY", 0, minimum=0)
 # Categories whose URL and key hits expand to every sample with the same image hash.
 EXPAND_SAME_CONTENT_CATEGORIES = env_list("EXPAND_SAME_CONTENT_CATEGORIES", ["csam", "ncii"])
 BLOCKLIST_MANIFEST_TTL_DAYS = env_int("BLOCKLIST_MANIFEST_TTL_DAYS", 90, minimum=1)
-# Ed25519 private key as PEM text or a path to a PEM file; generated once under DATA_DIR if unset.
+# ---- Blocklist signing keys (apps.blocklists.signing, docs/signing-keys.md) ----
+# The keyring: one private key per file (0600, named by key id) and keyring.json (statuses, rotation
+# statements). Shared by every process that publishes; rotate with `manage.py rotate_signing_key`.
+BLOCKLIST_KEYRING_DIR = Path(env_str("BLOCKLIST_KEYRING_DIR") or DATA_DIR / "keys").expanduser().resolve()
+# Ed25519 private key as PEM text or a path to a PEM file: the keyring's first key when it is created
+# (else an existing DATA_DIR/keys/blocklist-ed25519.pem, else a new key). Later it must be one of its keys.
 BLOCKLIST_SIGNING_KEY = env_str("BLOCKLIST_SIGNING_KEY")
 # Where an opt-out requester publishes the token proving control of a domain ({domain} is filled in).
 DOMAIN_PROOF_URL = env_str("DOMAIN_PROOF_URL", "https://{domain}/.well-known/takedown-opt-out.txt")
 if "{domain}" not in DOMAIN_PROOF_URL:
     raise ImproperlyConfigured(f"DOMAIN_PROOF_URL={DOMAIN_PROOF_URL!r} must contain {{domain}}")
+# ---- Blocklist refresh before expiry (apps.blocklists, docs/publishing.md) ----
+# A release whose latest version expires within this many days gets a new version with the same keys, so
+# a mirror never has only an expired manifest to apply; checked every BLOCKLIST_REFRESH_INTERVAL_SECONDS.
+BLOCKLIST_REFRESH_DAYS = env_int("BLOCKLIST_REFRESH_DAYS", 30, minimum=1)
+if BLOCKLIST_REFRESH_DAYS >= BLOCKLIST_MANIFEST_TTL_DAYS:
+    raise ImproperlyConfigured(
+        f"BLOCKLIST_REFRESH_DAYS={BLOCKLIST_REFRESH_DAYS} must be less than BLOCKLIST_MANIFEST_TTL_DAYS="
+        f"{BLOCKLIST_MANIFEST_TTL_DAYS} (otherwise every check would publish a new version)")
+CELERY_BEAT_SCHEDULE |= {
+    "refresh-blocklists": {
+        "task": "apps.blocklists.tasks.blocklists_refresh_task",
+        "schedule": env_int("BLOCKLIST_REFRESH_INTERVAL_SECONDS", 3600, minimum=1),
+    },
+}
+
 WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", False)
-WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
-WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+# Retries wait 2 s, 4 s, 8 s, ... (half of it random) up to an hour each: 12 tries span about 2 hours, and a
+# receiver that missed the first try or two still gets the event within seconds.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12, minimum=1)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 2, minimum=1)
+
+# ---- Mirrors: webhook fan-out, acknowledgement deadlines, feed retention (docs/mirror-operations.md) ----
+# Deliveries of one event sent at once by the fan-out task (threads), so slow receivers do not hold up the rest.
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 32, minimum=1)
+# A mirror whose last N deliveries all ended failed is disabled and staff are emailed.
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 5, minimum=1)
+_DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def env_deadlines(name: str, default: str) -> dict[str, int]:
+    """`category=<n><m|h|d>,...` as seconds per category; the default fills categories the value leaves out."""
+    result = {}
+    for source in (default, os.environ.get(name, "")):
+        for item in (part.strip() for part in source.split(",")):
+            if not item:
+                continue
+            category, _, amount = (x.strip() for x in item.partition("="))
+            unit = _DURATION_UNITS.get(amount[-1:].lower())
+            if not category or unit is None or not amount[:-1].isdigit() or int(amount[:-1]) < 1:
+                raise ImproperlyConfigured(
+                    f"{name}: {item!r} is not category=<number><m|h|d>, e.g. csam=1h,copyright=72h")
+            result[category] = int(amount[:-1]) * unit
+    return result
+
+
+# How long after a version is published each mirror has to acknowledge it applied, by request category
+# (the shortest among the version's requests; category names checked against the product's at start-up).
+MIRROR_ACK_DEADLINES = env_deadlines(
+    "MIRROR_ACK_DEADLINES", "csam=1h,ncii=4h,copyright=72h,privacy=72h,opt_out=168h,other=168h")
+# Feed events older than this are pruned (never a release's latest); older cursors get 410 and resync.
+FEED_RETENTION_DAYS = env_int("FEED_RETENTION_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE |= {
+    "mirror-ack-reminders": {
+        "task": "apps.mirrors.tasks.ack_reminders_task",
+        "schedule": env_int("REMINDER_INTERVAL_SECONDS", 3600, minimum=1),
+    },
+    "feed-prune": {"task": "apps.mirrors.tasks.feed_prune_task", "schedule": 86400},
+}
 
 # ---- Public intake web form (apps.intake: /report/ and /report/status/) ----
 # POSTs allowed per client IP (REMOTE_ADDR) per hour, counted in Django's cache. The default

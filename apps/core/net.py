@@ -1,8 +1,11 @@
 """The one way out to hosts we do not control: public addresses only, no redirects, bounded."""
+import functools
 import ipaddress
 import socket
+import ssl
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -11,16 +14,17 @@ class Refused(Exception):
     """The URL may not be called (bad scheme, private address); trying again will not help."""
 
 
-def check_public_url(url: str) -> None:
+def check_public_url(url: str) -> str | None:
     """Refuse URLs that are not http(s) or whose host resolves to a private, loopback or link-local address.
 
-    WEBHOOKS_ALLOW_PRIVATE_ADDRESSES=true lets them through (tests on loopback).
+    Returns the checked address to connect to (see pinned_client), or None when
+    WEBHOOKS_ALLOW_PRIVATE_ADDRESSES=true lets every address through (tests on loopback).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"not an http(s) URL: {url[:200]}")
     if settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES:
-        return
+        return None
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
@@ -33,13 +37,47 @@ def check_public_url(url: str) -> None:
                 f"{parts.hostname} resolves to the non-public address {address} "
                 "(set WEBHOOKS_ALLOW_PRIVATE_ADDRESSES=true to allow it)"
             )
+    return infos[0][4][0]
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Connects to one address whatever the host name: the name is not resolved a second time."""
+
+    def __init__(self, address: str):
+        self.address = address
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return super().connect_tcp(self.address, port, timeout=timeout, local_address=local_address,
+                                   socket_options=socket_options)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs milliseconds of CPU: once per process, not once per webhook.
+    return httpx.create_ssl_context()
+
+
+def pinned_client(address: str | None, *, timeout: float) -> httpx.Client:
+    """An HTTP client that connects only to `address` (when given), as checked by check_public_url.
+
+    Without this, the host name would be resolved again when connecting, and a
+    name that answered a public address to the check could answer a private one
+    to the connection (DNS rebinding). TLS still verifies the certificate for the
+    URL's host name. Proxies from the environment are ignored: they would connect
+    to a host we did not check.
+    """
+    transport = httpx.HTTPTransport(verify=_ssl_context(), retries=0)
+    if address is not None:
+        # httpx has no public hook for name resolution; its connection pool takes a network backend.
+        transport._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=_PinnedBackend(address))
+    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
 
 
 def fetch_text(url: str, *, max_bytes: int = 64_000) -> str:
     """GET a small text resource from a public host; Refused or httpx.HTTPError on failure."""
-    check_public_url(url)
-    with httpx.stream("GET", url, timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False,
-                      headers={"user-agent": "takedown/1.0"}) as response:
+    address = check_public_url(url)
+    with pinned_client(address, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as client, \
+            client.stream("GET", url, headers={"user-agent": "takedown/1.0"}) as response:
         if response.status_code != 200:
             raise Refused(f"{url} answered {response.status_code}")
         body = b""

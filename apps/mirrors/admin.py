@@ -1,14 +1,44 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import CreateThroughServiceAdmin, ReadOnlyAdmin, ReadOnlyInline
+from apps.core.errors import TakedownError
 from apps.datasets.models import Dataset
-from apps.mirrors.models import Acknowledgement, FeedEvent, Mirror, Subscription, WebhookAttempt, WebhookDelivery
-from apps.mirrors.services import mirror_create
+from apps.mirrors.deadlines import duration_text, mirror_compliance
+from apps.mirrors.models import (
+    Acknowledgement,
+    FeedEvent,
+    FeedRetention,
+    Mirror,
+    Subscription,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from apps.mirrors.services import (
+    deliveries_retry,
+    mirror_create,
+    mirror_reenable,
+    mirror_revoke,
+    mirror_rotate_token,
+    mirror_rotate_webhook_secret,
+    mirror_update,
+)
+
+# Deliveries shown on a mirror's page: the recent ones (the full list is the deliveries page).
+_RECENT_DAYS = 30
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -24,6 +54,34 @@ class AcknowledgementInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+def _last_error(delivery: WebhookDelivery) -> str:
+    attempt = delivery.attempts.order_by("-id").first()
+    if attempt is None:
+        return ""
+    return attempt.error or (f"HTTP {attempt.status_code}" if attempt.status_code else "")
+
+
+class DeliveryInline(ReadOnlyInline):
+    model = WebhookDelivery
+    verbose_name_plural = f"webhook deliveries (last {_RECENT_DAYS} days; failed ones can be retried from the link)"
+    fields = ["event", "status", "attempt_count", "last_error", "next_attempt_at", "delivered_at", "open"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        since = timezone.now() - timedelta(days=_RECENT_DAYS)
+        return super().get_queryset(request).filter(created_at__gte=since).select_related(
+            "event__release__dataset")
+
+    @admin.display(description="last error")
+    def last_error(self, obj):
+        return _last_error(obj)
+
+    @admin.display(description="")
+    def open(self, obj):
+        url = reverse("admin:mirrors_webhookdelivery_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, "attempts / retry" if obj.status == "failed" else "attempts")
+
+
 class MirrorAddForm(forms.ModelForm):
     webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)
     subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), help_text="Datasets it holds.")
@@ -33,21 +91,78 @@ class MirrorAddForm(forms.ModelForm):
         fields = ["name", "contact_email", "webhook_url"]
 
 
+def _compliance_summary(rows) -> str:
+    parts = []
+    for r in rows:
+        state = f"v{r.latest_applied or '-'}/v{r.latest_published or '-'}"
+        if r.overdue:
+            state += " ESCALATED" if r.escalated else " OVERDUE"
+        elif r.lag:
+            state += f" ({r.lag} behind)"
+        parts.append(f"{r.dataset}/{r.release} {state}")
+    return "; ".join(parts) or "-"
+
+
 @admin.register(Mirror)
 class MirrorAdmin(CreateThroughServiceAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["name", "active", "datasets_list", "webhook_url", "last_seen_at", "token_prefix"]
+    list_display = ["name", "active", "webhooks", "compliance", "datasets_list", "webhook_url", "last_seen_at",
+                    "token_prefix"]
     list_filter = ["active"]
     search_fields = ["name", "contact_email"]
-    inlines = [SubscriptionInline, AcknowledgementInline]
-    fields = ["name", "contact_email", "active", "webhook_url", "token_prefix", "created_at", "last_seen_at"]
-    readonly_fields = ["name", "token_prefix", "created_at", "last_seen_at"]
+    inlines = [SubscriptionInline, AcknowledgementInline, DeliveryInline]
+    fields = ["name", "contact_email", "webhook_url", "compliance_table", "active", "disabled_reason", "disabled_at",
+              "revoked_at", "consecutive_failures", "token_prefix", "created_at", "last_seen_at"]
+    readonly_fields = ["name", "compliance_table", "active", "disabled_reason", "disabled_at", "revoked_at",
+                       "consecutive_failures", "token_prefix", "created_at", "last_seen_at"]
     add_form = MirrorAddForm
     add_fields = ["name", "contact_email", "webhook_url", "subscribe"]
+    actions = ["rotate_token", "rotate_webhook_secret", "revoke", "reenable"]
+
+    @admin.display(description="webhooks")
+    def webhooks(self, obj):
+        if not obj.webhook_url:
+            return "none (polls)"
+        return f"disabled since {obj.disabled_at:%Y-%m-%d %H:%M}" if obj.disabled_at and obj.active else "on"
 
     @admin.display(description="datasets")
     def datasets_list(self, obj):
         return ", ".join(s.dataset.name for s in obj.subscriptions.all())
+
+    def _compliance(self, obj):
+        # One computation for the whole page, kept on the mirror objects the page lists.
+        if not hasattr(obj, "_compliance"):
+            obj._compliance = mirror_compliance(mirrors=Mirror.objects.filter(pk=obj.pk))[0].releases
+        return obj._compliance
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        mirrors = list(changelist.result_list)
+        by_pk = {state.mirror.pk: state.releases for state in mirror_compliance(
+            mirrors=Mirror.objects.filter(pk__in=[m.pk for m in mirrors]))}
+        for mirror in mirrors:
+            mirror._compliance = by_pk.get(mirror.pk, [])
+        return changelist
+
+    @admin.display(description="acknowledged / published")
+    def compliance(self, obj):
+        return _compliance_summary(self._compliance(obj))
+
+    @admin.display(description="compliance")
+    def compliance_table(self, obj):
+        rows = self._compliance(obj)
+        if not rows:
+            return "-"
+        header = format_html("<tr>{}</tr>", format_html_join("", "<th>{}</th>", [(h,) for h in (
+            "release", "published", "applied", "lag", "behind for", "time to acknowledge", "deadline")]))
+        body = format_html_join("", "<tr><td>{}/{}</td><td>v{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                                    "<td>{}</td></tr>", [(
+            r.dataset, r.release, r.latest_published or "-", f"v{r.latest_applied}" if r.latest_applied else "-",
+            r.lag, duration_text(r.lag_seconds if r.lag else None), duration_text(r.time_to_acknowledge_seconds),
+            (f"{'ESCALATED' if r.escalated else 'OVERDUE'}: v{r.overdue_version} was due "
+             f"{r.deadline:%Y-%m-%d %H:%M} UTC") if r.overdue else "on time",
+        ) for r in rows])
+        return format_html("<table>{}{}</table>", header, body)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("subscriptions__dataset")
@@ -65,6 +180,45 @@ class MirrorAdmin(CreateThroughServiceAdmin):
         )
         return created.mirror
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        secret = mirror_update(mirror=Mirror.objects.get(pk=obj.pk), webhook_url=form.cleaned_data["webhook_url"],
+                               contact_email=form.cleaned_data["contact_email"], actor=Actor.for_user(request.user))
+        obj.refresh_from_db()
+        if secret:
+            self.message_user(request, f"Webhook signing secret for {obj.name} (shown once, copy it now): {secret}",
+                              messages.WARNING)
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        for mirror in queryset:
+            try:
+                result = service(mirror=mirror, actor=Actor.for_user(request.user))
+            except TakedownError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            shown = result if isinstance(result, str) else ""
+            self.message_user(request, done.format(name=mirror.name, value=shown),
+                              messages.WARNING if shown else messages.SUCCESS)
+
+    @admin.action(description="Rotate the API token (the old one stops working)", permissions=["change"])
+    def rotate_token(self, request, queryset):
+        self._each(request, queryset, mirror_rotate_token, "New token for {name} (shown once, copy it now): {value}")
+
+    @admin.action(description="Rotate the webhook signing secret", permissions=["change"])
+    def rotate_webhook_secret(self, request, queryset):
+        self._each(request, queryset, mirror_rotate_webhook_secret,
+                   "New webhook signing secret for {name} (shown once, copy it now): {value}")
+
+    @admin.action(description="Revoke (for good: token stops working, no more webhooks)", permissions=["change"])
+    def revoke(self, request, queryset):
+        self._each(request, queryset, mirror_revoke, "Revoked {name}.")
+
+    @admin.action(description="Re-enable the webhooks of a mirror they were disabled for", permissions=["change"])
+    def reenable(self, request, queryset):
+        self._each(request, queryset, mirror_reenable,
+                   "Re-enabled the webhooks of {name}: its pending deliveries are being resent.")
+
 
 @admin.register(Acknowledgement)
 class AcknowledgementAdmin(ReadOnlyAdmin):
@@ -77,41 +231,73 @@ class AcknowledgementAdmin(ReadOnlyAdmin):
 
 @admin.register(FeedEvent)
 class FeedEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "type", "release", "blocklist", "created_at"]
+    list_display = ["id", "type", "release", "blocklist", "created_at", "pruned_at"]
     list_select_related = ["release__dataset", "blocklist__release__dataset"]
     list_filter = ["type", "dataset"]
-    fields = ["type", "dataset", "release", "blocklist", "payload", "created_at"]
+    fields = ["type", "dataset", "release", "blocklist", "payload", "created_at", "pruned_at"]
+    readonly_fields = fields
+
+
+@admin.register(FeedRetention)
+class FeedRetentionAdmin(ReadOnlyAdmin):
+    list_display = ["floor", "pruned_at", "pruned_count"]
+    fields = list_display
     readonly_fields = fields
 
 
 class WebhookAttemptInline(ReadOnlyInline):
     model = WebhookAttempt
-    fields = ["started_at", "status_code", "duration_ms", "error", "response_excerpt"]
+    fields = ["started_at", "status", "status_code", "duration_ms", "error", "response_excerpt"]
     readonly_fields = fields
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["event", "mirror", "status", "attempt_count", "next_attempt_at", "delivered_at"]
+    list_display = ["event", "mirror", "status", "attempt_count", "last_error", "next_attempt_at", "delivered_at",
+                    "retry_button"]
     list_filter = ["status", "mirror"]
     list_select_related = ["mirror", "event__release__dataset"]
-    fields = ["mirror", "event", "status", "attempt_count", "next_attempt_at", "created_at", "delivered_at"]
+    fields = ["mirror", "event", "status", "attempt_count", "next_attempt_at", "created_at", "delivered_at",
+              "retry_button"]
     readonly_fields = fields
     inlines = [WebhookAttemptInline]
     actions = ["retry_selected"]
 
     def has_change_permission(self, request, obj=None):
-        # Needed for the retry action (any staff role); every field stays read-only.
+        # Needed for retrying (any staff role); every field stays read-only.
         return roles.has_role(request.user, roles.INTAKE)
+
+    def get_urls(self):
+        retry = self.admin_site.admin_view(require_POST(self.retry_view))
+        return [path("<int:pk>/retry/", retry, name="mirrors_webhookdelivery_retry"), *super().get_urls()]
+
+    @admin.display(description="last error")
+    def last_error(self, obj):
+        return _last_error(obj)
+
+    @admin.display(description="")
+    def retry_button(self, obj):
+        if obj is None or obj.pk is None or obj.status != WebhookDelivery.Status.FAILED:
+            return ""
+        # Submits the page's own form (which carries the CSRF token) to the retry URL of this row.
+        url = reverse("admin:mirrors_webhookdelivery_retry", args=[obj.pk])
+        return format_html('<button type="submit" class="button" formaction="{}" formmethod="post" '
+                           'id="retry-{}">Retry</button>', url, obj.pk)
+
+    def retry_view(self, request, pk):
+        delivery = get_object_or_404(WebhookDelivery, pk=pk)
+        if not self.has_change_permission(request, delivery):
+            raise PermissionDenied
+        self._retried(request, deliveries_retry(delivery_ids=[delivery.pk]))
+        back = request.META.get("HTTP_REFERER", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("admin:mirrors_webhookdelivery_changelist")
+        return HttpResponseRedirect(back)
+
+    def _retried(self, request, count: int) -> None:
+        self.message_user(request, f"Queued {count} deliveries for another try (a disabled mirror's wait until "
+                                   "it is re-enabled).", messages.SUCCESS)
 
     @admin.action(description="Retry selected deliveries now")
     def retry_selected(self, request, queryset):
-        from apps.mirrors.tasks import delivery_send_task
-
-        ids = list(queryset.exclude(status=WebhookDelivery.Status.DELIVERED).values_list("pk", flat=True))
-        WebhookDelivery.objects.filter(pk__in=ids).update(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), attempt_count=0
-        )
-        for pk in ids:
-            delivery_send_task.delay(pk)
-        self.message_user(request, f"Queued {len(ids)} deliveries for another try.", messages.SUCCESS)
+        self._retried(request, deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True))))

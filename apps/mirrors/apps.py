@@ -1,6 +1,17 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 class MirrorsConfig(AppConfig):
     name = "apps.mirrors"
     label = "mirrors"
+
+    def ready(self):
+        from apps.removals.models import Category
+
+        unknown = sorted(set(settings.MIRROR_ACK_DEADLINES) - set(Category.values))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"MIRROR_ACK_DEADLINES names unknown categories {', '.join(unknown)} "
+                f"(known: {', '.join(Category.values)})")

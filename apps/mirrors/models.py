@@ -11,6 +11,12 @@ class Mirror(models.Model):
     webhook_url = models.URLField(max_length=1000, blank=True)
     webhook_secret = models.CharField(max_length=100, blank=True)
     active = models.BooleanField(default=True)
+    # Why and when it stopped: webhook failures (re-enabled by staff) or a revocation (final).
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # Deliveries ended failed in a row; reset by a delivered one or by re-enabling.
+    consecutive_failures = models.IntegerField(default=0)
     datasets = models.ManyToManyField("datasets.Dataset", through="Subscription", related_name="mirrors")
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
@@ -48,6 +54,9 @@ class FeedEvent(models.Model):
     )
     payload = models.JSONField()
     created_at = models.DateTimeField()
+    # Out of the feed's retention window: no longer served, kept as the record that mirrors were
+    # notified (transparency reports and the recipients list of a request read it).
+    pruned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -108,8 +117,14 @@ class WebhookDelivery(models.Model):
 class WebhookAttempt(models.Model):
     """One try at a delivery: recorded before sending, completed with its outcome."""
 
+    class Status(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
     started_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SENDING)
     status_code = models.IntegerField(null=True, blank=True)
     duration_ms = models.IntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
@@ -117,3 +132,30 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class AckReminder(models.Model):
+    """An overdue acknowledgement reported to staff and the mirror: at most once a day per version and level."""
+
+    mirror = models.ForeignKey(Mirror, on_delete=models.CASCADE, related_name="ack_reminders")
+    blocklist = models.ForeignKey("blocklists.BlocklistVersion", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    escalated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["mirror", "blocklist", "day", "escalated"],
+                                               name="ack_reminder_once_a_day")]
+
+
+class FeedRetention(models.Model):
+    """The feed's floor: the highest event id pruned; a cursor below it must resync (one row, pk=1)."""
+
+    floor = models.BigIntegerField(default=0)
+    pruned_at = models.DateTimeField(null=True, blank=True)
+    pruned_count = models.BigIntegerField(default=0, help_text="Events pruned in all.")
+
+    @classmethod
+    def current(cls) -> "FeedRetention":
+        return cls.objects.get_or_create(pk=1)[0]

@@ -1,22 +1,38 @@
 """Mirrors: tokens, the feed they pull, webhooks they receive, and their acknowledgements."""
 import base64
 import hashlib
+import logging
+import random
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core import mail, roles
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.core.locks import serialize
 from apps.datasets.models import Dataset
-from apps.mirrors.models import Acknowledgement, FeedEvent, Mirror, Subscription, WebhookDelivery
+from apps.mirrors.models import (
+    Acknowledgement,
+    FeedEvent,
+    FeedRetention,
+    Mirror,
+    Subscription,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "td_mirror_"
+SECRET_PREFIX = "whsec_"
 
 
 def token_digest(token: str) -> str:
@@ -25,6 +41,16 @@ def token_digest(token: str) -> str:
 
 def _new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _require_admin(actor: Actor, doing: str) -> None:
+    # Staff act through the admin and must hold the admin role; operators and the system act from the host.
+    if actor.user is not None:
+        roles.require_role(actor.user, roles.ADMIN, doing)
 
 
 @dataclass
@@ -40,7 +66,7 @@ def mirror_create(*, name: str, datasets: list[Dataset], webhook_url: str = "", 
     if Mirror.objects.filter(name=name).exists():
         raise TakedownError(f"a mirror named {name!r} already exists")
     token = _new_token()
-    secret = ("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()) if webhook_url else ""
+    secret = _new_secret() if webhook_url else ""
     with transaction.atomic():
         mirror = Mirror.objects.create(
             name=name, token_hash=token_digest(token), token_prefix=token[: len(TOKEN_PREFIX) + 4],
@@ -57,6 +83,9 @@ def mirror_create(*, name: str, datasets: list[Dataset], webhook_url: str = "", 
 
 def mirror_rotate_token(*, mirror: Mirror, actor: Actor) -> str:
     """Issue a new token for a mirror; the old one stops working at once."""
+    _require_admin(actor, "rotate a mirror's token")
+    if mirror.revoked_at is not None:
+        raise TakedownError(f"mirror {mirror.name!r} is revoked: create a new mirror instead")
     token = _new_token()
     with transaction.atomic():
         mirror.token_hash = token_digest(token)
@@ -65,6 +94,107 @@ def mirror_rotate_token(*, mirror: Mirror, actor: Actor) -> str:
         audit_record(actor=actor, action="mirror.token_issued", obj=mirror,
                      after={"token_prefix": mirror.token_prefix, "rotated": True})
     return token
+
+
+def mirror_rotate_webhook_secret(*, mirror: Mirror, actor: Actor) -> str:
+    """Issue a new webhook signing secret; webhooks are signed with it from now on. Returned once."""
+    _require_admin(actor, "rotate a mirror's webhook secret")
+    if not mirror.webhook_url:
+        raise TakedownError(f"mirror {mirror.name!r} has no webhook URL, so no signing secret")
+    with transaction.atomic():
+        mirror.webhook_secret = _new_secret()
+        mirror.save(update_fields=["webhook_secret"])
+        audit_record(actor=actor, action="mirror.webhook_secret_rotated", obj=mirror,
+                     after={"webhook_url": mirror.webhook_url})
+    return mirror.webhook_secret
+
+
+def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor: Actor) -> str:
+    """Change a mirror's webhook URL and contact address; returns a new signing secret when one was made.
+
+    A mirror with a webhook URL always has a secret: setting a URL on a mirror
+    without one generates it (shown once to whoever set the URL).
+    """
+    _require_admin(actor, "change a mirror")
+    before = {"webhook_url": mirror.webhook_url, "contact_email": mirror.contact_email}
+    after = {"webhook_url": webhook_url, "contact_email": contact_email}
+    if before == after:
+        return ""
+    new_secret = _new_secret() if webhook_url and not mirror.webhook_secret else ""
+    with transaction.atomic():
+        mirror.webhook_url, mirror.contact_email = webhook_url, contact_email
+        mirror.webhook_secret = new_secret or (mirror.webhook_secret if webhook_url else "")
+        mirror.save(update_fields=["webhook_url", "contact_email", "webhook_secret"])
+        audit_record(actor=actor, action="mirror.changed", obj=mirror, before=before,
+                     after={**after, "secret_generated": bool(new_secret)})
+    return new_secret
+
+
+def mirror_revoke(*, mirror: Mirror, actor: Actor, reason: str = "") -> Mirror:
+    """Revoke a mirror for good: its token stops working and its pending webhooks are dropped."""
+    _require_admin(actor, "revoke a mirror")
+    if mirror.revoked_at is not None:
+        raise TakedownError(f"mirror {mirror.name!r} is already revoked")
+    now = timezone.now()
+    with transaction.atomic():
+        before = {"active": mirror.active, "disabled_reason": mirror.disabled_reason}
+        mirror.active, mirror.revoked_at, mirror.disabled_at = False, now, now
+        mirror.disabled_reason = f"revoked by {actor.label}" + (f": {reason}" if reason else "")
+        # Nothing can turn the old token back on (it is not kept, only its digest: now a random one).
+        mirror.token_hash = token_digest(secrets.token_urlsafe(32))
+        mirror.save(update_fields=["active", "revoked_at", "disabled_at", "disabled_reason", "token_hash"])
+        WebhookDelivery.objects.filter(mirror=mirror, status=WebhookDelivery.Status.PENDING).update(
+            status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+        audit_record(actor=actor, action="mirror.revoked", obj=mirror, before=before,
+                     after={"active": False, "reason": reason})
+    return mirror
+
+
+def mirror_disable(*, mirror: Mirror, reason: str, actor: Actor) -> bool:
+    """Pause a mirror's webhooks until staff re-enable them; staff are emailed.
+
+    The mirror keeps its token: it still syncs by polling the feed and
+    acknowledges, and its acknowledgement deadlines still run. Returns False
+    when its webhooks were already paused (or it is revoked).
+    """
+    from apps.removals.deadlines import _staff_addresses
+
+    now = timezone.now()
+    with transaction.atomic():
+        if not Mirror.objects.filter(pk=mirror.pk, active=True, disabled_at=None).update(
+                disabled_at=now, disabled_reason=reason[:300]):
+            return False
+        audit_record(actor=actor, action="mirror.disabled", obj=mirror, before={"webhooks": "on"},
+                     after={"webhooks": "paused", "reason": reason})
+    mirror.refresh_from_db()
+    mail.send(to=_staff_addresses(), subject=f"Takedown: webhooks of mirror {mirror.name} disabled", body=(
+        f"The webhooks of mirror {mirror.name} were disabled at {now:%Y-%m-%d %H:%M} UTC: {reason}.\n"
+        f"Webhook URL: {mirror.webhook_url or '-'}; contact: {mirror.contact_email or '-'}.\n"
+        "No webhooks are sent to it until they are re-enabled in the admin (Mirrors > select it > "
+        "Re-enable webhooks); it can still sync by polling, and its acknowledgement deadlines still run. "
+        "Its failed deliveries and their attempts are on its page.\n"))
+    return True
+
+
+def mirror_reenable(*, mirror: Mirror, actor: Actor) -> Mirror:
+    """Turn a mirror's paused webhooks back on: its pending deliveries are resent."""
+    from apps.mirrors.tasks import event_fanout_task
+
+    _require_admin(actor, "re-enable a mirror")
+    if mirror.revoked_at is not None:
+        raise TakedownError(f"mirror {mirror.name!r} was revoked and cannot be re-enabled: create a new one")
+    if mirror.disabled_at is None:
+        raise TakedownError(f"the webhooks of mirror {mirror.name!r} are not disabled")
+    with transaction.atomic():
+        before = {"webhooks": "paused", "disabled_reason": mirror.disabled_reason}
+        mirror.disabled_at, mirror.disabled_reason, mirror.consecutive_failures = None, "", 0
+        mirror.save(update_fields=["disabled_at", "disabled_reason", "consecutive_failures"])
+        pending = WebhookDelivery.objects.filter(mirror=mirror, status=WebhookDelivery.Status.PENDING)
+        pending.update(next_attempt_at=timezone.now())
+        for event_id in set(pending.values_list("event_id", flat=True)):
+            transaction.on_commit(lambda pk=event_id: event_fanout_task.delay(pk))
+        audit_record(actor=actor, action="mirror.reenabled", obj=mirror, before=before, after={"webhooks": "on"})
+    return mirror
 
 
 def mirror_authenticate(*, token: str) -> Mirror | None:
@@ -81,11 +211,15 @@ def mirror_authenticate(*, token: str) -> Mirror | None:
 
 def feed_event_payload(version) -> dict:
     """The feed entry (and webhook body) announcing a blocklist version."""
+    from apps.blocklists.models import BlocklistVersion
+
     release = version.release
     base = (
         f"{settings.PUBLIC_BASE_URL}/api/v1/mirror/blocklists/"
         f"{release.dataset.name}/{release.name}/{version.version}/"
     )
+    previous = BlocklistVersion.objects.filter(release=release, version__lt=version.version).aggregate(
+        v=Max("version"))["v"]
     return {
         "dataset": release.dataset.name,
         "release": release.name,
@@ -94,16 +228,19 @@ def feed_event_payload(version) -> dict:
         "manifest_url": base + "manifest.json",
         "signature_url": base + "manifest.json.sig",
         "files_url": base + "files/",
+        # Its delta is against the release's previous version (protocol v2); null for the first.
+        "delta_base_version": previous,
     }
 
 
 def feed_event_publish(*, blocklist) -> FeedEvent:
-    """Announce a blocklist version on the feed and queue a webhook to each subscribed mirror.
+    """Announce a blocklist version on the feed and queue its webhooks to each subscribed mirror.
 
     Feed events are created one transaction at a time, so their ids commit in
-    order and a mirror's cursor never skips an event still being written.
+    order and a mirror's cursor never skips an event still being written. One
+    task sends all of the event's deliveries at once (event_fanout).
     """
-    from apps.mirrors.tasks import delivery_send_task
+    from apps.mirrors.tasks import event_fanout_task
 
     serialize("mirror-feed")
     release = blocklist.release
@@ -115,9 +252,34 @@ def feed_event_publish(*, blocklist) -> FeedEvent:
     deliveries = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(mirror=m, event=event, next_attempt_at=event.created_at) for m in mirrors]
     )
-    for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: delivery_send_task.delay(pk))
+    if deliveries:
+        transaction.on_commit(lambda: event_fanout_task.delay(event.pk))
     return event
+
+
+def feed_prune(*, now=None) -> int:
+    """Take events older than FEED_RETENTION_DAYS out of the feed and raise its floor; returns how many.
+
+    A release's latest event always stays (a mirror that resyncs starts from
+    it), and so does an event with a webhook still pending. Pruned events stay
+    in the database, marked: they are the record of when mirrors were notified.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.FEED_RETENTION_DAYS)
+    with transaction.atomic():
+        serialize("mirror-feed")
+        latest = list(FeedEvent.objects.values("release_id").annotate(last=Max("pk")).values_list("last", flat=True))
+        pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).values("event_id")
+        old = (FeedEvent.objects.filter(pruned_at__isnull=True, created_at__lt=cutoff)
+               .exclude(pk__in=latest).exclude(pk__in=pending))
+        ids = list(old.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        FeedEvent.objects.filter(pk__in=ids).update(pruned_at=timezone.now())
+        retention = FeedRetention.current()
+        FeedRetention.objects.filter(pk=retention.pk).update(
+            floor=max(retention.floor, max(ids)), pruned_at=timezone.now(),
+            pruned_count=F("pruned_count") + len(ids))
+    return len(ids)
 
 
 def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, status: str,
@@ -146,69 +308,143 @@ def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, stat
     return ack
 
 
+# ---------------------------------------------------------------- webhook deliveries
+
 # Status codes worth retrying among the 4xx; every other 4xx is the receiver refusing for good.
 _RETRYABLE_4XX = {408, 429}
+# How long a claimed delivery is left to its claimer before the resume task may try it again.
 _CLAIM_SECONDS = 300
 
 
-def _backoff_seconds(attempt: int) -> int:
-    return min(10 * 2 ** (attempt - 1), 3600)
+def _backoff_seconds(attempt: int) -> float:
+    """Doubling wait after a failed try (WEBHOOK_RETRY_BASE_SECONDS, twice that, ... up to an hour), half of it random.
 
-
-def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
-    """Try one pending, due webhook delivery; returns it when this call claimed it.
-
-    The row is claimed with a conditional UPDATE, so any number of workers can
-    run this for the same delivery and only one sends. Each try is recorded as
-    an attempt row before the request goes out. 2xx delivers; 4xx other than
-    408 and 429 fails for good; anything else retries with doubling backoff
-    until WEBHOOK_MAX_ATTEMPTS, then fails.
+    The jitter spreads the retries of many deliveries that failed together
+    (a receiver that was down) so they do not all come back at the same second.
     """
+    base = min(settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1), 3600)
+    return base / 2 + random.uniform(0, base / 2)
+
+
+def _send(delivery: WebhookDelivery):
+    """One POST; never raises: whatever goes wrong comes back as an outcome, with whether to give up."""
     from apps.core import net
     from apps.mirrors import transport
-    from apps.mirrors.models import WebhookAttempt
 
-    now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=now + timedelta(seconds=_CLAIM_SECONDS))
-    if not claimed:
-        return None
-    delivery = WebhookDelivery.objects.select_related("mirror", "event").get(pk=delivery_id)
-    attempt = WebhookAttempt.objects.create(delivery=delivery, started_at=now)
-    payload = {"type": delivery.event.type, "timestamp": delivery.event.created_at.isoformat(),
-               "data": {"id": delivery.event.pk, **delivery.event.payload}}
+    event = delivery.event
+    payload = {"type": event.type, "timestamp": event.created_at.isoformat(), "data": {"id": event.pk, **event.payload}}
     try:
         outcome = transport.post_signed(url=delivery.mirror.webhook_url, secret=delivery.mirror.webhook_secret,
-                                        msg_id=f"td_evt_{delivery.event.pk}", payload=payload)
+                                        msg_id=f"td_evt_{event.pk}", payload=payload)
     except net.Refused as exc:
-        outcome, permanent = transport.Outcome(None, 0, error=str(exc)[:500]), True
-    else:
-        code = outcome.status_code
-        permanent = code is not None and 400 <= code < 500 and code not in _RETRYABLE_4XX
-    attempt.status_code = outcome.status_code
-    attempt.duration_ms = outcome.duration_ms
-    attempt.error = outcome.error
-    attempt.response_excerpt = outcome.body_excerpt
-    attempt.save()
+        return transport.Outcome(None, 0, error=str(exc)[:500]), True
+    except Exception as exc:  # a bug or a library surprise must not leave the delivery claimed and unrecorded
+        logger.exception("webhook delivery %s failed unexpectedly", delivery.pk)
+        return transport.Outcome(None, 0, error=f"{type(exc).__name__}: {exc}"[:500]), False
+    code = outcome.status_code
+    if code is not None and 300 <= code < 400:
+        outcome.error = f"answered {code} (a redirect): webhooks do not follow redirects, set the final URL"
+        return outcome, True
+    return outcome, code is not None and 400 <= code < 500 and code not in _RETRYABLE_4XX
 
+
+def _record(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome, permanent: bool) -> None:
+    succeeded = outcome.status_code is not None and 200 <= outcome.status_code < 300
+    attempt.status = WebhookAttempt.Status.SUCCEEDED if succeeded else WebhookAttempt.Status.FAILED
+    attempt.status_code, attempt.duration_ms = outcome.status_code, outcome.duration_ms
+    attempt.error, attempt.response_excerpt = outcome.error[:500], outcome.body_excerpt[:1000]
     delivery.attempt_count += 1
-    if outcome.status_code is not None and 200 <= outcome.status_code < 300:
+    if succeeded:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
             WebhookDelivery.Status.DELIVERED, timezone.now(), None)
     elif permanent or delivery.attempt_count >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
     else:
-        delivery.next_attempt_at = timezone.now() + timedelta(
-            seconds=_backoff_seconds(delivery.attempt_count))
-    delivery.save(update_fields=["status", "attempt_count", "delivered_at", "next_attempt_at"])
-    return delivery
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=_backoff_seconds(delivery.attempt_count))
+    with transaction.atomic():
+        attempt.save()
+        delivery.save(update_fields=["status", "attempt_count", "delivered_at", "next_attempt_at"])
+        mirrors = Mirror.objects.filter(pk=delivery.mirror_id)
+        if succeeded:
+            mirrors.exclude(consecutive_failures=0).update(consecutive_failures=0)
+        elif delivery.status == WebhookDelivery.Status.FAILED:
+            mirrors.update(consecutive_failures=F("consecutive_failures") + 1)
+    if delivery.status == WebhookDelivery.Status.FAILED:
+        limit = settings.WEBHOOK_DISABLE_AFTER_FAILURES
+        mirror = Mirror.objects.get(pk=delivery.mirror_id)
+        if mirror.active and mirror.disabled_at is None and mirror.consecutive_failures >= limit:
+            mirror_disable(mirror=mirror, actor=Actor.system(), reason=(
+                f"its last {mirror.consecutive_failures} webhook deliveries failed "
+                f"(last error: {attempt.error or attempt.status_code})"))
+
+
+def deliveries_send(*, delivery_ids: list[int]) -> list[WebhookDelivery]:
+    """Try pending, due deliveries at once; returns those this call claimed, with their new state.
+
+    Each row is claimed with a conditional UPDATE, so any number of workers can
+    run this for the same deliveries and only one sends each. An attempt row is
+    written before the requests go out ("sending"); the requests run in up to
+    WEBHOOK_CONCURRENCY threads (no database work in them), each bounded by
+    WEBHOOK_TIMEOUT_SECONDS; then each outcome is recorded. 2xx delivers; 3xx
+    and 4xx other than 408 and 429 fail for good; anything else retries with
+    doubling, jittered backoff until WEBHOOK_MAX_ATTEMPTS, then fails.
+    """
+    now = timezone.now()
+    claimed = [
+        pk for pk in delivery_ids
+        if WebhookDelivery.objects.filter(pk=pk, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now,
+                                          mirror__active=True, mirror__disabled_at=None)
+        .update(next_attempt_at=now + timedelta(seconds=_CLAIM_SECONDS))
+    ]
+    if not claimed:
+        return []
+    # An attempt still "sending" from an earlier claim was cut off (its worker died) before its outcome.
+    WebhookAttempt.objects.filter(delivery_id__in=claimed, status=WebhookAttempt.Status.SENDING).update(
+        status=WebhookAttempt.Status.FAILED, error="interrupted: the worker stopped before the outcome was known")
+    deliveries = list(WebhookDelivery.objects.select_related("mirror", "event").filter(pk__in=claimed).order_by("pk"))
+    attempts = WebhookAttempt.objects.bulk_create([WebhookAttempt(delivery=d, started_at=now) for d in deliveries])
+    with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_CONCURRENCY, len(deliveries))) as pool:
+        outcomes = list(pool.map(_send, deliveries))
+    for delivery, attempt, (outcome, permanent) in zip(deliveries, attempts, outcomes, strict=True):
+        _record(delivery, attempt, outcome, permanent)
+    return deliveries
+
+
+def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
+    """Try one pending, due webhook delivery; returns it when this call claimed it (see deliveries_send)."""
+    sent = deliveries_send(delivery_ids=[delivery_id])
+    return sent[0] if sent else None
+
+
+def event_fanout(*, event_id: int) -> list[WebhookDelivery]:
+    """Send all of a feed event's due deliveries at once (see deliveries_send)."""
+    ids = list(WebhookDelivery.objects.filter(
+        event_id=event_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(),
+    ).order_by("pk").values_list("pk", flat=True))
+    return deliveries_send(delivery_ids=ids)
 
 
 def deliveries_due() -> list[int]:
-    """Pending deliveries whose next try is due (their queue message may have been lost)."""
+    """Pending deliveries to mirrors with webhooks on whose next try is due (their queue message may have been lost)."""
     return list(
         WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(), mirror__active=True,
+            mirror__disabled_at=None,
         ).values_list("pk", flat=True)[:1000]
     )
+
+
+def deliveries_retry(*, delivery_ids: list[int]) -> int:
+    """Send failed or pending deliveries again now, from a fresh count of tries; returns how many were queued.
+
+    Those of a mirror whose webhooks are disabled wait, pending, until they are re-enabled.
+    """
+    from apps.mirrors.tasks import event_fanout_task
+
+    rows = WebhookDelivery.objects.filter(pk__in=delivery_ids).exclude(status=WebhookDelivery.Status.DELIVERED)
+    with transaction.atomic():
+        events = set(rows.filter(mirror__active=True, mirror__disabled_at=None).values_list("event_id", flat=True))
+        count = rows.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), attempt_count=0)
+        for event_id in events:
+            transaction.on_commit(lambda pk=event_id: event_fanout_task.delay(pk))
+    return count

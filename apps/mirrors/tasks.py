@@ -1,21 +1,45 @@
 from celery import shared_task
 from django.utils import timezone
 
+from apps.mirrors import deadlines
 from apps.mirrors.models import WebhookDelivery
-from apps.mirrors.services import deliveries_due, delivery_send
+from apps.mirrors.services import deliveries_due, deliveries_send, event_fanout, feed_prune
+
+
+def _schedule_retries(deliveries: list[WebhookDelivery]) -> None:
+    for delivery in deliveries:
+        if delivery.status == WebhookDelivery.Status.PENDING:
+            # A second late rather than early: a try that arrives before it is due is not sent.
+            wait = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds()) + 1
+            delivery_send_task.apply_async((delivery.pk,), countdown=wait)
+
+
+@shared_task
+def event_fanout_task(event_id: int) -> None:
+    """Send a feed event's webhooks concurrently; schedule each one still pending for its next try."""
+    _schedule_retries(event_fanout(event_id=event_id))
 
 
 @shared_task
 def delivery_send_task(delivery_id: int) -> None:
     """Try a webhook delivery; schedule the next try when it is still pending."""
-    delivery = delivery_send(delivery_id=delivery_id)
-    if delivery is not None and delivery.status == WebhookDelivery.Status.PENDING:
-        wait = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds())
-        delivery_send_task.apply_async((delivery_id,), countdown=wait)
+    _schedule_retries(deliveries_send(delivery_ids=[delivery_id]))
 
 
 @shared_task
 def deliveries_resume_task() -> None:
-    """Periodic: send due deliveries whose queue message was lost."""
-    for delivery_id in deliveries_due():
-        delivery_send_task.delay(delivery_id)
+    """Periodic: send due deliveries whose queue message was lost, one fan-out per event."""
+    for event_id in set(WebhookDelivery.objects.filter(pk__in=deliveries_due()).values_list("event_id", flat=True)):
+        event_fanout_task.delay(event_id)
+
+
+@shared_task
+def ack_reminders_task() -> None:
+    """Periodic: email staff and mirror contacts about overdue acknowledgements (once a day each)."""
+    deadlines.ack_reminders_send()
+
+
+@shared_task
+def feed_prune_task() -> None:
+    """Periodic: take feed events past FEED_RETENTION_DAYS out of the feed."""
+    feed_prune()

@@ -22,10 +22,11 @@ class Outcome:
 def post_signed(*, url: str, secret: str, msg_id: str, payload: dict) -> Outcome:
     """POST a JSON payload signed the Standard Webhooks way; never follows redirects.
 
-    Raises net.Refused for URLs that must not be called; network failures
-    come back as an Outcome with no status code.
+    The host name is resolved once: the connection goes to the address that
+    passed the public-address check. Raises net.Refused for URLs that must not
+    be called; network failures come back as an Outcome with no status code.
     """
-    net.check_public_url(url)
+    address = net.check_public_url(url)
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
     now = datetime.now(tz=UTC)
     headers = {
@@ -37,8 +38,8 @@ def post_signed(*, url: str, secret: str, msg_id: str, payload: dict) -> Outcome
     }
     started = time.monotonic()
     try:
-        response = httpx.post(url, content=body.encode(), headers=headers,
-                              timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
+        with net.pinned_client(address, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as client:
+            response = client.post(url, content=body.encode(), headers=headers)
     except httpx.HTTPError as exc:
         return Outcome(None, int((time.monotonic() - started) * 1000), error=f"{type(exc).__name__}: {exc}"[:500])
     return Outcome(response.status_code, int((time.monotonic() - started) * 1000), response.text[:1000])

@@ -166,11 +166,32 @@ def blocklist_file(keys) -> bytes:
 
 
 def build_version(dataset: str, release: str, version: int, blocked: dict[str, list[str]], signer: Signer,
-                  previous_sha256: str | None, **overrides) -> dict:
-    """A published version: manifest bytes, signature, files, as the host builds them."""
-    files = {f"{shard}.parquet": blocklist_file(keys) for shard, keys in sorted(blocked.items()) if keys}
+                  previous_sha256: str | None, base: dict | None = None, **overrides) -> dict:
+    """A published version (protocol v2): manifest bytes, signature, full and delta files, as the host builds them.
+
+    ``base`` is the previous version (as returned here): the delta is taken against it.
+    """
+    blocked = {shard: sorted(set(keys)) for shard, keys in sorted(blocked.items()) if keys}
+    files = {f"{shard}.parquet": blocklist_file(keys) for shard, keys in blocked.items()}
+    delta = None
+    if base is not None:
+        entries = []
+        for shard in sorted(set(blocked) | set(base["blocked"])):
+            now, before = set(blocked.get(shard, ())), set(base["blocked"].get(shard, ()))
+            entry = {"shard": shard}
+            for side, keys in (("added", now - before), ("removed", before - now)):
+                name = f"{shard}.{side}.parquet"
+                if keys:
+                    files[name] = blocklist_file(keys)
+                entry.update({f"{side}_file": name if keys else None, f"{side}_count": len(keys),
+                              f"{side}_sha256": hashlib.sha256(files[name]).hexdigest() if keys else None})
+            if entry["added_count"] or entry["removed_count"]:
+                entries.append(entry)
+        delta = {"base_version": base["manifest"]["version"], "base_manifest_sha256": base["sha256"],
+                 "added_keys": sum(e["added_count"] for e in entries),
+                 "removed_keys": sum(e["removed_count"] for e in entries), "shards": entries}
     manifest = {
-        "format": "takedown.blocklist/1",
+        "format": "takedown.blocklist/2",
         "dataset": dataset,
         "release": release,
         "version": version,
@@ -183,18 +204,32 @@ def build_version(dataset: str, release: str, version: int, blocked: dict[str, l
         "shards": [
             {"shard": shard, "file": f"{shard}.parquet", "count": len(keys),
              "sha256": hashlib.sha256(files[f"{shard}.parquet"]).hexdigest()}
-            for shard, keys in sorted(blocked.items()) if keys
+            for shard, keys in blocked.items()
         ],
+        "delta": delta,
     }
     manifest.update(overrides)
-    raw = json.dumps(manifest, indent=2).encode()
+    raw = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
     return {"manifest": manifest, "raw": raw, "sha256": hashlib.sha256(raw).hexdigest(),
-            "sig": signer.sign(raw), "files": files}
+            "sig": signer.sign(raw), "files": files, "blocked": blocked}
+
+
+def rotation(old: Signer, new: Signer, at: str = "2026-12-01T00:00:00Z") -> dict:
+    """A rotation statement from ``old`` to ``new``, signed by ``old``, as the host publishes it."""
+    statement = {"old_key_id": old.key_id, "new_key_id": new.key_id, "new_public_key": new.b64, "at": at}
+    raw = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+    return {**statement, "signature": old.sign(raw)}
+
+
+@pytest.fixture
+def make_rotation():
+    """make_rotation(old_signer, new_signer) -> a signed rotation statement."""
+    return rotation
 
 
 @pytest.fixture
 def make_version():
-    """make_version(dataset, release, version, blocked, signer, previous_sha256, **overrides) -> dict."""
+    """make_version(dataset, release, version, blocked, signer, previous_sha256, base=None, **overrides) -> dict."""
     return build_version
 
 
@@ -207,6 +242,9 @@ class FakeHost:
     def __init__(self) -> None:
         self.signer = Signer()
         self.published_keys = [self.signer]
+        self.retired_keys: list[Signer] = []
+        self.rotations: list[dict] = []
+        self.floor = 0  # feed events up to this id are pruned: an older cursor gets 410
         self.releases: dict[str, list[dict]] = {}
         self.versions: dict[tuple[str, str, int], dict] = {}
         self.events: list[dict] = []
@@ -236,7 +274,7 @@ class FakeHost:
         previous = self.latest(dataset, release)
         number = previous["manifest"]["version"] + 1 if previous else 1
         version = build_version(dataset, release, number, blocked, signer or self.signer,
-                                previous["sha256"] if previous else None, **overrides)
+                                previous["sha256"] if previous else None, previous, **overrides)
         self.versions[(dataset, release, number)] = version
         for rel in self.releases.get(dataset, []):
             if rel["release"] == release:
@@ -260,14 +298,25 @@ class FakeHost:
         self.events.append(event)
         return event
 
+    def rotate(self) -> Signer:
+        """Make a new key the active one, the old one retired, with a signed rotation statement."""
+        new = Signer()
+        self.rotations.append(rotation(self.signer, new))
+        self.retired_keys.append(self.signer)
+        self.signer = new
+        self.published_keys = [new]
+        return new
+
     def acks_of(self, status: str | None = None) -> list[tuple[int, str]]:
         return [(a["version"], a["status"]) for a in self.acks if status in (None, a["status"])]
 
     # serving
     def _route(self, method: str, path: str, query: dict, body: bytes, headers) -> tuple[int, object]:
         if path == "/.well-known/takedown/signing-keys.json":
-            return 200, {"keys": [{"key_id": s.key_id, "algorithm": "ed25519", "public_key": s.b64}
-                                  for s in self.published_keys]}
+            keys = [{"key_id": s.key_id, "algorithm": "ed25519", "public_key": s.b64, "status": status}
+                    for status, signers in (("active", self.published_keys), ("retired", self.retired_keys))
+                    for s in signers]
+            return 200, {"keys": keys, "rotations": self.rotations}
         if headers.get("Authorization") != f"Bearer {TOKEN}":
             return 401, {"detail": "Invalid or revoked mirror token."}
         parts = [unquote(p) for p in path.strip("/").split("/")]
@@ -281,6 +330,15 @@ class FakeHost:
             return 405, {"detail": "Method not allowed."}
         if path == "/api/v1/mirror/feed":
             after = int(query.get("after", ["0"])[0])
+            if 0 < after < self.floor:
+                newest: dict[tuple, dict] = {}
+                for event in self.events:
+                    key = (event["dataset"], event["release"])
+                    if key not in newest or event["version"] > newest[key]["version"]:
+                        newest[key] = event
+                return 410, {"detail": f"cursor {after} is older than the feed's retention window: resync from "
+                                       f"the latest versions", "resync": True,
+                             "cursor": max(self.floor, self.events[-1]["id"]), "latest": list(newest.values())}
             limit = min(int(query.get("limit", ["100"])[0]), self.page_size)
             waiting = [e for e in self.events if e["id"] > after]
             page = waiting[:limit]
@@ -294,6 +352,8 @@ class FakeHost:
             if parts[7:] == ["manifest.json"]:
                 return 200, version["raw"]
             if parts[7:] == ["manifest.json.sig"]:
+                if version["sig"] is None:
+                    return 404, {"detail": "Not found."}
                 return 200, (version["sig"] + "\n").encode()
             if parts[7] == "files" and len(parts) == 9 and parts[8] in version["files"]:
                 return 200, version["files"][parts[8]]

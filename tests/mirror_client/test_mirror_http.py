@@ -4,6 +4,7 @@ import socket
 
 import pytest
 
+from mirror_client import __version__
 from mirror_client.api import USER_AGENT, ApiClient
 from mirror_client.errors import HttpError, ServerUnreachable
 from mirror_client.sync import read_feed
@@ -20,13 +21,15 @@ def test_it_sends_the_token_and_the_user_agent(host):
 
     headers = host.requests[-1]["headers"]
     assert headers["Authorization"] == f"Bearer {TOKEN}"
-    assert headers["User-Agent"] == USER_AGENT == "takedown-mirror-client/1.0"
+    assert headers["User-Agent"] == USER_AGENT == f"takedown-mirror-client/{__version__}"
 
 
 def test_it_fetches_the_signing_keys_without_the_token(host):
     keys = client_of(host).signing_keys()
 
-    assert keys == {host.signer.key_id: host.signer.raw}
+    assert keys.keys == {host.signer.key_id: host.signer.raw}
+    assert keys.active == {host.signer.key_id}
+    assert keys.rotations == []
     assert "Authorization" not in host.requests[-1]["headers"]
 
 
@@ -71,14 +74,15 @@ def test_it_reads_the_feed_page_by_page(host, data_dir):
     for n in range(5):
         host.publish("demo", "2026-11", {"00000": [f"00000{n}"]})
 
-    events, cursor = read_feed(client_of(host), 0)
+    read = read_feed(client_of(host), 0)
 
-    assert [e["id"] for e in events] == [1, 2, 3, 4, 5]
-    assert cursor == 5
+    assert [e["id"] for e in read.events] == [1, 2, 3, 4, 5]
+    assert read.cursor == 5
+    assert read.resync is None
     assert [r["query"] for r in host.requests] == ["after=0&limit=500", "after=2&limit=500", "after=4&limit=500"]
 
 
 def test_it_keeps_the_cursor_when_the_feed_is_empty(host):
-    events, cursor = read_feed(client_of(host), 7)
+    read = read_feed(client_of(host), 7)
 
-    assert (events, cursor) == ([], 7)
+    assert (read.events, read.cursor) == ([], 7)

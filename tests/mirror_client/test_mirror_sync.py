@@ -1,12 +1,14 @@
 """The sync command end to end, against a real local host serving the protocol."""
 
 import json
+import shutil
 
 import pyarrow.parquet as pq
 
+from mirror_client import __version__
 from mirror_client.apply import member_key
 from mirror_client.cli import main
-from mirror_client.state import STATE_FILE
+from mirror_client.state import STATE_DIR, STATE_FILE
 
 TOKEN = "td_mirror_testtoken"
 V1 = {"00000": ["000001", "000003"], "00002": ["000027"]}
@@ -31,7 +33,7 @@ def synced(capsys, host, data_dir, *blocklists):
 
 
 def state_of(data_dir):
-    return json.loads((data_dir / STATE_FILE).read_text())
+    return json.loads((data_dir / STATE_DIR / STATE_FILE).read_text())
 
 
 def keys_in(data_dir, shard):
@@ -55,7 +57,7 @@ def test_it_applies_and_acknowledges_on_first_sync(host, data_dir, run_cli, read
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert "demo/2026-11: release the dataset's only release" in proc.stdout
-    assert "applied demo/2026-11 v1: 3 samples removed from 2 shards" in proc.stdout
+    assert "applied demo/2026-11 v1 (full): 3 samples removed from 2 shards" in proc.stdout
     assert "acknowledged demo/2026-11 v1" in proc.stdout
     assert host.acks == [{"dataset": "demo", "release": "2026-11", "version": 1, "status": "applied",
                           "detail": "3 samples removed from 2 shards"}]
@@ -67,10 +69,12 @@ def test_it_applies_and_acknowledges_on_first_sync(host, data_dir, run_cli, read
     assert state["applied_version"] == 1
     assert state["applied_manifest_sha256"] == host.versions[("demo", "2026-11", 1)]["sha256"]
     assert state["cursor"] == 1
-    assert state["public_keys"] == {host.signer.key_id: host.signer.b64}
+    assert state["trusted_keys"] == {host.signer.key_id: host.signer.b64}
     assert state["pending_acks"] == []
     assert state["history"][0]["version"] == 1
-    assert all(r["headers"]["User-Agent"] == "takedown-mirror-client/1.0" for r in host.requests)
+    assert (data_dir / STATE_DIR / "manifest.json").read_bytes() == host.versions[("demo", "2026-11", 1)]["raw"]
+    assert not (data_dir / ".takedown-sync.json").exists()
+    assert all(r["headers"]["User-Agent"] == f"takedown-mirror-client/{__version__}" for r in host.requests)
 
 
 def test_it_says_up_to_date_on_the_second_sync(host, data_dir, run_cli, snapshot):
@@ -107,7 +111,7 @@ def test_it_fails_in_one_line_on_a_tampered_manifest(host, data_dir, run_cli, sn
     assert snapshot(data_dir) == before  # nothing applied, no state saved
 
 
-def test_it_verifies_the_chain_of_several_versions_and_acknowledges_each(host, data_dir, run_cli):
+def test_it_applies_only_the_newest_version_on_first_sync(host, data_dir, run_cli):
     host.add_release("demo", "2026-11", data_dir)
     host.add_release("other", "2026-01", digests={"00000": "0" * 64})
     host.publish("demo", "2026-11", {"00000": ["000001"]})
@@ -119,14 +123,31 @@ def test_it_verifies_the_chain_of_several_versions_and_acknowledges_each(host, d
 
     assert proc.returncode == 0, proc.stderr
     assert "feed: 4 new events after cursor 0, 3 for demo/2026-11" in proc.stdout
-    assert "verified demo/2026-11 v1..v3" in proc.stdout and "hash chain intact" in proc.stdout
-    assert "acknowledged demo/2026-11 v1, v2, v3" in proc.stdout
-    assert host.acks_of() == [(1, "applied"), (2, "applied"), (3, "applied")]
-    assert host.acks[0]["detail"] == "superseded by v3, which was applied: 3 samples removed from 2 shards"
-    assert host.acks[2]["detail"] == "3 samples removed from 2 shards"
-    assert [p.split("/")[-2] for p in fetched(host, "manifest.json")] == ["1", "2", "3"]
-    assert all("/3/files/" in p for p in fetched(host, ".parquet"))  # only the newest list is downloaded
+    assert "verified demo/2026-11 v3: signed by key" in proc.stdout
+    assert "acknowledged demo/2026-11 v3" in proc.stdout
+    assert host.acks_of() == [(3, "applied")]
+    assert host.acks[0]["detail"] == "3 samples removed from 2 shards"
+    assert [p.split("/")[-2] for p in fetched(host, "manifest.json")] == ["3"]
+    assert all("/3/files/" in p for p in fetched(host, ".parquet"))
     assert state_of(data_dir)["cursor"] == 4
+
+
+def test_it_verifies_the_chain_of_the_versions_it_skips_and_acknowledges_the_newest(host, data_dir, capsys):
+    synced(capsys, host, data_dir, {"00000": ["000001"]})
+    host.publish("demo", "2026-11", {"00000": ["000001", "000003"]})
+    host.publish("demo", "2026-11", V1)
+    host.requests.clear()
+
+    status, out, err = run(capsys, host, data_dir)
+
+    assert status == 0, err
+    assert "verified demo/2026-11 v2..v3: signed by key" in out and "hash chain intact" in out
+    assert [p.split("/")[-2] for p in fetched(host, "manifest.json")] == ["2", "3"]
+    # v3's delta is against v2, not the applied v1: the full lists of v3 are applied.
+    assert "applied demo/2026-11 v3 (full): 2 samples removed from 2 shards" in out
+    assert all("/3/files/" in p and ".added." not in p for p in fetched(host, ".parquet"))
+    assert host.acks_of() == [(1, "applied"), (3, "applied")]
+    assert state_of(data_dir)["applied_version"] == 3
 
 
 def test_it_anchors_the_next_version_to_the_applied_one(host, data_dir, capsys):
@@ -137,7 +158,7 @@ def test_it_anchors_the_next_version_to_the_applied_one(host, data_dir, capsys):
     status, out, err = run(capsys, host, data_dir)
 
     assert status == 0, err
-    assert "applied demo/2026-11 v2: 1 sample removed from 1 shard; 2 shards already clean" in out
+    assert "applied demo/2026-11 v2 (delta): 1 sample removed from 1 shard" in out
     assert [p.split("/")[-2] for p in fetched(host, "manifest.json")] == ["2"]
     assert host.acks_of() == [(1, "applied"), (2, "applied")]
     assert "000011" not in keys_in(data_dir, "00001")
@@ -145,7 +166,7 @@ def test_it_anchors_the_next_version_to_the_applied_one(host, data_dir, capsys):
 
 def test_it_refuses_a_broken_hash_chain(host, data_dir, capsys):
     synced(capsys, host, data_dir, V1)
-    host.publish("demo", "2026-11", V1, previous_manifest_sha256="ab" * 32)
+    host.publish("demo", "2026-11", V1, previous_manifest_sha256="ab" * 32, delta=None)
 
     status, _, err = run(capsys, host, data_dir)
 
@@ -180,7 +201,7 @@ def test_it_ignores_a_replayed_feed(host, data_dir, capsys):
 
     assert status == 0
     assert "up to date (applied version 2)" in out
-    assert len(host.acks) == 2
+    assert host.acks_of() == [(2, "applied")]
     assert state_of(data_dir)["cursor"] == 4
 
 
@@ -217,14 +238,14 @@ def test_it_skips_shards_not_present_locally(host, data_dir, capsys):
     status, out, _ = run(capsys, host, data_dir)
 
     assert status == 0
-    assert "applied demo/2026-11 v1: 3 samples removed from 2 shards; 1 shard not present locally" in out
+    assert "applied demo/2026-11 v1 (full): 3 samples removed from 2 shards; 1 shard not present locally" in out
     assert host.acks[0]["detail"] == "3 samples removed from 2 shards; 1 shard not present locally"
     assert fetched(host, "00005.parquet") == []
 
 
 def test_it_reports_an_already_clean_copy(host, data_dir, capsys):
     synced(capsys, host, data_dir, V1)
-    (data_dir / STATE_FILE).unlink()
+    shutil.rmtree(data_dir / STATE_DIR)
 
     status, out, _ = run(capsys, host, data_dir)
 
@@ -281,10 +302,10 @@ def test_it_refuses_a_manifest_signed_by_a_key_it_was_not_given(host, data_dir, 
     status, _, err = run(capsys, host, data_dir, "--public-key", mine.b64)
 
     assert status == 1
-    assert err == (f"error: demo/2026-11 v1 manifest is signed with unknown key {host.signer.key_id} "
-                   f"(trusted: {mine.key_id})\n")
+    assert err == (f"error: demo/2026-11 v1 is signed with key {host.signer.key_id}, which is not trusted "
+                   f"(trusted: {mine.key_id}) and no rotation statement signed by a trusted key leads to it; refusing "
+                   f"(if the host replaced its key, check the new key out of band and pass it with --public-key)\n")
     assert host.acks_of() == [(1, "failed")]
-    assert fetched(host, "signing-keys.json") == []
 
 
 def test_it_refuses_a_changed_host_key_until_given_explicitly(host, data_dir, capsys, make_signer):
@@ -296,14 +317,14 @@ def test_it_refuses_a_changed_host_key_until_given_explicitly(host, data_dir, ca
     status, _, err = run(capsys, host, data_dir)
 
     assert status == 1
-    assert err.startswith(f"error: host signing key changed: demo/2026-11 v2 is signed with key {rotated.key_id}, "
-                          f"pinned key is {host.signer.key_id}; refusing")
+    assert err.startswith(f"error: demo/2026-11 v2 is signed with key {rotated.key_id}, which is not trusted "
+                          f"(trusted: {host.signer.key_id}) and no rotation statement")
     assert host.acks_of("failed") == [(2, "failed")]
 
     status, out, _ = run(capsys, host, data_dir, "--public-key", rotated.b64)
     assert status == 0
     assert f"note: trusting key {rotated.key_id} from --public-key instead of pinned {host.signer.key_id}" in out
-    assert state_of(data_dir)["public_keys"] == {rotated.key_id: rotated.b64}
+    assert state_of(data_dir)["trusted_keys"] == {rotated.key_id: rotated.b64}
 
 
 def test_it_reports_http_errors_in_one_line(host, data_dir, run_cli):
@@ -356,18 +377,20 @@ def test_it_says_when_nothing_is_published_yet(host, data_dir, capsys):
 
     assert status == 0
     assert "demo/2026-11: up to date (no blocklist published yet)" in out
-    assert state_of(data_dir)["public_keys"] == {host.signer.key_id: host.signer.b64}
+    assert state_of(data_dir)["trusted_keys"] == {host.signer.key_id: host.signer.b64}
 
 
-def test_it_warns_about_an_expired_blocklist_and_applies_it(host, data_dir, capsys):
+def test_it_refuses_an_expired_blocklist(host, data_dir, capsys, snapshot):
     host.add_release("demo", "2026-11", data_dir)
     host.publish("demo", "2026-11", V1, expires_at="2020-01-01T00:00:00Z")
+    before = snapshot(data_dir)
 
-    status, out, _ = run(capsys, host, data_dir)
+    status, _, err = run(capsys, host, data_dir)
 
-    assert status == 0
-    assert "warning: demo/2026-11 v1 expired at 2020-01-01T00:00:00Z; applying it anyway" in out
-    assert host.acks_of() == [(1, "applied")]
+    assert status == 1
+    assert err.startswith("error: demo/2026-11 v1 expired at 2020-01-01T00:00:00Z; refusing")
+    assert host.acks_of() == [(1, "failed")]
+    assert snapshot(data_dir) == before
 
 
 def test_it_fails_without_traceback_when_the_folder_is_missing(host, tmp_path, run_cli):

@@ -175,3 +175,39 @@ def test_it_refuses_a_shard_file_that_is_not_parquet():
 
     with pytest.raises(VerificationError, match="not a readable parquet file"):
         verify_shard_file(data, entry_for(data, 1))
+
+
+def test_it_names_the_refusals(signer, make_version):
+    from mirror_client.errors import ChainError, ExpiredError
+    from mirror_client.verify import check_expiry
+
+    v1 = make_version("demo", "2026-11", 1, BLOCKED, signer, None)
+    v2 = make_version("demo", "2026-11", 2, BLOCKED, signer, "b" * 64)
+    with pytest.raises(ChainError):
+        check_chain([(v2["manifest"], v2["sha256"])], applied=(1, v1["sha256"]))
+    old = make_version("demo", "2026-11", 1, BLOCKED, signer, None, expires_at="2026-01-01T00:00:00Z")["manifest"]
+    with pytest.raises(ExpiredError, match=r"^demo/2026-11 v1 expired at 2026-01-01T00:00:00Z; refusing"):
+        check_expiry(old)
+
+
+def test_it_follows_a_chain_of_signed_rotations(make_signer, make_rotation):
+    from mirror_client import trust_rotations
+
+    a, b, c, stranger = make_signer(), make_signer(), make_signer(), make_signer()
+    rotations = [make_rotation(b, c), make_rotation(a, b)]
+
+    assert trust_rotations(keys_of(a), rotations, c.key_id) == {b.key_id: b.raw, c.key_id: c.raw}
+    assert trust_rotations(keys_of(stranger), rotations, c.key_id) == {}
+    tampered = [dict(make_rotation(a, b), new_public_key=stranger.b64, new_key_id=stranger.key_id)]
+    assert trust_rotations(keys_of(a), tampered, stranger.key_id) == {}
+
+
+def test_it_refuses_a_delta_that_contradicts_its_manifest(signer, make_version):
+    v1 = make_version("demo", "2026-11", 1, BLOCKED, signer, None)
+    v2 = make_version("demo", "2026-11", 2, {**BLOCKED, "00001": ["000011"]}, signer, v1["sha256"], base=v1)
+    assert verify_manifest(v2["raw"], v2["sig"], keys_of(signer))["delta"]["added_keys"] == 1
+
+    bad = dict(v2["manifest"]["delta"], added_keys=5)
+    forged = make_version("demo", "2026-11", 2, BLOCKED, signer, v1["sha256"], delta=bad)
+    with pytest.raises(VerificationError, match="delta added counts add up to 1, added_keys says 5"):
+        verify_manifest(forged["raw"], forged["sig"], keys_of(signer))

@@ -1,10 +1,14 @@
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.mirrors.models import Mirror, WebhookDelivery
+from apps.blocklists.models import BlocklistVersion
+from apps.mirrors.models import Mirror, Subscription, WebhookDelivery
 from apps.mirrors.services import mirror_authenticate
+from tests.mirrors.support import publish
 
 
 @pytest.fixture
@@ -56,3 +60,145 @@ def test_it_retries_failed_deliveries_from_the_admin(logged_in, release, release
     assert "Queued 1 deliveries" in response.content.decode()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempt_count) == ("pending", 0)
+
+
+# ---------------------------------------------------------------- managing a mirror: actions, deliveries, compliance
+
+def _action(client, action, mirror):
+    return client.post("/admin/mirrors/mirror/", {"action": action, "_selected_action": [mirror.pk]}, follow=True)
+
+
+@pytest.fixture
+def hooked(release):
+    from apps.core.actors import Actor
+    from apps.mirrors.services import mirror_create
+
+    return mirror_create(name="hooked", datasets=[release.dataset], webhook_url="https://hooks.example/x",
+                         contact_email="ops@hooked.example", actor=Actor.system())
+
+
+def test_it_rotates_a_token_and_a_webhook_secret_showing_each_once(logged_in, hooked):
+    mirror = hooked.mirror
+    page = _action(logged_in, "rotate_token", mirror).content.decode()
+    token = re.search(r"New token for hooked \(shown once, copy it now\): (td_mirror_[A-Za-z0-9_-]+)", page).group(1)
+    assert mirror_authenticate(token=hooked.token) is None
+    assert mirror_authenticate(token=token) == mirror
+
+    page = _action(logged_in, "rotate_webhook_secret", mirror).content.decode()
+    secret = re.search(r"New webhook signing secret for hooked \(shown once, copy it now\): (whsec_[^\s<]+)",
+                       page).group(1)
+    mirror.refresh_from_db()
+    assert mirror.webhook_secret == secret != hooked.webhook_secret
+    assert secret not in logged_in.get(f"/admin/mirrors/mirror/{mirror.pk}/change/").content.decode()
+    assert AuditEvent.objects.filter(action="mirror.webhook_secret_rotated", object_id=str(mirror.pk)).exists()
+
+
+def test_a_mirror_without_a_webhook_has_no_secret_to_rotate(logged_in, release, operator, run_command):
+    run_command("create_mirror", "lab", "--subscribe", "demo")
+    page = _action(logged_in, "rotate_webhook_secret", Mirror.objects.get()).content.decode()
+    assert "has no webhook URL, so no signing secret" in page
+
+
+def test_setting_a_webhook_url_in_the_admin_makes_a_secret(logged_in, release, operator, run_command):
+    run_command("create_mirror", "lab", "--subscribe", "demo")
+    mirror = Mirror.objects.get()
+    subscription = mirror.subscriptions.get()
+    response = logged_in.post(f"/admin/mirrors/mirror/{mirror.pk}/change/", {
+        "contact_email": "ops@lab.example", "webhook_url": "https://lab.example/hook",
+        "active": "",  # not a field any more: revoking and re-enabling go through their actions
+        "subscriptions-TOTAL_FORMS": "1", "subscriptions-INITIAL_FORMS": "1",
+        "subscriptions-0-id": subscription.pk, "subscriptions-0-mirror": mirror.pk,
+        "subscriptions-0-dataset": subscription.dataset_id,
+        "acknowledgements-TOTAL_FORMS": "0", "acknowledgements-INITIAL_FORMS": "0",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+    }, follow=True)
+    page = response.content.decode()
+    mirror.refresh_from_db()
+    assert mirror.webhook_url == "https://lab.example/hook" and mirror.active
+    assert mirror.webhook_secret.startswith("whsec_") and mirror.webhook_secret in page
+    assert AuditEvent.objects.get(action="mirror.changed").after["secret_generated"] is True
+
+
+def test_revoking_is_final_and_audited(logged_in, hooked, release, release_on_disk, operator):
+    publish(operator, release_on_disk.data.successful()[0].key, "other")
+    mirror = hooked.mirror
+    assert "Revoked hooked." in _action(logged_in, "revoke", mirror).content.decode()
+    mirror.refresh_from_db()
+    assert not mirror.active and mirror.revoked_at and mirror.disabled_reason == "revoked by user:reviewer"
+    assert mirror_authenticate(token=hooked.token) is None
+    assert WebhookDelivery.objects.get().status == "failed"
+    assert AuditEvent.objects.filter(action="mirror.revoked", object_id=str(mirror.pk)).exists()
+    page = _action(logged_in, "reenable", mirror).content.decode()
+    assert "was revoked and cannot be re-enabled" in page
+
+
+def test_it_re_enables_a_disabled_mirror(logged_in, hooked):
+    mirror = hooked.mirror
+    Mirror.objects.filter(pk=mirror.pk).update(disabled_at=timezone.now(), consecutive_failures=5,
+                                              disabled_reason="its last 5 webhook deliveries failed")
+    page = logged_in.get("/admin/mirrors/mirror/").content.decode()
+    assert "its last 5 webhook deliveries failed" in logged_in.get(
+        f"/admin/mirrors/mirror/{mirror.pk}/change/").content.decode()
+    assert "Re-enable the webhooks" in page and "disabled since" in page
+    assert "Re-enabled the webhooks of hooked" in _action(logged_in, "reenable", mirror).content.decode()
+    mirror.refresh_from_db()
+    assert mirror.active and mirror.disabled_at is None and mirror.consecutive_failures == 0
+    assert mirror_authenticate(token=hooked.token) == mirror
+    assert "are not disabled" in _action(logged_in, "reenable", mirror).content.decode()
+
+
+def test_the_mirror_page_shows_its_deliveries_and_compliance(logged_in, hooked, release, release_on_disk, operator):
+    from apps.mirrors.models import WebhookAttempt
+
+    publish(operator, release_on_disk.data.successful()[0].key, "csam")
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.update(status="failed", attempt_count=8, next_attempt_at=None)
+    WebhookAttempt.objects.create(delivery=delivery, started_at=delivery.created_at, status="failed",
+                                  status_code=500, error="", response_excerpt="boom")
+    three_hours_ago = timezone.now() - timedelta(hours=3)
+    BlocklistVersion.objects.update(created_at=three_hours_ago)
+    Subscription.objects.update(created_at=three_hours_ago)
+
+    page = logged_in.get(f"/admin/mirrors/mirror/{hooked.mirror.pk}/change/").content.decode()
+    assert "Webhook deliveries (last 30 days" in page and "HTTP 500" in page and "attempts / retry" in page
+    assert "ESCALATED: v1 was due" in page
+    listing = logged_in.get("/admin/mirrors/mirror/").content.decode()
+    assert "demo/2026-11 v-/v1 ESCALATED" in listing
+
+
+def test_a_failed_delivery_has_its_own_retry_button(logged_in, hooked, release, release_on_disk, operator,
+                                                     django_capture_on_commit_callbacks):
+    publish(operator, release_on_disk.data.successful()[0].key, "other")
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.update(status="failed", attempt_count=8, next_attempt_at=None)
+    listing = logged_in.get("/admin/mirrors/webhookdelivery/?status__exact=failed").content.decode()
+    assert f'formaction="/admin/mirrors/webhookdelivery/{delivery.pk}/retry/"' in listing
+    assert logged_in.get(f"/admin/mirrors/webhookdelivery/{delivery.pk}/retry/").status_code == 405
+    with django_capture_on_commit_callbacks() as queued:
+        response = logged_in.post(f"/admin/mirrors/webhookdelivery/{delivery.pk}/retry/", follow=True)
+    assert "Queued 1 deliveries" in response.content.decode() and len(queued) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempt_count) == ("pending", 0)
+    assert "formaction" not in logged_in.get("/admin/mirrors/webhookdelivery/").content.decode()
+
+
+def test_the_mirror_services_refuse_staff_without_the_admin_role(hooked, staff_with):
+    from apps.core.actors import Actor
+    from apps.core.errors import TakedownError
+    from apps.mirrors.services import (
+        mirror_reenable,
+        mirror_revoke,
+        mirror_rotate_token,
+        mirror_rotate_webhook_secret,
+        mirror_update,
+    )
+
+    reviewer = Actor.for_user(staff_with("rev", "reviewer", "restricted"))
+    for call in (lambda: mirror_rotate_token(mirror=hooked.mirror, actor=reviewer),
+                 lambda: mirror_rotate_webhook_secret(mirror=hooked.mirror, actor=reviewer),
+                 lambda: mirror_revoke(mirror=hooked.mirror, actor=reviewer),
+                 lambda: mirror_reenable(mirror=hooked.mirror, actor=reviewer),
+                 lambda: mirror_update(mirror=hooked.mirror, webhook_url="", contact_email="", actor=reviewer)):
+        with pytest.raises(TakedownError, match="only staff with the admin role may"):
+            call()
+    assert Mirror.objects.get().active and mirror_authenticate(token=hooked.token)

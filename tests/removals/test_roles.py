@@ -1,5 +1,6 @@
 """Each role against each page and action: what staff may see and do."""
 import pytest
+from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
@@ -159,6 +160,8 @@ MORE_PAGES = [
     ("/admin/blocklists/blocklistversion/", {"intake", "reviewer", "legal", "restricted", "admin"}),
     ("/admin/mirrors/webhookdelivery/", {"intake", "reviewer", "legal", "restricted", "admin"}),
     ("/admin/mirrors/acknowledgement/", {"intake", "reviewer", "legal", "restricted", "admin"}),
+    ("/admin/mirrors/feedevent/", {"intake", "reviewer", "legal", "restricted", "admin"}),
+    ("/admin/mirrors/feedretention/", {"admin"}),
     ("/admin/removals/counternotice/", {"intake", "reviewer", "legal", "restricted", "admin"}),
     ("/admin/auth/group/", {"admin"}),
 ]
@@ -250,3 +253,44 @@ def test_the_art19_recipients_export_needs_a_staff_role(client, team, requests, 
     assert (response.status_code == 200 and response["Content-Type"] == "text/csv") == allowed, role
     if allowed:
         assert response.content.decode().startswith("mirror,contact,dataset,release")
+
+
+# ---------------------------------------------------------------- mirror management: the admin role; retries: any staff
+
+MIRROR_ACTIONS = ["rotate_token", "rotate_webhook_secret", "revoke", "reenable"]
+
+
+@pytest.mark.parametrize("action", MIRROR_ACTIONS)
+@pytest.mark.parametrize("role", list(ROLES))
+def test_only_admins_manage_mirrors(client, team, release, role, action):
+    from apps.mirrors.models import Mirror
+    from apps.mirrors.services import mirror_create
+
+    mirror = mirror_create(name="lab", datasets=[release.dataset], webhook_url="https://lab.example/hook",
+                           actor=Actor.system()).mirror
+    if action == "reenable":
+        Mirror.objects.filter(pk=mirror.pk).update(disabled_at=timezone.now(), disabled_reason="webhooks failing")
+    fields = ("token_hash", "webhook_secret", "active", "revoked_at", "disabled_at")
+    before = Mirror.objects.values(*fields).get()
+    client.force_login(team[role])
+    listing = client.get("/admin/mirrors/mirror/")
+    client.post("/admin/mirrors/mirror/", {"action": action, "_selected_action": [mirror.pk]})
+    changed = Mirror.objects.values(*fields).get() != before
+    assert changed == (role == "admin"), (role, action)
+    assert (f'value="{action}"' in listing.content.decode()) == (role == "admin"), (role, action)
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_any_staff_role_retries_a_failed_delivery(client, team, release, release_on_disk, operator, role):
+    from apps.mirrors.models import WebhookDelivery
+    from apps.mirrors.services import mirror_create
+    from tests.mirrors.support import publish
+
+    mirror_create(name="lab", datasets=[release.dataset], webhook_url="https://lab.example/hook",
+                  actor=Actor.system())
+    publish(operator, release_on_disk.data.successful()[0].key)
+    WebhookDelivery.objects.update(status="failed", next_attempt_at=None)
+    client.force_login(team[role])
+    response = client.post(f"/admin/mirrors/webhookdelivery/{WebhookDelivery.objects.get().pk}/retry/")
+    assert (response.status_code == 302) == (role != "outsider"), (role, response.status_code)
+    assert (WebhookDelivery.objects.get().status == "pending") == (role != "outsider"), role

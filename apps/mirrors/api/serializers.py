@@ -20,12 +20,21 @@ class FeedEventSerializer(serializers.Serializer):
     manifest_url = serializers.URLField()
     signature_url = serializers.URLField()
     files_url = serializers.URLField()
+    delta_base_version = serializers.IntegerField(
+        allow_null=True, help_text="The version this one's delta is against; null for a release's first.")
 
 
 class FeedPageSerializer(serializers.Serializer):
     events = FeedEventSerializer(many=True)
     more = serializers.BooleanField()
     next = serializers.IntegerField()
+
+
+class FeedResyncSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    resync = serializers.BooleanField()
+    cursor = serializers.IntegerField(help_text="Continue from this cursor once the latest versions are applied.")
+    latest = FeedEventSerializer(many=True, help_text="Each subscribed release's newest version, to apply in full.")
 
 
 class ShardDigestSerializer(serializers.Serializer):

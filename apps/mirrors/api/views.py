@@ -1,5 +1,5 @@
 """The mirror sync API: feed, releases, blocklist files and acknowledgements."""
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from apps.blocklists.models import BlocklistVersion
 from apps.blocklists.selectors import blocklist_version_get
-from apps.blocklists.services import MANIFEST, SIGNATURE, blocklist_files, blocklist_read
+from apps.blocklists.services import MANIFEST, SIGNATURE, blocklist_files, blocklist_public_url, blocklist_read
 from apps.core.api.permissions import TokenOnlyView
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
@@ -16,7 +16,7 @@ from apps.datasets.models import Release
 from apps.datasets.selectors import release_get
 from apps.mirrors.api import serializers as s
 from apps.mirrors.api.auth import IsMirror, MirrorTokenAuthentication
-from apps.mirrors.selectors import feed_page
+from apps.mirrors.selectors import feed_etag, feed_floor, feed_page, feed_resync
 from apps.mirrors.services import ack_record, feed_event_payload
 
 _ERRORS = {
@@ -25,8 +25,9 @@ _ERRORS = {
     403: OpenApiResponse(ErrorSerializer, description="The mirror is not subscribed to this dataset."),
     404: OpenApiResponse(ErrorSerializer, description="No such dataset, release, version or file."),
 }
-# Published versions never change: clients and CDNs may keep them for good.
-_IMMUTABLE = "public, max-age=31536000, immutable"
+# Published versions never change: a client may keep them for good. Private: the answer needs a mirror
+# token, so a shared cache must not hand it to others (a CDN serves BLOCKLISTS_PUBLIC_URL instead).
+_IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 class MirrorView(TokenOnlyView):
@@ -49,25 +50,51 @@ class MirrorView(TokenOnlyView):
             raise NotFound(exc.message) from None
 
 
+def _feed_event(event) -> dict:
+    return {"id": event.pk, "type": event.type, "created_at": event.created_at, **event.payload}
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    # If-None-Match compares weakly: W/"x" and "x" are the same tag.
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 @extend_schema(tags=["mirror sync"])
 class FeedView(MirrorView):
     @extend_schema(
         summary="Events after a cursor",
+        description="Answers 304 to a matching If-None-Match (the ETag of the same query), and 410 with where "
+                    "to resync from when the cursor is older than the feed's retention window.",
         parameters=[s.FeedQuerySerializer],
-        responses={200: s.FeedPageSerializer, **_ERRORS},
+        responses={200: s.FeedPageSerializer, 304: OpenApiResponse(description="Nothing new since that ETag."),
+                   410: s.FeedResyncSerializer, **_ERRORS},
     )
     def get(self, request):
         query = s.FeedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        after = query.validated_data["after"]
+        floor = feed_floor()
+        if 0 < after < floor:
+            cursor, latest = feed_resync(mirror=request.auth)
+            body = {
+                "detail": f"cursor {after} is older than the feed's retention window: resync from the latest "
+                          "versions",
+                "resync": True,
+                "cursor": cursor,
+                "latest": [_feed_event(e) for e in latest],
+            }
+            return Response(s.FeedResyncSerializer(body).data, status=status.HTTP_410_GONE)
+        etag = feed_etag(mirror=request.auth, **query.validated_data)
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+            response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
+            response["ETag"] = etag
+            return response
         events, more, cursor = feed_page(mirror=request.auth, **query.validated_data)
-        body = {
-            "events": [
-                {"id": e.pk, "type": e.type, "created_at": e.created_at, **e.payload} for e in events
-            ],
-            "more": more,
-            "next": cursor,
-        }
-        return Response(s.FeedPageSerializer(body).data)
+        body = {"events": [_feed_event(e) for e in events], "more": more, "next": cursor}
+        response = Response(s.FeedPageSerializer(body).data)
+        response["ETag"] = etag
+        return response
 
 
 @extend_schema(tags=["mirror sync"])
@@ -96,47 +123,58 @@ class VersionsView(MirrorView):
     def get(self, request, dataset: str, release: str):
         rel = self.subscribed_release(request, dataset, release)
         rows = [
-            {**{f: getattr(v, f) for f in ("version", "created_at", "expires_at", "key_count", "shard_count",
-                                           "manifest_sha256")},
+            {**{f: getattr(v, f) for f in ("version", "created_at", "expires_at", "shard_count", "manifest_sha256")},
+             # What the files hold, decoys included, as the manifest's total_keys says.
+             "key_count": v.total_keys,
              "manifest_url": feed_event_payload(v)["manifest_url"]}
             for v in rel.blocklist_versions.select_related("release__dataset").order_by("-version")
         ]
         return Response(s.VersionSerializer(rows, many=True).data)
 
 
-def _raw(data: bytes, content_type: str) -> HttpResponse:
-    response = HttpResponse(data, content_type=content_type)
+def _serve(version: BlocklistVersion, name: str, content_type: str) -> HttpResponse:
+    """A file of a version, or with BLOCKLISTS_PUBLIC_URL a redirect to its public copy (the client checks
+    the manifest's signature and every file's sha256, so where the bytes come from does not matter)."""
+    url = blocklist_public_url(version=version, name=name)
+    if url:
+        response = HttpResponseRedirect(url)
+    else:
+        response = HttpResponse(blocklist_read(version=version, name=name), content_type=content_type)
     response["Cache-Control"] = _IMMUTABLE
     return response
+
+
+_REDIRECT = {302: OpenApiResponse(description="With BLOCKLISTS_PUBLIC_URL set: the file's public address.")}
 
 
 @extend_schema(tags=["mirror sync"])
 class ManifestView(MirrorView):
     @extend_schema(summary="A version's manifest.json, byte for byte as signed",
-                   responses={(200, "application/json"): OpenApiTypes.BINARY, **_ERRORS})
+                   responses={(200, "application/json"): OpenApiTypes.BINARY, **_REDIRECT, **_ERRORS})
     def get(self, request, dataset: str, release: str, version: int):
         found = self.version(request, dataset, release, version)
-        return _raw(blocklist_read(version=found, name=MANIFEST), "application/json")
+        return _serve(found, MANIFEST, "application/json")
 
 
 @extend_schema(tags=["mirror sync"])
 class SignatureView(MirrorView):
     @extend_schema(summary="Base64 Ed25519 signature of the manifest bytes",
-                   responses={(200, "text/plain"): OpenApiTypes.STR, **_ERRORS})
+                   responses={(200, "text/plain"): OpenApiTypes.STR, **_REDIRECT, **_ERRORS})
     def get(self, request, dataset: str, release: str, version: int):
         found = self.version(request, dataset, release, version)
-        return _raw(blocklist_read(version=found, name=SIGNATURE), "text/plain; charset=us-ascii")
+        return _serve(found, SIGNATURE, "text/plain; charset=us-ascii")
 
 
 @extend_schema(tags=["mirror sync"])
 class FileView(MirrorView):
-    @extend_schema(summary="One shard's parquet file of blocked keys",
-                   responses={(200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY, **_ERRORS})
+    @extend_schema(summary="One parquet file of keys: a shard's full list, or a side of its delta",
+                   responses={(200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY, **_REDIRECT,
+                              **_ERRORS})
     def get(self, request, dataset: str, release: str, version: int, file: str):
         found = self.version(request, dataset, release, version)
         if file not in blocklist_files(version=found):
             raise NotFound(f"{found} has no file {file!r}")
-        return _raw(blocklist_read(version=found, name=file), "application/vnd.apache.parquet")
+        return _serve(found, file, "application/vnd.apache.parquet")
 
 
 @extend_schema(tags=["mirror sync"])

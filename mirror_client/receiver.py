@@ -1,0 +1,206 @@
+"""The ``receive`` command: a webhook receiver that syncs when the host announces a blocklist.
+
+Requests are signed the Standard Webhooks way (https://www.standardwebhooks.com/):
+``webhook-id``, ``webhook-timestamp`` (seconds) and ``webhook-signature``
+(space-separated ``v1,<base64 HMAC-SHA256>`` of ``id.timestamp.body`` keyed by
+the base64 bytes after ``whsec_`` of the secret). A verified request is answered
+at once; syncs run one at a time in a single worker thread, and events arriving
+during a sync fold into one more sync after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .errors import MirrorClientError
+
+TOLERANCE_SECONDS = 5 * 60
+MAX_BODY = 1 << 20
+SEEN_IDS = 10_000
+PUBLISHED = "blocklist.published"
+
+
+class WebhookError(MirrorClientError):
+    """A request that is not a validly signed, fresh webhook."""
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret."""
+    value = secret.strip()
+    if value.startswith("whsec_"):
+        value = value[len("whsec_"):]
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookError("webhook secret is not whsec_ followed by base64") from None
+    if not key:
+        raise WebhookError("webhook secret is empty")
+    return key
+
+
+def sign(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The ``v1`` signature of one request."""
+    digest = hmac.new(key, msg_id.encode() + b"." + timestamp.encode() + b"." + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_webhook(key: bytes, headers, body: bytes, now: float | None = None) -> str:
+    """Check the Standard Webhooks headers of a request; returns its ``webhook-id``."""
+    msg_id = headers.get("webhook-id")
+    timestamp = headers.get("webhook-timestamp")
+    signatures = headers.get("webhook-signature")
+    if not msg_id or not timestamp or not signatures:
+        raise WebhookError("missing webhook-id, webhook-timestamp or webhook-signature header")
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise WebhookError(f"webhook-timestamp {timestamp!r} is not a number of seconds") from None
+    if abs((now if now is not None else time.time()) - sent) > TOLERANCE_SECONDS:
+        raise WebhookError(f"webhook-timestamp {timestamp} is more than {TOLERANCE_SECONDS // 60} minutes off")
+    expected = sign(key, msg_id, timestamp, body)
+    for candidate in signatures.split():
+        version, _, value = candidate.partition(",")
+        if version == "v1" and hmac.compare_digest(value, expected):
+            return msg_id
+    raise WebhookError(f"no valid v1 signature for webhook {msg_id}")
+
+
+class Receiver:
+    """The HTTP server, the set of ids already seen and the sync worker."""
+
+    def __init__(self, address: tuple[str, int], secret: str, run_sync: Callable[[], object], *,
+                 dataset: str | None = None, log: Callable[[str], None] = lambda line: None) -> None:
+        self.key = decode_secret(secret)
+        self.run_sync = run_sync
+        self.dataset = dataset
+        self.log = log
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._pending = False
+        self._stopping = False
+        self.syncs = 0
+        self.server = ThreadingHTTPServer(address, self._handler())
+        self.server.daemon_threads = True
+        self._serving = threading.Thread(target=self.server.serve_forever, args=(0.2,), name="webhook-server")
+        self._worker = threading.Thread(target=self._work, name="sync-worker")
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self, *, initial_sync: bool = True) -> None:
+        """Serve and start the worker; ``initial_sync`` catches up on what was published while stopped."""
+        self._worker.start()
+        self._serving.start()
+        if initial_sync:
+            self.request_sync()
+
+    def stop(self) -> None:
+        """Stop taking requests, let a running sync finish, stop the worker."""
+        self.server.shutdown()
+        self.server.server_close()
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        self._worker.join()
+        self._serving.join()
+
+    def request_sync(self) -> None:
+        """Ask for a sync; several requests during a running sync make one more sync."""
+        with self._wake:
+            self._pending = True
+            self._wake.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                self._pending = False
+            self.syncs += 1
+            try:
+                self.run_sync()
+            except MirrorClientError as exc:
+                self.log("error: " + " ".join(str(exc).split()))
+            except Exception as exc:  # the receiver must outlive any one sync
+                self.log(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
+
+    def first_time(self, msg_id: str) -> bool:
+        """Record ``msg_id``; False when it was seen already (a retried delivery)."""
+        with self._seen_lock:
+            if msg_id in self._seen:
+                return False
+            self._seen[msg_id] = None
+            while len(self._seen) > SEEN_IDS:
+                self._seen.popitem(last=False)
+            return True
+
+    def handle(self, headers, body: bytes) -> tuple[int, dict]:
+        """Answer one POST: (status, JSON body)."""
+        try:
+            msg_id = verify_webhook(self.key, headers, body)
+        except WebhookError as exc:
+            self.log(f"refused a webhook: {exc}")
+            return 401, {"detail": str(exc)}
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return 400, {"detail": "body is not JSON"}
+        if not self.first_time(msg_id):
+            self.log(f"webhook {msg_id}: already received, ignored")
+            return 200, {"status": "duplicate"}
+        event_type = payload.get("type") if isinstance(payload, dict) else None
+        data = payload.get("data") if isinstance(payload, dict) else None
+        dataset = data.get("dataset") if isinstance(data, dict) else None
+        if event_type != PUBLISHED or (self.dataset and dataset and dataset != self.dataset):
+            self.log(f"webhook {msg_id}: {event_type} for {dataset or 'no dataset'}, nothing to do")
+            return 200, {"status": "ignored"}
+        self.log(f"webhook {msg_id}: {event_type} {dataset}/{data.get('release')} v{data.get('version')}, "
+                 f"sync queued")
+        self.request_sync()
+        return 202, {"status": "accepted"}
+
+    def _handler(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "takedown-mirror-receiver"
+
+            def log_message(self, *args):  # requests are logged by handle(), without the noise
+                pass
+
+            def _answer(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    return self._answer(400, {"detail": "bad Content-Length"})
+                if length > MAX_BODY:
+                    self.close_connection = True
+                    return self._answer(413, {"detail": f"body larger than {MAX_BODY} bytes"})
+                self._answer(*receiver.handle(self.headers, self.rfile.read(length)))
+
+            def do_GET(self):
+                self._answer(200, {"status": "ok", "syncs": receiver.syncs})
+
+        return Handler

@@ -1,0 +1,183 @@
+"""The webhook receiver: requests signed by the real standardwebhooks package, a real HTTP server, real syncs."""
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from standardwebhooks import Webhook
+
+from mirror_client.receiver import Receiver
+
+SECRET = "whsec_" + base64.b64encode(b"a mirror's webhook secret, 32 b!").decode()
+TOKEN = "td_mirror_testtoken"
+V1 = {"00000": ["000001", "000003"], "00002": ["000027"]}
+
+
+def post(url, payload, *, msg_id="msg_1", secret=SECRET, when=None, signature=None):
+    body = json.dumps(payload).encode()
+    when = when or datetime.now(UTC)
+    headers = {"content-type": "application/json", "webhook-id": msg_id,
+               "webhook-timestamp": str(int(when.timestamp())),
+               "webhook-signature": signature or Webhook(secret).sign(msg_id, when, body.decode())}
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def published(version=1, dataset="demo"):
+    return {"type": "blocklist.published", "timestamp": "2026-11-28T01:00:00+00:00",
+            "data": {"id": version, "dataset": dataset, "release": "2026-11", "version": version}}
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    """A Receiver on a free loopback port whose sync waits for ``gate`` and counts itself."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    calls, gate, lines = [], threading.Event(), []
+    gate.set()
+
+    def run_sync():
+        calls.append(time.monotonic())
+        gate.wait(10)
+
+    r = Receiver(("127.0.0.1", 0), SECRET, run_sync, dataset="demo", log=lines.append)
+    r.calls, r.gate, r.lines = calls, gate, lines
+    r.start(initial_sync=False)
+    yield r
+    gate.set()
+    r.stop()
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_it_accepts_a_signed_event_and_syncs(receiver):
+    status, body = post(receiver.url, published())
+
+    assert (status, body) == (202, {"status": "accepted"})
+    assert wait_for(lambda: len(receiver.calls) == 1)
+
+
+def test_it_refuses_a_bad_signature(receiver):
+    other = "whsec_" + base64.b64encode(b"another secret, also 32 bytes!!!").decode()
+
+    status, body = post(receiver.url, published(), secret=other)
+
+    assert status == 401
+    assert body == {"detail": "no valid v1 signature for webhook msg_1"}
+    time.sleep(0.1)
+    assert receiver.calls == []
+
+
+def test_it_refuses_a_stale_or_future_timestamp(receiver):
+    for when in (datetime.now(UTC) - timedelta(minutes=6), datetime.now(UTC) + timedelta(minutes=6)):
+        status, body = post(receiver.url, published(), when=when)
+        assert status == 401
+        assert "is more than 5 minutes off" in body["detail"]
+
+
+def test_it_refuses_missing_headers(receiver):
+    request = urllib.request.Request(receiver.url, data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 401
+
+
+def test_it_ignores_a_duplicate_id(receiver):
+    assert post(receiver.url, published(), msg_id="td_evt_7")[0] == 202
+    assert wait_for(lambda: len(receiver.calls) == 1)
+
+    status, body = post(receiver.url, published(), msg_id="td_evt_7")
+
+    assert (status, body) == (200, {"status": "duplicate"})
+    time.sleep(0.1)
+    assert len(receiver.calls) == 1
+
+
+def test_it_ignores_events_of_other_datasets_and_types(receiver):
+    assert post(receiver.url, published(dataset="other"), msg_id="a") == (200, {"status": "ignored"})
+    assert post(receiver.url, {"type": "mirror.test", "data": {}}, msg_id="b") == (200, {"status": "ignored"})
+    time.sleep(0.1)
+    assert receiver.calls == []
+
+
+def test_it_folds_events_arriving_during_a_sync_into_one_more(receiver):
+    receiver.gate.clear()
+    assert post(receiver.url, published(1), msg_id="e1")[0] == 202
+    assert wait_for(lambda: len(receiver.calls) == 1)
+
+    started = time.monotonic()
+    for n in range(2, 6):  # answered at once although a sync is running
+        assert post(receiver.url, published(n), msg_id=f"e{n}")[0] == 202
+    assert time.monotonic() - started < 2
+    receiver.gate.set()
+
+    assert wait_for(lambda: len(receiver.calls) == 2)
+    time.sleep(0.2)
+    assert len(receiver.calls) == 2
+
+
+def test_it_keeps_running_after_a_failing_sync(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    lines, calls = [], []
+
+    def run_sync():
+        calls.append(1)
+        raise RuntimeError("disk on fire")
+
+    r = Receiver(("127.0.0.1", 0), SECRET, run_sync, log=lines.append)
+    r.start(initial_sync=False)
+    try:
+        assert post(r.url, published(), msg_id="x1")[0] == 202
+        assert wait_for(lambda: "error: unexpected RuntimeError: disk on fire" in lines)
+        assert post(r.url, published(), msg_id="x2")[0] == 202
+        assert wait_for(lambda: len(calls) == 2)
+    finally:
+        r.stop()
+
+
+def test_the_command_syncs_on_a_webhook_and_stops_on_sigterm(host, data_dir):
+    host.add_release("demo", "2026-11", data_dir)
+    env = dict(os.environ, no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost",
+               TAKEDOWN_WEBHOOK_SECRET=SECRET, TAKEDOWN_MIRROR_TOKEN=TOKEN)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mirror_client", "receive", "--listen", "127.0.0.1:0", "--server", host.url,
+         "--dataset", "demo", "--data", str(data_dir)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("listening on http://127.0.0.1:"), first + proc.stderr.read()
+        url = first.split()[2]
+        # The catch-up sync at start finds nothing yet.
+        assert wait_for(lambda: any(r["path"] == "/api/v1/mirror/feed" for r in list(host.requests)))
+
+        host.publish("demo", "2026-11", V1)
+        assert post(url, published(1), msg_id="td_evt_1")[0] == 202
+        assert wait_for(lambda: host.acks_of() == [(1, "applied")])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "applied demo/2026-11 v1 (full)" in out
+    assert out.rstrip().endswith("stopped")
+    assert "Traceback" not in err

@@ -1,0 +1,76 @@
+"""Helpers for mirror tests: publishing a removal, and many webhook receivers behind one loopback server."""
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # dozens of webhooks arrive at once
+    daemon_threads = True
+
+
+@dataclass
+class Fleet:
+    base: str
+    server: ThreadingHTTPServer
+    # name -> list of answers, each a status code or ("slow", seconds); then 204
+    plans: dict = field(default_factory=dict)
+    arrivals: dict = field(default_factory=dict)  # name -> [monotonic time of each request]
+    bodies: dict = field(default_factory=dict)  # name -> [(headers, body)]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/m/{name}"
+
+    def received(self) -> set[str]:
+        with self.lock:
+            return {name for name, times in self.arrivals.items() if times}
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_fleet() -> Fleet:
+    """Receivers at fleet.url(name), answering as fleet.plans[name] says (then 204)."""
+    state: dict = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            fleet: Fleet = state["fleet"]
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            name = self.path.rsplit("/", 1)[-1]
+            with fleet.lock:
+                fleet.arrivals.setdefault(name, []).append(time.monotonic())
+                fleet.bodies.setdefault(name, []).append(({k.lower(): v for k, v in self.headers.items()}, body))
+                plan = fleet.plans.get(name, [])
+                answer = plan.pop(0) if plan else 204
+            if isinstance(answer, tuple):
+                time.sleep(answer[1])
+                answer = 204
+            self.send_response(answer)
+            if 300 <= answer < 400:
+                self.send_header("location", "http://127.0.0.1:1/elsewhere")
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = _Server(("127.0.0.1", 0), Handler)
+    fleet = Fleet(base=f"http://127.0.0.1:{server.server_address[1]}", server=server)
+    state["fleet"] = fleet
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return fleet
+
+
+def publish(operator, key: str, category: str = "copyright") -> list:
+    """Take one sample out through a request of that category: the blocklist versions it published."""
+    from apps.removals.parsing import ParsedIdentifier
+    from apps.removals.services import request_approve, request_create, request_publish
+
+    request = request_create(category=category, actor=operator, identifiers=[ParsedIdentifier(2, "key", key)])
+    request_approve(request=request, actor=operator)
+    return request_publish(request=request, actor=operator)

@@ -1,0 +1,30 @@
+"""Outgoing webhooks connect to the address that was checked, never to a second lookup of the name."""
+import pytest
+
+from apps.core import net
+
+
+def test_the_checked_address_is_returned_for_pinning(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
+    assert net.check_public_url("https://93.184.215.14/hook") == "93.184.215.14"
+    with pytest.raises(net.Refused, match="non-public address 10.0.0.8"):
+        net.check_public_url("http://10.0.0.8/hook")
+    with pytest.raises(net.Refused, match="not an http"):
+        net.check_public_url("ftp://example.org/hook")
+
+
+def test_a_pinned_client_connects_to_its_address_whatever_the_name_resolves_to(receiver):
+    port = receiver.url.split(":")[2].split("/")[0]
+    # rebind.invalid resolves to nothing at all: reaching the receiver proves no second lookup happened.
+    with net.pinned_client("127.0.0.1", timeout=5) as client:
+        response = client.post(f"http://rebind.invalid:{port}/hooks/takedown", content=b"{}")
+    assert response.status_code == 204
+    [got] = receiver.received
+    assert got.headers["host"] == f"rebind.invalid:{port}"
+
+
+def test_a_pinned_client_does_not_follow_redirects(receiver):
+    receiver.statuses = [307]
+    with net.pinned_client("127.0.0.1", timeout=5) as client:
+        assert client.post(receiver.url, content=b"{}").status_code == 307
+    assert len(receiver.received) == 1

@@ -1,0 +1,201 @@
+"""The webhook outbox under failure: concurrency, backoff, attempt rows, permanent failures, disabling."""
+import time
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from apps.audit.models import AuditEvent
+from apps.core.actors import Actor
+from apps.mirrors.models import Mirror, WebhookAttempt, WebhookDelivery
+from apps.mirrors.services import (
+    _backoff_seconds,
+    deliveries_due,
+    delivery_send,
+    event_fanout,
+    mirror_authenticate,
+    mirror_create,
+    mirror_reenable,
+    mirror_update,
+)
+from tests.mirrors.support import publish as _publish
+from tests.mirrors.support import start_fleet
+
+
+@pytest.fixture
+def fleet():
+    fleet = start_fleet()
+    yield fleet
+    fleet.stop()
+
+
+def _hook(release, fleet, name):
+    return mirror_create(name=name, datasets=[release.dataset], webhook_url=fleet.url(name), actor=Actor.system())
+
+
+def test_it_sends_one_events_deliveries_concurrently(release, release_on_disk, operator, fleet, settings,
+                                                       allow_loopback_webhooks):
+    settings.WEBHOOK_CONCURRENCY = 32
+    names = [f"m{i:02d}" for i in range(24)]
+    for name in names:
+        _hook(release, fleet, name)
+        fleet.plans[name] = [("slow", 1.0)]
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    event_id = WebhookDelivery.objects.values_list("event_id", flat=True).first()
+
+    started = time.monotonic()
+    sent = event_fanout(event_id=event_id)
+    elapsed = time.monotonic() - started
+
+    assert len(sent) == 24 and fleet.received() == set(names)
+    assert elapsed < 6, f"24 receivers taking 1 s each took {elapsed:.1f} s: not sent concurrently"
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+    assert set(WebhookAttempt.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert all(a.duration_ms >= 900 for a in WebhookAttempt.objects.all())
+
+
+def test_a_slow_receiver_times_out_without_holding_up_the_others(release, release_on_disk, operator, fleet,
+                                                                 settings, allow_loopback_webhooks):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    for name in ("quick", "stuck"):
+        _hook(release, fleet, name)
+    fleet.plans["stuck"] = [("slow", 3)]
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    event_fanout(event_id=WebhookDelivery.objects.first().event_id)
+
+    quick = WebhookDelivery.objects.get(mirror__name="quick")
+    stuck = WebhookDelivery.objects.get(mirror__name="stuck")
+    assert quick.status == "delivered"
+    assert (stuck.status, stuck.attempt_count) == ("pending", 1)
+    attempt = stuck.attempts.get()
+    assert attempt.status == "failed" and attempt.status_code is None and "Timeout" in attempt.error
+
+
+def test_the_backoff_doubles_with_jitter():
+    for attempt in range(1, 12):
+        base = min(2 * 2 ** (attempt - 1), 3600)  # WEBHOOK_RETRY_BASE_SECONDS = 2
+        waits = {_backoff_seconds(attempt) for _ in range(20)}
+        assert all(base / 2 <= w <= base for w in waits), attempt
+        assert len(waits) > 1  # not every delivery comes back at the same second
+
+
+def test_it_schedules_the_next_try_within_the_jittered_backoff(release, release_on_disk, operator, fleet,
+                                                               allow_loopback_webhooks):
+    _hook(release, fleet, "flaky")
+    fleet.plans["flaky"] = [503]
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    before = timezone.now()
+    delivery = delivery_send(delivery_id=WebhookDelivery.objects.get().pk)
+    wait = (delivery.next_attempt_at - before).total_seconds()
+    assert delivery.status == "pending" and 1 - 0.5 <= wait <= 2 + 0.5  # the first retry: 1 to 2 s
+    attempt = delivery.attempts.get()
+    assert (attempt.status, attempt.status_code, attempt.response_excerpt) == ("failed", 503, "ok")
+
+
+def test_a_redirect_is_a_permanent_failure(release, release_on_disk, operator, fleet, allow_loopback_webhooks):
+    _hook(release, fleet, "moved")
+    fleet.plans["moved"] = [302]
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    delivery = delivery_send(delivery_id=WebhookDelivery.objects.get().pk)
+    assert (delivery.status, delivery.next_attempt_at) == ("failed", None)
+    attempt = delivery.attempts.get()
+    assert attempt.status_code == 302 and "do not follow redirects" in attempt.error
+    assert len(fleet.arrivals["moved"]) == 1  # the Location was not followed
+
+
+def test_an_unexpected_error_while_sending_is_a_failed_attempt(release, release_on_disk, operator, fleet,
+                                                               allow_loopback_webhooks):
+    hooked = _hook(release, fleet, "broken").mirror
+    Mirror.objects.filter(pk=hooked.pk).update(webhook_secret="whsec_%%%")  # not base64: the signer raises
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    delivery = delivery_send(delivery_id=WebhookDelivery.objects.get().pk)
+    assert (delivery.status, delivery.attempt_count) == ("pending", 1)
+    attempt = delivery.attempts.get()
+    assert attempt.status == "failed" and "Error" in attempt.error
+    assert fleet.received() == set()
+
+
+def test_an_attempt_cut_off_by_a_dying_worker_is_closed_on_the_next_try(release, release_on_disk, operator, fleet,
+                                                                         allow_loopback_webhooks):
+    _hook(release, fleet, "m")
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    delivery = WebhookDelivery.objects.get()
+    # As if a worker claimed it, wrote its attempt row and was killed: the claim has expired since.
+    WebhookAttempt.objects.create(delivery=delivery, started_at=timezone.now())
+    assert deliveries_due() == [delivery.pk]
+    delivery_send(delivery_id=delivery.pk)
+    first, second = delivery.attempts.order_by("id")
+    assert first.status == "failed" and first.error.startswith("interrupted")
+    assert second.status == "succeeded"
+
+
+def test_a_mirror_with_a_webhook_url_always_has_a_secret(release, fleet, staff_with):
+    admin = Actor.for_user(staff_with("boss", "admin"))
+    mirror = mirror_create(name="plain", datasets=[release.dataset], actor=Actor.system()).mirror
+    assert mirror.webhook_secret == ""
+    secret = mirror_update(mirror=mirror, webhook_url=fleet.url("plain"), contact_email="", actor=admin)
+    assert secret.startswith("whsec_") and Mirror.objects.get().webhook_secret == secret
+    # Changing the URL keeps the secret; removing it drops the secret.
+    assert mirror_update(mirror=mirror, webhook_url=fleet.url("other"), contact_email="", actor=admin) == ""
+    assert Mirror.objects.get().webhook_secret == secret
+    mirror_update(mirror=mirror, webhook_url="", contact_email="ops@x.example", actor=admin)
+    assert Mirror.objects.get().webhook_secret == ""
+    assert AuditEvent.objects.filter(action="mirror.changed").count() == 3
+
+
+def test_consecutive_failed_deliveries_disable_the_mirror_and_tell_staff(
+        release, release_on_disk, operator, fleet, settings, staff_with, allow_loopback_webhooks):
+    settings.WEBHOOK_DISABLE_AFTER_FAILURES = 2
+    staff_with("boss", "admin")
+    created = _hook(release, fleet, "gone")
+    fleet.plans["gone"] = [410, 204, 410, 410]
+    keys = [s.key for s in release_on_disk.data.successful()]
+
+    _publish(operator, keys[0])
+    delivery_send(delivery_id=WebhookDelivery.objects.latest("id").pk)  # failed: 1 in a row
+    _publish(operator, keys[1])
+    delivery_send(delivery_id=WebhookDelivery.objects.latest("id").pk)  # delivered: the count starts again
+    assert Mirror.objects.get().consecutive_failures == 0
+    _publish(operator, keys[2])
+    delivery_send(delivery_id=WebhookDelivery.objects.latest("id").pk)
+    assert Mirror.objects.get().active
+    _publish(operator, keys[3])
+    delivery_send(delivery_id=WebhookDelivery.objects.latest("id").pk)
+
+    mirror = Mirror.objects.get()
+    assert mirror.disabled_at is not None
+    assert "last 2 webhook deliveries failed" in mirror.disabled_reason and "410" in mirror.disabled_reason
+    event = AuditEvent.objects.get(action="mirror.disabled")
+    assert (event.actor_label, event.after["webhooks"]) == ("system", "paused")
+    [message] = mail.outbox
+    assert message.to == ["boss@host.example"] and "webhooks of mirror gone disabled" in message.subject
+    assert "Re-enable webhooks" in message.body and "can still sync by polling" in message.body
+    # Only its webhooks stop: the mirror still syncs and acknowledges with its token.
+    assert mirror.active and mirror_authenticate(token=created.token) == mirror
+
+    # A new event waits, pending, and nothing is sent until the webhooks are re-enabled.
+    _publish(operator, keys[4])
+    assert deliveries_due() == [] and WebhookDelivery.objects.filter(status="pending").count() == 1
+    mirror_reenable(mirror=mirror, actor=Actor.for_user(staff_with("boss2", "admin")))
+    mirror.refresh_from_db()
+    assert mirror.disabled_at is None and mirror.consecutive_failures == 0 and mirror.disabled_reason == ""
+    assert deliveries_due() == [WebhookDelivery.objects.get(status="pending").pk]
+    assert AuditEvent.objects.filter(action="mirror.reenabled").exists()
+
+
+def test_a_disabled_mirrors_pending_deliveries_wait_until_it_is_re_enabled(
+        release, release_on_disk, operator, fleet, allow_loopback_webhooks, django_capture_on_commit_callbacks,
+        eager_tasks):
+    mirror = _hook(release, fleet, "paused").mirror
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    delivery = WebhookDelivery.objects.get()
+    Mirror.objects.filter(pk=mirror.pk).update(disabled_at=timezone.now(), disabled_reason="test")
+    assert delivery_send(delivery_id=delivery.pk) is None and deliveries_due() == []
+    mirror.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_reenable(mirror=mirror, actor=Actor.system())
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+    headers, body = fleet.bodies["paused"][0]
+    assert Webhook(mirror.webhook_secret).verify(body, headers)["data"]["delta_base_version"] is None
