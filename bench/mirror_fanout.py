@@ -41,9 +41,20 @@ DB_NAME = "takedown_bench_fanout"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range, so nothing binding port 0 later can take it."""
+    global _next_port
+    while _next_port < 32000:
+        _next_port += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", _next_port))
+            except OSError:
+                continue
+            return _next_port
+    raise RuntimeError("no free port between 20000 and 32000")
+
+
+_next_port = 20000
 
 
 def wait_port(port: int, timeout: float = 60.0) -> None:
@@ -148,6 +159,27 @@ class Bench:
         self.procs.append(proc)
         return proc
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each kind of process this bench started (with their children)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        sessions = {proc.pid: ("receiver" if "receive" in proc.args else "gunicorn" if "gunicorn" in proc.args[0]
+                               else "worker") for proc in self.procs}
+        used: dict[str, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            kind = sessions.get(int(fields[3]))  # the session id: each spawned process leads its own
+            if kind:
+                used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        with open("/proc/stat") as handle:
+            total = handle.readline().split()[1:8]
+        used["machine"] = sum(int(x) for x in total[:3] + total[5:7]) / tick  # user, nice, system, irq, softirq
+        return used
+
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -184,7 +216,9 @@ class Bench:
         self._approve_now(self.samples[0].key)  # version 1, published before any mirror exists
 
         self.spawn("gunicorn", [str(REPO / ".venv/bin/gunicorn"), "project.wsgi", "-b", f"127.0.0.1:{self.port}",
-                                "-w", str(self.args.web_workers), "--threads", "8", "--timeout", "60"])
+                                "-w", str(self.args.web_workers), "--threads", "8", "--timeout", "60",
+                                "--access-logfile", str(self.work / "logs" / "access.log"),
+                                "--access-logformat", '%(U)s %(s)s %(D)s'])
         self.spawn("worker", [PYTHON, "-m", "celery", "-A", "project", "worker", "-Q", self.env["CELERY_QUEUE"],
                               "-c", str(self.args.celery_concurrency), "--loglevel", "WARNING", "-n",
                               f"fanout-{os.getpid()}@%h"])
@@ -251,6 +285,7 @@ class Bench:
 
         latest = BlocklistVersion.objects.filter(release=self.release).order_by("-version").first()
         ids = [m["mirror"].pk for m in mirrors]
+        cpu_before = self.cpu_seconds()
         start = time.monotonic()
         started_at = datetime.datetime.now(datetime.UTC)
         self._approve_later(key)
@@ -266,14 +301,31 @@ class Bench:
                 break
             time.sleep(0.05)
         total = time.monotonic() - start
+        cpu_after = self.cpu_seconds()
+        cpu = {k: round(cpu_after.get(k, 0) - cpu_before.get(k, 0), 2) for k in cpu_after}
         missing = [m["i"] for m in mirrors if m["mirror"].pk not in done_at]
         by_kind = {}
         for m in mirrors:
             if m["mirror"].pk in done_at:
                 by_kind.setdefault(m["kind"], []).append(done_at[m["mirror"].pk])
+        # Where the time went: publication by the worker, then the webhooks, then the mirrors' syncs.
+        from apps.mirrors.models import FeedEvent, WebhookDelivery
+
+        event = FeedEvent.objects.filter(release=self.release).order_by("-id").first()
+        delivered = list(WebhookDelivery.objects.filter(event=event, mirror_id__in=ids)
+                         .exclude(delivered_at=None).values_list("delivered_at", flat=True))
+        published_s = (event.created_at - started_at).total_seconds()
+        first_delivery = {m: d for m, d in WebhookDelivery.objects.filter(event=event, mirror_id__in=ids)
+                          .values_list("mirror_id", "attempts__started_at").order_by("attempts__started_at")}
         # Every copy really is clean: the key is gone from each mirror's parquet files.
         unclean = [m["i"] for m in mirrors if self._still_holds(m["data"], key)]
         return {"mirrors": len(mirrors), "seconds_until_all": round(total, 2), "missing": missing,
+                "published_after_s": round(published_s, 2), "cpu_seconds": cpu,
+                "webhooks_delivered_max_s": round(max((d - started_at).total_seconds() for d in delivered), 2)
+                if delivered else None,
+                "first_webhook_sent_max_s": round(max((d - started_at).total_seconds()
+                                                      for d in first_delivery.values() if d), 2)
+                if first_delivery else None,
                 "unclean": unclean,
                 "per_kind_max_s": {k: round(max(v), 2) for k, v in by_kind.items()},
                 "p50_s": round(statistics.median(done_at.values()), 2) if done_at else None}

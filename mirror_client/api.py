@@ -15,6 +15,8 @@ from . import __version__
 from .errors import HttpError, MirrorClientError, ServerUnreachable, UnsignedError, VerificationError
 from .verify import decode_public_key, key_id_for
 
+# The host sends a manifest's signature along with it; manifest.json.sig remains the reference.
+SIGNATURE_HEADER = "Takedown-Signature"
 USER_AGENT = f"takedown-mirror-client/{__version__}"
 TRANSIENT_STATUSES = {502, 503, 504}
 # Connection-level failures worth another try; DNS, TLS and timeouts are not retried.
@@ -55,8 +57,9 @@ class ApiClient:
     # -- transport -------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
-                auth: bool = True) -> bytes:
-        """Send one request, retrying transient failures; return the response body."""
+                auth: bool = True, headers_out: dict | None = None) -> bytes:
+        """Send one request, retrying transient failures; return the response body (and, into
+        ``headers_out`` when given, the response headers)."""
         url = self.server + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
@@ -72,6 +75,8 @@ class ApiClient:
                 req.add_unredirected_header("Authorization", f"Bearer {self.token}")
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    if headers_out is not None:
+                        headers_out.update((k.lower(), v) for k, v in resp.headers.items())
                     return resp.read()
             except urllib.error.HTTPError as exc:
                 if exc.code in TRANSIENT_STATUSES and attempt < self.retries:
@@ -163,7 +168,14 @@ class ApiClient:
 
     def manifest(self, dataset: str, release: str, version: int) -> bytes:
         """The exact bytes of a version's ``manifest.json``."""
-        return self.request("GET", self._version_path(dataset, release, version) + "/manifest.json")
+        return self.manifest_and_signature(dataset, release, version)[0]
+
+    def manifest_and_signature(self, dataset: str, release: str, version: int) -> tuple[bytes, str]:
+        """The manifest's bytes and the signature the host sent along (``Takedown-Signature``), or ""."""
+        headers: dict = {}
+        raw = self.request("GET", self._version_path(dataset, release, version) + "/manifest.json",
+                           headers_out=headers)
+        return raw, headers.get(SIGNATURE_HEADER.lower(), "").strip()
 
     def signature(self, dataset: str, release: str, version: int) -> str:
         """The base64 signature of a version's manifest; :class:`UnsignedError` when there is none."""

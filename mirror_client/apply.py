@@ -237,14 +237,14 @@ def rewrite_tar(path: Path, blocked: set[str]) -> tuple[int, set[str]]:
     no member matches. Kept members stay in order with their tar headers
     (name, mode, owner, mtime, pax headers) and bytes.
     """
-    found = blocked_in_tar(path, blocked)
-    if not found:
-        return 0, set()
-
     removed = 0
-    with atomic_write(path) as f:
-        with tarfile.open(path, "r:") as src, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as out:
-            for member in src.getmembers():
+    with tarfile.open(path, "r:") as src:
+        members = src.getmembers()  # the headers are read once, for the check and the rewrite
+        found = {member_key(m.name) for m in members} & blocked
+        if not found:
+            return 0, set()
+        with atomic_write(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as out:
+            for member in members:
                 if member_key(member.name) in blocked:
                     removed += 1
                     continue

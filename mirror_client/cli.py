@@ -98,9 +98,9 @@ def _receive(parser, args, log) -> int:
     if not sep or not port.isdigit() or not host:
         parser.error(f"--listen {args.listen!r} is not HOST:PORT")
 
-    def run_sync():
+    def run_sync(announced: dict | None = None):
         sync(args.server, args.token, args.dataset, args.data, release=args.release, public_key=args.public_key,
-             log=log)
+             log=log, announced=announced)
 
     def say(line: str) -> None:  # the receiver's own lines go out even with --quiet when they are errors
         if not args.quiet or line.startswith("error:"):

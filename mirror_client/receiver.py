@@ -77,7 +77,7 @@ def verify_webhook(key: bytes, headers, body: bytes, now: float | None = None) -
 class Receiver:
     """The HTTP server, the set of ids already seen and the sync worker."""
 
-    def __init__(self, address: tuple[str, int], secret: str, run_sync: Callable[[], object], *,
+    def __init__(self, address: tuple[str, int], secret: str, run_sync: Callable[[dict | None], object], *,
                  dataset: str | None = None, log: Callable[[str], None] = lambda line: None) -> None:
         self.key = decode_secret(secret)
         self.run_sync = run_sync
@@ -87,6 +87,7 @@ class Receiver:
         self._seen_lock = threading.Lock()
         self._wake = threading.Condition()
         self._pending = False
+        self._announced: dict | None = None
         self._stopping = False
         self.syncs = 0
         self.server = ThreadingHTTPServer(address, self._handler())
@@ -116,9 +117,14 @@ class Receiver:
         self._worker.join()
         self._serving.join()
 
-    def request_sync(self) -> None:
-        """Ask for a sync; several requests during a running sync make one more sync."""
+    def request_sync(self, announced: dict | None = None) -> None:
+        """Ask for a sync; several requests during a running sync make one more sync.
+
+        ``announced`` (the event a webhook carried) lets that sync skip the feed when it is the only
+        one waiting; several events waiting make a full sync.
+        """
         with self._wake:
+            self._announced = announced if not self._pending else None
             self._pending = True
             self._wake.notify_all()
 
@@ -130,9 +136,10 @@ class Receiver:
                 if self._stopping:
                     return
                 self._pending = False
+                announced, self._announced = self._announced, None
             self.syncs += 1
             try:
-                self.run_sync()
+                self.run_sync(announced)
             except MirrorClientError as exc:
                 self.log("error: " + " ".join(str(exc).split()))
             except Exception as exc:  # the receiver must outlive any one sync
@@ -170,7 +177,7 @@ class Receiver:
             return 200, {"status": "ignored"}
         self.log(f"webhook {msg_id}: {event_type} {dataset}/{data.get('release')} v{data.get('version')}, "
                  f"sync queued")
-        self.request_sync()
+        self.request_sync({**data, "type": event_type})
         return 202, {"status": "accepted"}
 
     def _handler(self):

@@ -164,13 +164,18 @@ def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE) ->
 
 def sync(server: str, token: str, dataset: str, data_dir: Path, *, release: str | None = None,
          public_key: str | None = None, log: Log = lambda line: None,
-         client: ApiClient | None = None) -> SyncResult:
+         client: ApiClient | None = None, announced: dict | None = None) -> SyncResult:
     """Bring ``data_dir`` up to date with the newest blocklist of its release.
+
+    ``announced``: a ``blocklist.published`` event as a webhook delivered it. When
+    it is the version right after the applied one, the feed is not read (the
+    manifest's signature and hash chain are checked all the same, and the next
+    full sync moves the cursor on); otherwise it is ignored.
 
     Raises :class:`MirrorClientError` on any failure, after acknowledging the
     version concerned as ``failed`` when the server can be reached.
     """
-    return _Sync(server, token, dataset, Path(data_dir), release, public_key, log, client).run()
+    return _Sync(server, token, dataset, Path(data_dir), release, public_key, log, client).run(announced)
 
 
 class Session:
@@ -233,8 +238,9 @@ class Session:
     def fetch_manifest(self, version: int, applied: int | None) -> tuple[dict, bytes, str]:
         """Fetch and verify one version's manifest: signature (following key rotations), identity, rollback."""
         try:
-            raw = self.client.manifest(self.dataset, self.release, version)
-            signature = self.client.signature(self.dataset, self.release, version)
+            raw, signature = self.client.manifest_and_signature(self.dataset, self.release, version)
+            if not signature:  # not sent along (e.g. a CDN served the manifest): the .sig file
+                signature = self.client.signature(self.dataset, self.release, version)
             manifest = self.verify(raw, signature, version)
             check_identity(manifest, self.dataset, self.release, version, applied)
         except MirrorClientError as exc:
@@ -305,8 +311,19 @@ class _Sync(Session):
         super().__init__(*args)
         self.target: int | None = None
 
-    def run(self) -> SyncResult:
+    def run(self, announced: dict | None = None) -> SyncResult:
         state = self.open()
+        if (announced and state.applied_version and self._mine(announced)
+                and announced.get("version") == state.applied_version + 1):
+            self.log(f"webhook: {self.label} v{announced['version']} follows the applied "
+                     f"v{state.applied_version}: applying it without reading the feed")
+            try:
+                result = self._bring_up_to_date([announced], None, state.cursor)
+            except MirrorClientError as exc:
+                self._ack_failure(exc)
+                raise
+            self._send_pending_acks()
+            return result
         feed = read_feed(self.client, state.cursor)
         events = [e for e in feed.events if self._mine(e)]
         self.log(f"feed: {len(feed.events)} new {'event' if len(feed.events) == 1 else 'events'} after cursor "

@@ -4,7 +4,7 @@ import hashlib
 import logging
 import random
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -303,8 +303,9 @@ def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, stat
         )
         audit_record(actor=Actor(label=f"mirror:{mirror.name}"), action="mirror.acknowledged", obj=ack,
                      after={"dataset": dataset, "release": release, "version": version, "status": status})
-        if status == Acknowledgement.Status.APPLIED:
-            requests_complete(release=blocklist.release)
+    # After the commit: the audit trail's head stays locked only for the acknowledgement itself.
+    if status == Acknowledgement.Status.APPLIED:
+        requests_complete(release=blocklist.release)
     return ack
 
 
@@ -378,7 +379,7 @@ def _record(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome, permane
                 f"(last error: {attempt.error or attempt.status_code})"))
 
 
-def deliveries_send(*, delivery_ids: list[int]) -> list[WebhookDelivery]:
+def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDelivery]:
     """Try pending, due deliveries at once; returns those this call claimed, with their new state.
 
     Each row is claimed with a conditional UPDATE, so any number of workers can
@@ -387,7 +388,8 @@ def deliveries_send(*, delivery_ids: list[int]) -> list[WebhookDelivery]:
     WEBHOOK_CONCURRENCY threads (no database work in them), each bounded by
     WEBHOOK_TIMEOUT_SECONDS; then each outcome is recorded. 2xx delivers; 3xx
     and 4xx other than 408 and 429 fail for good; anything else retries with
-    doubling, jittered backoff until WEBHOOK_MAX_ATTEMPTS, then fails.
+    doubling, jittered backoff until WEBHOOK_MAX_ATTEMPTS, then fails. `recorded`, when
+    given, is called with each delivery as soon as its outcome is saved (to queue its retry).
     """
     now = timezone.now()
     claimed = [
@@ -403,10 +405,17 @@ def deliveries_send(*, delivery_ids: list[int]) -> list[WebhookDelivery]:
         status=WebhookAttempt.Status.FAILED, error="interrupted: the worker stopped before the outcome was known")
     deliveries = list(WebhookDelivery.objects.select_related("mirror", "event").filter(pk__in=claimed).order_by("pk"))
     attempts = WebhookAttempt.objects.bulk_create([WebhookAttempt(delivery=d, started_at=now) for d in deliveries])
+    # Each outcome is recorded as soon as it is known (in this thread: the senders never touch the database),
+    # so a failed delivery's retry is scheduled without waiting for the slowest receiver of the batch.
     with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_CONCURRENCY, len(deliveries))) as pool:
-        outcomes = list(pool.map(_send, deliveries))
-    for delivery, attempt, (outcome, permanent) in zip(deliveries, attempts, outcomes, strict=True):
-        _record(delivery, attempt, outcome, permanent)
+        futures = {pool.submit(_send, delivery): (delivery, attempt)
+                   for delivery, attempt in zip(deliveries, attempts, strict=True)}
+        for future in as_completed(futures):
+            delivery, attempt = futures[future]
+            outcome, permanent = future.result()
+            _record(delivery, attempt, outcome, permanent)
+            if recorded is not None:
+                recorded(delivery)
     return deliveries
 
 
@@ -416,12 +425,12 @@ def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
     return sent[0] if sent else None
 
 
-def event_fanout(*, event_id: int) -> list[WebhookDelivery]:
+def event_fanout(*, event_id: int, recorded=None) -> list[WebhookDelivery]:
     """Send all of a feed event's due deliveries at once (see deliveries_send)."""
     ids = list(WebhookDelivery.objects.filter(
         event_id=event_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(),
     ).order_by("pk").values_list("pk", flat=True))
-    return deliveries_send(delivery_ids=ids)
+    return deliveries_send(delivery_ids=ids, recorded=recorded)
 
 
 def deliveries_due() -> list[int]:

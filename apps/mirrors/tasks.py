@@ -6,24 +6,23 @@ from apps.mirrors.models import WebhookDelivery
 from apps.mirrors.services import deliveries_due, deliveries_send, event_fanout, feed_prune
 
 
-def _schedule_retries(deliveries: list[WebhookDelivery]) -> None:
-    for delivery in deliveries:
-        if delivery.status == WebhookDelivery.Status.PENDING:
-            # A second late rather than early: a try that arrives before it is due is not sent.
-            wait = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds()) + 1
-            delivery_send_task.apply_async((delivery.pk,), countdown=wait)
+def _schedule_retry(delivery: WebhookDelivery) -> None:
+    if delivery.status == WebhookDelivery.Status.PENDING:
+        # A moment late rather than early: a try that arrives before it is due is not sent.
+        wait = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds()) + 0.2
+        delivery_send_task.apply_async((delivery.pk,), countdown=wait)
 
 
 @shared_task
 def event_fanout_task(event_id: int) -> None:
-    """Send a feed event's webhooks concurrently; schedule each one still pending for its next try."""
-    _schedule_retries(event_fanout(event_id=event_id))
+    """Send a feed event's webhooks concurrently; each one still pending is queued for its next try at once."""
+    event_fanout(event_id=event_id, recorded=_schedule_retry)
 
 
 @shared_task
 def delivery_send_task(delivery_id: int) -> None:
-    """Try a webhook delivery; schedule the next try when it is still pending."""
-    _schedule_retries(deliveries_send(delivery_ids=[delivery_id]))
+    """Try a webhook delivery; queue the next try when it is still pending."""
+    deliveries_send(delivery_ids=[delivery_id], recorded=_schedule_retry)
 
 
 @shared_task

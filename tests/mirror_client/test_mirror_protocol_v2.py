@@ -250,3 +250,42 @@ def test_it_migrates_the_state_of_the_first_client(host, data_dir, capsys):
     # The applied v1's lists came from the server, checked against the recorded digest.
     assert "applied demo/2026-11 v2 (delta)" in out
     assert unblocked_of(data_dir) == {"00000": {"000003": 2}, "00002": {"000027": 2}}
+
+
+def test_an_event_from_a_webhook_that_follows_the_applied_version_skips_the_feed(host, data_dir, capsys):
+    from mirror_client.sync import sync
+
+    synced(capsys, host, data_dir, V1)
+    host.publish("demo", "2026-11", {**V1, "00001": ["000011"]})
+    event = host.events[-1]
+    host.requests.clear()
+    lines = []
+
+    result = sync(host.url, TOKEN, "demo", data_dir, announced=event, log=lines.append)
+
+    assert result.applied_version == 2 and result.mode == "delta"
+    assert not fetched(host, "/feed") and "applying it without reading the feed" in "\n".join(lines)
+    assert fetched(host, "manifest.json.sig")  # this host sends no signature header: the .sig file is read
+    assert host.acks_of() == [(1, "applied"), (2, "applied")]
+    assert state_of(data_dir)["cursor"] == 1  # the cursor moves at the next full sync
+    # An event that does not follow the applied version (here: one already applied) means a full sync.
+    host.requests.clear()
+    assert sync(host.url, TOKEN, "demo", data_dir, announced=event).status == "up-to-date"
+    assert fetched(host, "/feed")
+
+
+def test_a_forged_webhook_event_cannot_make_the_client_apply_anything_unsigned(host, data_dir, capsys):
+    from mirror_client.errors import VerificationError
+    from mirror_client.sync import sync
+
+    synced(capsys, host, data_dir, V1)
+    host.publish("demo", "2026-11", {**V1, "00001": ["000011"]})
+    forged = {**host.events[-1], "manifest_sha256": "0" * 64}
+
+    try:
+        sync(host.url, TOKEN, "demo", data_dir, announced=forged)
+    except VerificationError as exc:
+        assert "manifest" in str(exc)
+    else:
+        raise AssertionError("a manifest whose digest differs from the announced one was applied")
+    assert keys_in(data_dir, "00001") >= {"000011"}

@@ -49,7 +49,7 @@ def receiver(monkeypatch):
     calls, gate, lines = [], threading.Event(), []
     gate.set()
 
-    def run_sync():
+    def run_sync(announced=None):
         calls.append(time.monotonic())
         gate.wait(10)
 
@@ -140,7 +140,7 @@ def test_it_keeps_running_after_a_failing_sync(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     lines, calls = [], []
 
-    def run_sync():
+    def run_sync(announced=None):
         calls.append(1)
         raise RuntimeError("disk on fire")
 

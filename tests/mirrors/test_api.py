@@ -90,7 +90,8 @@ def test_it_serves_the_manifest_signature_and_files_as_published(client, release
     assert manifest.status_code == 200
     assert hashlib.sha256(manifest.content).hexdigest() == version.manifest_sha256
     assert "immutable" in manifest["Cache-Control"]
-    assert client.get(url + "manifest.json.sig").content.strip()
+    signature = client.get(url + "manifest.json.sig").content.decode().strip()
+    assert signature and manifest["Takedown-Signature"] == signature  # sent along: one request, not two
     for entry in manifest.json()["shards"]:
         data = client.get(url + "files/" + entry["file"]).content
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]

@@ -144,6 +144,8 @@ def _serve(version: BlocklistVersion, name: str, content_type: str) -> HttpRespo
     return response
 
 
+# A manifest's signature, sent along with it (the same base64 as manifest.json.sig).
+SIGNATURE_HEADER = "Takedown-Signature"
 _REDIRECT = {302: OpenApiResponse(description="With BLOCKLISTS_PUBLIC_URL set: the file's public address.")}
 
 
@@ -153,7 +155,11 @@ class ManifestView(MirrorView):
                    responses={(200, "application/json"): OpenApiTypes.BINARY, **_REDIRECT, **_ERRORS})
     def get(self, request, dataset: str, release: str, version: int):
         found = self.version(request, dataset, release, version)
-        return _serve(found, MANIFEST, "application/json")
+        response = _serve(found, MANIFEST, "application/json")
+        if response.status_code == 200:
+            # The signature too, so a client needs one request, not two (manifest.json.sig stays the reference).
+            response[SIGNATURE_HEADER] = blocklist_read(version=found, name=SIGNATURE).decode("ascii").strip()
+        return response
 
 
 @extend_schema(tags=["mirror sync"])
