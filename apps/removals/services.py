@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from apps.audit.services import audit_record
@@ -371,11 +371,31 @@ def _mirrors_pending(request: RemovalRequest) -> bool:
 
 
 def requests_complete(*, release: Release) -> list[RemovalRequest]:
-    """Mark published requests completed once every active mirror of every affected release applied them."""
+    """Mark published requests completed once every active mirror of every affected release applied them.
+
+    Called on every acknowledgement, so the common case (some mirror of this
+    release has not applied the request's first version yet) costs three queries.
+    """
+    from apps.blocklists.models import BlocklistVersion
+    from apps.mirrors.models import Acknowledgement, Mirror
+
     completed = []
-    candidates = RemovalRequest.objects.filter(status=Status.PUBLISHED, matches__release=release).distinct()
+    candidates = list(RemovalRequest.objects.filter(status=Status.PUBLISHED, matches__release=release).distinct())
+    if not candidates:
+        return completed
+    # The newest version each active mirror of this release applied; the least of them bounds what is complete.
+    mirrors = Mirror.objects.filter(active=True, subscriptions__dataset_id=release.dataset_id).values("pk")
+    applied = dict(Acknowledgement.objects.filter(
+        status=Acknowledgement.Status.APPLIED, blocklist__release=release, mirror__in=mirrors,
+    ).values("mirror").annotate(newest=Max("blocklist__version")).values_list("mirror", "newest"))
+    everyone = min((applied.get(pk, 0) for pk in mirrors.values_list("pk", flat=True)), default=None)
+    firsts = dict(BlocklistVersion.objects.filter(release=release, requests__in=candidates)
+                  .values("requests").annotate(first=Min("version")).values_list("requests", "first"))
     for request in candidates:
-        if _mirrors_pending(request):
+        first = firsts.get(request.pk)
+        if everyone is not None and (first is None or first > everyone):
+            continue  # a mirror of this release has not applied it yet
+        if _mirrors_pending(request):  # every release it is in
             continue
         with transaction.atomic():
             updated = RemovalRequest.objects.filter(pk=request.pk, status=Status.PUBLISHED).update(

@@ -43,6 +43,13 @@ class MirrorView(TokenOnlyView):
             raise NotFound(exc.message) from None
 
     def version(self, request, dataset: str, release: str, version: int) -> BlocklistVersion:
+        # One query in the common case (every mirror fetches each version); the slow path names what is wrong.
+        found = BlocklistVersion.objects.select_related("release__dataset").filter(
+            release__dataset__name=dataset, release__name=release, version=version,
+            release__dataset__subscriptions__mirror=request.auth,
+        ).first()
+        if found is not None:
+            return found
         rel = self.subscribed_release(request, dataset, release)
         try:
             return blocklist_version_get(release=rel, version=version)
