@@ -344,7 +344,14 @@ class Bench:
         from apps.mirrors.models import WebhookDelivery
         from apps.mirrors.services import mirror_create
 
-        release = release_import(dataset="fanout", release="r1", path=self.work / "shards",
+        # The mirrors of step b are stopped, and this release has keys of its own: the machine does the fan-out alone.
+        for proc in self.procs:
+            if "receive" in proc.args and proc.poll() is None:
+                proc.terminate()
+        from apps.datasets import synthetic
+
+        data = synthetic.write_release(self.work / "fanout-shards", shards=2, samples_per_shard=20, seed=99)
+        release = release_import(dataset="fanout", release="r1", path=self.work / "fanout-shards",
                                  actor=self.actor).release
         sink = Sink()
         secrets_ = [mirror_create(name=f"sink-{i:04d}", datasets=[release.dataset], webhook_url=sink.url,
@@ -353,7 +360,7 @@ class Bench:
         from apps.removals.services import request_approve_later, request_create
 
         start = time.monotonic()
-        request = request_create(category="other", identifiers=[ParsedIdentifier(1, "key", self.samples[-1].key)],
+        request = request_create(category="other", identifiers=[ParsedIdentifier(1, "key", data.successful()[0].key)],
                                  actor=self.actor)
         request_approve_later(request=request, actor=self.actor)
         deliveries = WebhookDelivery.objects.filter(mirror__name__startswith="sink-")
@@ -363,6 +370,12 @@ class Bench:
             time.sleep(0.05)
         product = time.monotonic() - start
         delivered = deliveries.filter(status=WebhookDelivery.Status.DELIVERED).count()
+        # The fan-out alone: from the feed event (the version is published) to the last delivery.
+        from apps.mirrors.models import FeedEvent
+
+        event = FeedEvent.objects.filter(release=release).latest("id")
+        last = max(deliveries.values_list("delivered_at", flat=True), default=None)
+        fanout_s = (last - event.created_at).total_seconds() if last else None
 
         # Baseline: the same number of signed requests, one after another, from this script.
         from standardwebhooks.webhooks import Webhook
@@ -379,9 +392,10 @@ class Bench:
                 pass
         sequential = time.monotonic() - start
         return {"deliveries": count, "delivered": delivered,
-                "product_seconds": round(product, 2), "product_per_s": round(delivered / product, 1),
+                "approve_to_all_delivered_s": round(product, 2),
+                "product_seconds": round(fanout_s, 2), "product_per_s": round(delivered / fanout_s, 1),
                 "sequential_seconds": round(sequential, 2), "sequential_per_s": round(count / sequential, 1),
-                "note": "product time includes publishing the version and queueing"}
+                "note": "product: from the feed event to the last delivery, attempt rows and all"}
 
 
 def main() -> None:

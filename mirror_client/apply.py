@@ -234,19 +234,37 @@ def rewrite_tar(path: Path, blocked: set[str]) -> tuple[int, set[str]]:
     """Rewrite ``path`` without the members whose key is blocked.
 
     Returns (members removed, blocked keys found). The file is not touched when
-    no member matches. Kept members stay in order with their tar headers
-    (name, mode, owner, mtime, pax headers) and bytes.
+    no member matches. Kept members are copied byte for byte (their header
+    blocks, any PAX or GNU long-name headers before them, their data and
+    padding), in order; the archive ends with the usual two zero blocks,
+    padded to a whole tar record.
     """
-    removed = 0
     with tarfile.open(path, "r:") as src:
-        members = src.getmembers()  # the headers are read once, for the check and the rewrite
-        found = {member_key(m.name) for m in members} & blocked
-        if not found:
-            return 0, set()
-        with atomic_write(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as out:
-            for member in members:
-                if member_key(member.name) in blocked:
-                    removed += 1
-                    continue
-                out.addfile(member, src.extractfile(member) if member.isreg() else None)
+        members = src.getmembers()  # read once: for the check and the byte ranges to copy
+    found = {member_key(m.name) for m in members} & blocked
+    if not found:
+        return 0, set()
+    # A member's bytes run from its first header block (tarfile keeps the offset of its PAX or long-name
+    # header) to where the next member's begin; the last one's end as tarfile itself computes it.
+    ends = [m.offset for m in members[1:]]
+    last = members[-1]
+    data = last.size if last.isreg() or last.type not in tarfile.SUPPORTED_TYPES else 0
+    ends.append(last.offset_data + data + (-data) % tarfile.BLOCKSIZE)
+    removed = written = 0
+    with open(path, "rb") as raw, atomic_write(path) as out:
+        for member, end in zip(members, ends, strict=True):
+            if member_key(member.name) in blocked:
+                removed += 1
+                continue
+            raw.seek(member.offset)
+            remaining = end - member.offset
+            while remaining:
+                chunk = raw.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise ApplyError(f"{path} ends inside member {member.name!r}")
+                out.write(chunk)
+                remaining -= len(chunk)
+            written += end - member.offset
+        trailer = 2 * tarfile.BLOCKSIZE
+        out.write(b"\0" * (trailer + (-(written + trailer)) % tarfile.RECORDSIZE))
     return removed, found

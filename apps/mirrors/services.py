@@ -392,12 +392,12 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
     given, is called with each delivery as soon as its outcome is saved (to queue its retry).
     """
     now = timezone.now()
-    claimed = [
-        pk for pk in delivery_ids
-        if WebhookDelivery.objects.filter(pk=pk, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now,
-                                          mirror__active=True, mirror__disabled_at=None)
-        .update(next_attempt_at=now + timedelta(seconds=_CLAIM_SECONDS))
-    ]
+    due = WebhookDelivery.objects.filter(pk__in=delivery_ids, status=WebhookDelivery.Status.PENDING,
+                                         next_attempt_at__lte=now, mirror__active=True, mirror__disabled_at=None)
+    with transaction.atomic():
+        # Rows another worker is claiming are skipped (PostgreSQL); SQLite runs one writer at a time anyway.
+        claimed = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True))
+        WebhookDelivery.objects.filter(pk__in=claimed).update(next_attempt_at=now + timedelta(seconds=_CLAIM_SECONDS))
     if not claimed:
         return []
     # An attempt still "sending" from an earlier claim was cut off (its worker died) before its outcome.

@@ -2,7 +2,6 @@
 
 import os
 import stat
-import tarfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -137,17 +136,20 @@ def test_it_leaves_the_original_intact_when_the_replace_fails(data_dir, snapshot
 
 
 def test_it_leaves_the_original_intact_when_writing_fails_midway(data_dir, snapshot, monkeypatch):
+    from mirror_client import fsutil
+
     before = snapshot(data_dir)
-    real_addfile = tarfile.TarFile.addfile
+    real_fsync = fsutil.os.fsync
     calls = []
 
-    def addfile(self, tarinfo, fileobj=None):
-        calls.append(tarinfo.name)
-        if len(calls) == 5:
+    def fsync(fd):  # the disk fails while the tar's new copy is flushed, after the parquet's went through
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        calls.append(name)
+        if ".00001.tar." in name:
             raise OSError(5, "Input/output error")
-        return real_addfile(self, tarinfo, fileobj)
+        return real_fsync(fd)
 
-    monkeypatch.setattr(tarfile.TarFile, "addfile", addfile)
+    monkeypatch.setattr(fsutil.os, "fsync", fsync)
     # The parquet (written first) is rewritten; the tar write fails half-way.
     with pytest.raises(ApplyError, match=r"00001\.tar: .*Input/output error"):
         apply_blocklist(data_dir, {"00001": {"000010"}})
