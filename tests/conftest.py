@@ -162,3 +162,19 @@ def staff_with(django_user_model):
         return user
 
     return make
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """An S3-compatible server (moto) on 127.0.0.1, port picked by the system; stopped afterwards."""
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        fsspec.AbstractFileSystem.clear_instance_cache()  # no client kept for a server that is gone
+        server.stop()

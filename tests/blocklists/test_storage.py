@@ -6,7 +6,6 @@ import uuid
 import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 from rest_framework.test import APIClient
 
 from apps.blocklists.models import BlocklistVersion
@@ -17,18 +16,6 @@ from apps.removals.services import request_approve, request_create, request_publ
 from tests.blocklists.support import manage, refused_at_start_up
 
 BASE = "/api/v1/mirror/blocklists/demo/2026-11"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """An S3-compatible server on 127.0.0.1 (port 0: the system picks a free one), stopped afterwards."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def _configured(tmp_path, **env) -> dict:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from moto.server import ThreadedMotoServer
 
 from apps.core.errors import TakedownError
 from apps.core.identifiers import normalise
@@ -22,19 +21,6 @@ from apps.matching.index import open_index
 from apps.matching.selectors import Query, hits_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """An S3-compatible server on 127.0.0.1 (port 0: the system picks a free one), stopped afterwards."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        fsspec.AbstractFileSystem.clear_instance_cache()  # no client kept for a server that is gone
-        server.stop()
 
 
 @dataclass
