@@ -4,6 +4,7 @@ import hashlib
 import logging
 import random
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
@@ -349,12 +350,38 @@ def _send(delivery: WebhookDelivery):
     return outcome, code is not None and 400 <= code < 500 and code not in _RETRYABLE_4XX
 
 
-def _record(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome, permanent: bool) -> None:
-    succeeded = outcome.status_code is not None and 200 <= outcome.status_code < 300
+def _succeeded(outcome) -> bool:
+    return outcome.status_code is not None and 200 <= outcome.status_code < 300
+
+
+def _fill(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome) -> bool:
+    """Put an outcome on the attempt (not saved); returns whether it delivered."""
+    succeeded = _succeeded(outcome)
     attempt.status = WebhookAttempt.Status.SUCCEEDED if succeeded else WebhookAttempt.Status.FAILED
     attempt.status_code, attempt.duration_ms = outcome.status_code, outcome.duration_ms
     attempt.error, attempt.response_excerpt = outcome.error[:500], outcome.body_excerpt[:1000]
     delivery.attempt_count += 1
+    return succeeded
+
+
+def _record_delivered(done: list[tuple[WebhookDelivery, WebhookAttempt]]) -> None:
+    """Save a batch of delivered outcomes in one transaction (a fan-out to many mirrors delivers most at once)."""
+    if not done:
+        return
+    now = timezone.now()
+    for delivery, _ in done:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = WebhookDelivery.Status.DELIVERED, now, None
+    with transaction.atomic():
+        WebhookAttempt.objects.bulk_update(
+            [a for _, a in done], ["status", "status_code", "duration_ms", "error", "response_excerpt"])
+        WebhookDelivery.objects.bulk_update(
+            [d for d, _ in done], ["status", "attempt_count", "delivered_at", "next_attempt_at"])
+        Mirror.objects.filter(pk__in={d.mirror_id for d, _ in done}).exclude(consecutive_failures=0).update(
+            consecutive_failures=0)
+
+
+def _record(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome, permanent: bool) -> None:
+    succeeded = _fill(delivery, attempt, outcome)
     if succeeded:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
             WebhookDelivery.Status.DELIVERED, timezone.now(), None)
@@ -407,15 +434,26 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
     attempts = WebhookAttempt.objects.bulk_create([WebhookAttempt(delivery=d, started_at=now) for d in deliveries])
     # Each outcome is recorded as soon as it is known (in this thread: the senders never touch the database),
     # so a failed delivery's retry is scheduled without waiting for the slowest receiver of the batch.
+    # Deliveries that went through are saved in batches (every 50, or a quarter second); the others at once.
+    delivered: list[tuple[WebhookDelivery, WebhookAttempt]] = []
+    flushed = time.monotonic()
     with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_CONCURRENCY, len(deliveries))) as pool:
         futures = {pool.submit(_send, delivery): (delivery, attempt)
                    for delivery, attempt in zip(deliveries, attempts, strict=True)}
         for future in as_completed(futures):
             delivery, attempt = futures[future]
             outcome, permanent = future.result()
+            if _succeeded(outcome):
+                _fill(delivery, attempt, outcome)
+                delivered.append((delivery, attempt))
+                if len(delivered) >= 50 or time.monotonic() - flushed > 0.25:
+                    _record_delivered(delivered)
+                    delivered, flushed = [], time.monotonic()
+                continue
             _record(delivery, attempt, outcome, permanent)
             if recorded is not None:
                 recorded(delivery)
+    _record_delivered(delivered)
     return deliveries
 
 
