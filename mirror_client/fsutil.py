@@ -53,3 +53,35 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def folder_lock(lock_path: Path, *, timeout: float = 600.0, poll: float = 0.2) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (created if needed) while the block runs.
+
+    A second holder (a cron ``sync`` while ``receive`` is syncing the same folder)
+    waits for the first, up to ``timeout`` seconds, then raises TimeoutError. The
+    lock goes with the process: a crashed sync never leaves it held.
+    """
+    import fcntl
+    import time
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"another sync of this folder held {lock_path} for {timeout:.0f} s") from None
+                time.sleep(poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

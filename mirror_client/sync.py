@@ -21,6 +21,7 @@ from .errors import (
     UnknownKeyError,
     VerificationError,
 )
+from .fsutil import folder_lock
 from .state import (
     STATE_DIR,
     UNBLOCKED_FILE,
@@ -45,6 +46,9 @@ from .verify import (
     verify_manifest,
     verify_shard_file,
 )
+
+# In STATE_DIR: syncs of one folder take turns.
+LOCK_FILE = "sync.lock"
 
 FEED_PAGE_SIZE = 500
 PUBLISHED = "blocklist.published"
@@ -167,6 +171,9 @@ def sync(server: str, token: str, dataset: str, data_dir: Path, *, release: str 
          client: ApiClient | None = None, announced: dict | None = None) -> SyncResult:
     """Bring ``data_dir`` up to date with the newest blocklist of its release.
 
+    Syncs of the same folder run one at a time (a lock in ``.takedown/``): a cron
+    ``sync`` and ``receive`` can share a folder.
+
     ``announced``: a ``blocklist.published`` event as a webhook delivered it. When
     it is the version right after the applied one, the feed is not read (the
     manifest's signature and hash chain are checked all the same, and the next
@@ -175,7 +182,14 @@ def sync(server: str, token: str, dataset: str, data_dir: Path, *, release: str 
     Raises :class:`MirrorClientError` on any failure, after acknowledging the
     version concerned as ``failed`` when the server can be reached.
     """
-    return _Sync(server, token, dataset, Path(data_dir), release, public_key, log, client).run(announced)
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():  # said by the sync itself, without making a lock folder in a wrong place
+        return _Sync(server, token, dataset, data_dir, release, public_key, log, client).run(announced)
+    try:
+        with folder_lock(data_dir / STATE_DIR / LOCK_FILE):
+            return _Sync(server, token, dataset, data_dir, release, public_key, log, client).run(announced)
+    except TimeoutError as exc:
+        raise MirrorClientError(f"{data_dir}: {exc}; is a sync stuck?") from None
 
 
 class Session:

@@ -289,3 +289,41 @@ def test_a_forged_webhook_event_cannot_make_the_client_apply_anything_unsigned(h
     else:
         raise AssertionError("a manifest whose digest differs from the announced one was applied")
     assert keys_in(data_dir, "00001") >= {"000011"}
+
+
+def test_syncs_of_one_folder_take_turns(host, data_dir, capsys, monkeypatch):
+    import importlib
+    import threading
+
+    from mirror_client.fsutil import folder_lock
+    from mirror_client.state import STATE_DIR
+
+    sync_module = importlib.import_module("mirror_client.sync")  # the package exports the function as `sync`
+    synced(capsys, host, data_dir, V1)
+    host.publish("demo", "2026-11", {**V1, "00001": ["000011"]})
+    lock = data_dir / STATE_DIR / sync_module.LOCK_FILE
+    order = []
+    with folder_lock(lock):  # as a receiver's sync would hold it
+        runner = threading.Thread(target=lambda: order.append(sync_module.sync(host.url, TOKEN, "demo", data_dir)))
+        runner.start()
+        runner.join(1.0)
+        assert runner.is_alive() and not order  # the cron sync waits for the running one
+        order.append("first done")
+    runner.join(30)
+    assert order[0] == "first done" and order[1].applied_version == 2
+
+    # One that waits too long says so, naming the folder.
+    monkeypatch.setattr(sync_module, "folder_lock", lambda path: folder_lock(path, timeout=0.3))
+    with folder_lock(lock):
+        result = []
+
+        def blocked():
+            try:
+                sync_module.sync(host.url, TOKEN, "demo", data_dir)
+            except sync_module.MirrorClientError as exc:
+                result.append(str(exc))
+
+        worker = threading.Thread(target=blocked)
+        worker.start()
+        worker.join(10)
+    assert result and str(data_dir) in result[0] and "is a sync stuck?" in result[0]
