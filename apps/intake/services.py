@@ -15,7 +15,6 @@ from django.db.models import Sum
 from apps.core import identifiers as ids
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
-from apps.core.spreadsheets import csv_cell
 from apps.removals.legal import (
     Recipient,
     dmca_notice_record,
@@ -24,6 +23,7 @@ from apps.removals.legal import (
     opt_out_auto_approve,
     request_recipients,
 )
+from apps.removals.legal import recipients_rows as legal_recipients_rows
 from apps.removals.models import OPEN_STATUSES, RESTRICTED_CATEGORIES, Category, Channel, DomainClaim, RemovalRequest
 from apps.removals.parsing import ParsedIdentifier
 from apps.removals.services import Intake, request_create, request_status_for, status_secret_issue
@@ -191,14 +191,6 @@ def notice_complete(*, request: RemovalRequest, dmca: dict) -> list[str]:
     return dmca_notice_record(request=request, actor=PUBLIC_ACTOR, **dmca).missing()
 
 
-def dmca_initial(request: RemovalRequest) -> dict:
-    """What the requester's notice holds so far, to correct rather than retype."""
-    notice = getattr(request, "dmca_notice", None)
-    if notice is None:
-        return {}
-    return {name: getattr(notice, name) for name, _ in notice.ELEMENTS}
-
-
 def public_error(message: str) -> str:
     """A fetch error as the public sees it, without the operator's setting names."""
     return message.split(" (set WEBHOOKS_ALLOW_PRIVATE_ADDRESSES")[0]
@@ -267,15 +259,8 @@ def status_report(request: RemovalRequest) -> StatusReport:
     )
 
 
-RECIPIENT_COLUMNS = ("mirror", "dataset", "release", "blocklist_version", "notified_at", "applied_at")
-
-
 def recipients_rows(request: RemovalRequest) -> list[list[str]]:
     """The GDPR Art. 19 list as CSV rows (header first): every mirror told, and whether it applied it."""
     if request.category != Category.PRIVACY:
         raise TakedownError("the list of recipients is kept for privacy (GDPR erasure) requests")
-    rows = [list(RECIPIENT_COLUMNS)]
-    for r in request_recipients(request=request):
-        rows.append([csv_cell(r.mirror), csv_cell(r.dataset), csv_cell(r.release), str(r.blocklist_version),
-                     r.notified_at.isoformat(), r.applied_at.isoformat() if r.applied_at else ""])
-    return rows
+    return legal_recipients_rows(request=request, contact=False)

@@ -17,7 +17,6 @@ from apps.intake import ratelimit
 from apps.intake.forms import CHOICES, FORMS, DmcaNoticeForm, ReportForm
 from apps.intake.services import (
     claim_check,
-    dmca_initial,
     notice_complete,
     public_error,
     recipients_rows,
@@ -27,7 +26,7 @@ from apps.intake.services import (
     status_report,
     status_token,
 )
-from apps.removals.legal import domain_proof_url
+from apps.removals.legal import dmca_notice_fields, domain_proof_url
 from apps.removals.models import OPEN_STATUSES, RESTRICTED_CATEGORIES
 
 NONCE_SECONDS = 24 * 3600
@@ -205,7 +204,7 @@ def _expired(request):
 def _status_page(request, obj, *, message: str = "", status: int = 200, dmca_form=None):
     report = status_report(obj)
     if dmca_form is None and report.dmca_missing and obj.status in OPEN_STATUSES:
-        dmca_form = DmcaNoticeForm(initial=dmca_initial(obj))
+        dmca_form = DmcaNoticeForm(initial=dmca_notice_fields(obj))
     return render(request, "intake/status.html", {
         "dmca_form": dmca_form,
         "report": report, "request_obj": obj, "token": status_token(obj), "message": message,

@@ -16,7 +16,6 @@ from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import CreateThroughServiceAdmin, ReadOnlyAdmin
 from apps.core.errors import TakedownError
-from apps.core.spreadsheets import csv_cell
 from apps.matching.selectors import request_matches_grouped
 from apps.removals import deadlines, legal
 from apps.removals.models import (
@@ -135,11 +134,6 @@ class HotlineForm(forms.Form):
     hotline = forms.ChoiceField(choices=HotlineReport.Hotline.choices)
     hotline_name = forms.CharField(max_length=200, required=False)
     report_id = forms.CharField(max_length=200)
-
-
-def _dmca_initial(removal: RemovalRequest) -> dict:
-    notice = getattr(removal, "dmca_notice", None)
-    return {} if notice is None else {name: getattr(notice, name) for name in DmcaForm.base_fields}
 
 
 def _outside(form: forms.Form, form_id: str) -> forms.Form:
@@ -331,11 +325,7 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
             return HttpResponseRedirect(reverse("admin:index"))
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{removal.tracking_id}-recipients.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["mirror", "contact", "dataset", "release", "blocklist_version", "notified_at", "applied_at"])
-        for r in legal.request_recipients(request=removal):
-            writer.writerow([csv_cell(v) for v in (r.mirror, r.contact_email, r.dataset, r.release, r.blocklist_version,
-                             r.notified_at.isoformat(), r.applied_at.isoformat() if r.applied_at else "")])
+        csv.writer(response).writerows(legal.recipients_rows(request=removal, contact=True))
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -369,7 +359,7 @@ class RemovalRequestAdmin(CreateThroughServiceAdmin):
                 unmatched=removal.identifiers.filter(match_count=0) if visible else [],
                 versions=removal.blocklist_versions.select_related("release__dataset"),
                 hotline_form=_outside(HotlineForm(), "hotline-form"),
-                dmca_form=_outside(DmcaForm(initial=_dmca_initial(removal)), "dmca-form"),
+                dmca_form=_outside(DmcaForm(initial=legal.dmca_notice_fields(removal)), "dmca-form"),
                 counter_form=_outside(CounterNoticeForm(), "counter-form"),
                 lawsuit_form=_outside(LawsuitForm(), "lawsuit-form"),
                 extension_form=_outside(ExtensionForm(), "extend-form"),

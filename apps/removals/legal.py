@@ -18,6 +18,7 @@ from apps.audit.services import audit_record
 from apps.core import net, roles
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
+from apps.core.spreadsheets import csv_cell
 from apps.removals.models import (
     Category,
     CounterNotice,
@@ -220,6 +221,24 @@ def request_recipients(*, request: RemovalRequest) -> list[Recipient]:
                 applied_at=applied.updated_at if applied else None,
             ))
     return recipients
+
+
+def recipients_rows(*, request: RemovalRequest, contact: bool) -> list[list[str]]:
+    """request_recipients as CSV rows, header first; `contact`: with each mirror's address (for staff)."""
+    header = ["mirror", *(["contact"] if contact else []), "dataset", "release", "blocklist_version",
+              "notified_at", "applied_at"]
+    rows = [header]
+    for r in request_recipients(request=request):
+        rows.append([csv_cell(r.mirror), *([csv_cell(r.contact_email)] if contact else []), csv_cell(r.dataset),
+                     csv_cell(r.release), str(r.blocklist_version), r.notified_at.isoformat(),
+                     r.applied_at.isoformat() if r.applied_at else ""])
+    return rows
+
+
+def dmca_notice_fields(request: RemovalRequest) -> dict:
+    """The six elements of a request's DMCA notice as recorded so far (empty without one), to correct them."""
+    notice = getattr(request, "dmca_notice", None)
+    return {} if notice is None else {name: getattr(notice, name) for name, _ in notice.ELEMENTS}
 
 
 # ---------------------------------------------------------------- opt-out
