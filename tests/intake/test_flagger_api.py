@@ -1,5 +1,3 @@
-import csv
-import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -17,6 +15,7 @@ from apps.intake.models import TrustedFlagger
 from apps.removals import tasks
 from apps.removals.models import Channel, HotlineReport, Identifier, Policy, RemovalRequest
 from apps.removals.services import policy_update, request_reject
+from tests.support.bodies import kind_value_csv as _csv
 
 BASE = "/api/v1/flagger"
 URL = f"{BASE}/requests"
@@ -53,14 +52,6 @@ def queued(monkeypatch):
     monkeypatch.setattr(tasks.request_match_task, "delay", lambda pk: calls.append(("match", pk)))
     monkeypatch.setattr(tasks.request_publish_task, "delay", lambda pk: calls.append(("publish", pk)))
     return calls
-
-
-def _csv(rows) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["kind", "value"])
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _body(reference="sio-2023-12", category="other", identifiers=None, **extra) -> dict:

@@ -1,6 +1,4 @@
 import base64
-import csv
-import io
 import json
 
 import pyarrow.parquet as pq
@@ -15,6 +13,7 @@ from apps.datasets import synthetic
 from apps.matching.api import serializers as s
 from apps.matching.models import Match
 from apps.removals.models import Identifier, RemovalRequest
+from tests.support.bodies import kind_value_csv as _csv
 
 URL = "/api/v1/match/preview"
 PASSWORD = "correct horse battery"
@@ -29,14 +28,6 @@ def api(staff) -> APIClient:
 
 def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
-def _csv(rows) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["kind", "value"])
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _items(removals) -> list[dict]:
