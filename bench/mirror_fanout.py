@@ -276,7 +276,25 @@ class Bench:
                 "--token", m["token"], "--data", str(m["data"]), "--secret", m["secret"]])
         for m in mirrors:
             wait_port(m["port"])
+        # The clock starts with every mirror idle and up to date, as when a removal comes in: each receiver
+        # has finished the catch-up sync it runs at start (100 processes starting load the machine).
+        for m in mirrors:
+            self.wait_idle(m)
+        time.sleep(1.0)
         return mirrors
+
+    @staticmethod
+    def wait_idle(m: dict, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{m['port']}/", timeout=10) as resp:
+                state = json.loads(resp.read())
+            if state["syncs"] >= 1 and not state["busy"]:
+                if not (state["last_sync"] or {}).get("ok"):
+                    raise RuntimeError(f"mirror {m['i']}: its first sync failed: {state['last_sync']}")
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"mirror {m['i']} still syncing after {timeout:.0f} s")
 
     def time_to_purge(self, mirrors: list[dict], key: str, timeout: float = 300.0) -> dict:
         """Approve a removal of `key`; wait until every mirror acknowledged the version carrying it."""

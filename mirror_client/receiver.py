@@ -89,7 +89,9 @@ class Receiver:
         self._pending = False
         self._announced: dict | None = None
         self._stopping = False
+        self._running = False
         self.syncs = 0
+        self.last_sync: dict | None = None  # when the last sync finished, and its error if it failed
         self.server = ThreadingHTTPServer(address, self._handler())
         self.server.daemon_threads = True
         self._serving = threading.Thread(target=self.server.serve_forever, args=(0.2,), name="webhook-server")
@@ -136,14 +138,28 @@ class Receiver:
                 if self._stopping:
                     return
                 self._pending = False
+                self._running = True
                 announced, self._announced = self._announced, None
             self.syncs += 1
+            error = None
             try:
                 self.run_sync(announced)
             except MirrorClientError as exc:
-                self.log("error: " + " ".join(str(exc).split()))
+                error = " ".join(str(exc).split())
             except Exception as exc:  # the receiver must outlive any one sync
-                self.log(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
+                error = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
+            if error:
+                self.log("error: " + error)
+            with self._wake:
+                self._running = False
+                self.last_sync = {"finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                  "ok": error is None, **({"error": error} if error else {})}
+
+    def status(self) -> dict:
+        """What ``GET /`` answers, for monitoring: syncs run, whether one is running or queued, the last outcome."""
+        with self._wake:
+            return {"status": "ok", "syncs": self.syncs, "busy": self._running or self._pending,
+                    "last_sync": self.last_sync}
 
     def first_time(self, msg_id: str) -> bool:
         """Record ``msg_id``; False when it was seen already (a retried delivery)."""
@@ -208,6 +224,6 @@ class Receiver:
                 self._answer(*receiver.handle(self.headers, self.rfile.read(length)))
 
             def do_GET(self):
-                self._answer(200, {"status": "ok", "syncs": receiver.syncs})
+                self._answer(200, receiver.status())
 
         return Handler

@@ -155,6 +155,40 @@ def test_it_keeps_running_after_a_failing_sync(monkeypatch):
         r.stop()
 
 
+def status_of(receiver):
+    with urllib.request.urlopen(receiver.url + "/", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_a_get_answers_whether_it_is_busy_and_how_the_last_sync_went(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    gate, outcomes = threading.Event(), [None, RuntimeError("disk on fire")]
+
+    def run_sync(announced=None):
+        gate.wait(10)
+        if outcomes.pop(0):
+            raise RuntimeError("disk on fire")
+
+    r = Receiver(("127.0.0.1", 0), SECRET, run_sync, dataset="demo")
+    r.start(initial_sync=False)
+    try:
+        assert status_of(r) == {"status": "ok", "syncs": 0, "busy": False, "last_sync": None}
+        assert post(r.url, published(), msg_id="s1")[0] == 202
+        assert status_of(r)["busy"] is True
+        gate.set()
+        assert wait_for(lambda: not status_of(r)["busy"])
+        first = status_of(r)
+        assert first["syncs"] == 1 and first["last_sync"]["ok"] is True and "error" not in first["last_sync"]
+
+        assert post(r.url, published(), msg_id="s2")[0] == 202
+        assert wait_for(lambda: status_of(r)["syncs"] == 2 and not status_of(r)["busy"])
+        assert status_of(r)["last_sync"]["ok"] is False
+        assert status_of(r)["last_sync"]["error"] == "unexpected RuntimeError: disk on fire"
+    finally:
+        gate.set()
+        r.stop()
+
+
 def test_the_command_syncs_on_a_webhook_and_stops_on_sigterm(host, data_dir):
     host.add_release("demo", "2026-11", data_dir)
     env = dict(os.environ, no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost",
