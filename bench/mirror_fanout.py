@@ -38,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DB_NAME = "takedown_bench_fanout"
+NICE = os.environ.get("BENCH_NICE", "").split()
 
 
 def free_port() -> int:
@@ -220,7 +221,7 @@ class Bench:
                                 "--access-logfile", str(self.work / "logs" / "access.log"),
                                 "--access-logformat", '%(U)s %(s)s %(D)s'])
         self.spawn("worker", [PYTHON, "-m", "celery", "-A", "project", "worker", "-Q", self.env["CELERY_QUEUE"],
-                              "-c", str(self.args.celery_concurrency), "--loglevel", "WARNING", "-n",
+                              "-c", str(self.args.celery_concurrency), "--loglevel", os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"), "-n",
                               f"fanout-{os.getpid()}@%h"])
         wait_port(self.port)
 
@@ -271,7 +272,7 @@ class Bench:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(first_sync, mirrors))
         for m in mirrors:
-            self.spawn(f"receiver-{m['i']:03d}", [
+            self.spawn(f"receiver-{m['i']:03d}", [*NICE,
                 PYTHON, "-m", "mirror_client", "receive", "--listen", f"127.0.0.1:{m['port']}", *common,
                 "--token", m["token"], "--data", str(m["data"]), "--secret", m["secret"]])
         for m in mirrors:

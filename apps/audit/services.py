@@ -39,12 +39,20 @@ def event_hash(*, prev_hash: str, created_at, actor_label: str, action: str, obj
 
 def audit_record(*, actor: Actor, action: str, obj: models.Model | None = None,
                  before: dict | None = None, after: dict | None = None) -> AuditEvent:
-    """Append one event to the audit trail, in the caller's transaction."""
-    with transaction.atomic():
+    """Append one event to the audit trail, in the caller's transaction.
+
+    The new event links to the head's hash (the newest event written), not to
+    whichever event is newest now: had the newest events been deleted, the
+    chain shows the gap instead of closing over it.
+    """
+    with transaction.atomic(savepoint=False):
         serialize("audit-chain")
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        head = AuditHead.objects.filter(pk=1).first()
+        if head is None:  # the first event (a trail older than the head got one from its migration)
+            last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+            head = AuditHead.objects.create(pk=1, last_hash=last or "", count=AuditEvent.objects.count())
         fields = {
-            "prev_hash": last or GENESIS,
+            "prev_hash": head.last_hash or GENESIS,
             "created_at": timezone.now(),
             "actor_label": actor.label,
             "action": action,
@@ -55,6 +63,5 @@ def audit_record(*, actor: Actor, action: str, obj: models.Model | None = None,
             "after": _jsonable(after),
         }
         event = AuditEvent.objects.create(actor=actor.user, hash=event_hash(**fields), **fields)
-        head, _ = AuditHead.objects.get_or_create(pk=1)
-        AuditHead.objects.filter(pk=head.pk).update(last_id=event.pk, last_hash=event.hash, count=head.count + 1)
+        AuditHead.objects.filter(pk=1).update(last_id=event.pk, last_hash=event.hash, count=models.F("count") + 1)
         return event

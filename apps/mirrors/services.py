@@ -5,7 +5,7 @@ import logging
 import random
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -285,22 +285,30 @@ def feed_prune(*, now=None) -> int:
 
 def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, status: str,
                detail: str = "") -> Acknowledgement:
-    """Record (or update) a mirror's report on applying a blocklist version."""
+    """Record (or update) a mirror's report on applying a blocklist version.
+
+    Every mirror acknowledges every version, so the common case is kept to one
+    lookup, one upsert and the audit event.
+    """
     from apps.blocklists.models import BlocklistVersion
     from apps.removals.services import requests_complete
 
     if status not in Acknowledgement.Status.values:
         raise TakedownError(f"status must be one of {', '.join(Acknowledgement.Status.values)}, got {status!r}")
-    if not mirror.subscriptions.filter(dataset__name=dataset).exists():
-        raise TakedownError(f"mirror {mirror.name!r} is not subscribed to dataset {dataset!r}")
-    blocklist = BlocklistVersion.objects.filter(
-        release__dataset__name=dataset, release__name=release, version=version
-    ).select_related("release").first()
-    if blocklist is None:
+    blocklist = BlocklistVersion.objects.select_related("release__dataset").filter(
+        release__dataset__name=dataset, release__name=release, version=version,
+        release__dataset__subscriptions__mirror=mirror,
+    ).first()
+    if blocklist is None:  # the slow path names what is wrong
+        if not mirror.subscriptions.filter(dataset__name=dataset).exists():
+            raise TakedownError(f"mirror {mirror.name!r} is not subscribed to dataset {dataset!r}")
         raise TakedownError(f"no blocklist version {version} of {dataset}/{release}")
     with transaction.atomic():
-        ack, created = Acknowledgement.objects.update_or_create(
-            mirror=mirror, blocklist=blocklist, defaults={"status": status, "detail": detail[:5000]}
+        # One INSERT ... ON CONFLICT UPDATE: a second report on the same version updates the first.
+        (ack,) = Acknowledgement.objects.bulk_create(
+            [Acknowledgement(mirror=mirror, blocklist=blocklist, status=status, detail=detail[:5000])],
+            update_conflicts=True, unique_fields=["mirror", "blocklist"],
+            update_fields=["status", "detail", "updated_at"],
         )
         audit_record(actor=Actor(label=f"mirror:{mirror.name}"), action="mirror.acknowledged", obj=ack,
                      after={"dataset": dataset, "release": release, "version": version, "status": status})
@@ -316,6 +324,10 @@ def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, stat
 _RETRYABLE_4XX = {408, 429}
 # How long a claimed delivery is left to its claimer before the resume task may try it again.
 _CLAIM_SECONDS = 300
+# Outcomes of a fan-out are saved together when they come within this long of each other.
+_BATCH_SECONDS = 0.1
+# A delivery due this soon is taken now: a retry's timer may fire a moment before the time it was set for.
+DUE_EARLY = timedelta(milliseconds=250)
 
 
 def _backoff_seconds(attempt: int) -> float:
@@ -364,46 +376,46 @@ def _fill(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome) -> bool:
     return succeeded
 
 
-def _record_delivered(done: list[tuple[WebhookDelivery, WebhookAttempt]]) -> None:
-    """Save a batch of delivered outcomes in one transaction (a fan-out to many mirrors delivers most at once)."""
+def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, bool]], recorded=None) -> None:
+    """Save a batch of outcomes that delivered or will be tried again, in one transaction; then queue the retries.
+
+    A fan-out to many mirrors has most of its outcomes at once: saving them
+    together keeps the worker's time, and with it the first retries, short.
+    """
     if not done:
         return
     now = timezone.now()
-    for delivery, _ in done:
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = WebhookDelivery.Status.DELIVERED, now, None
+    for delivery, _, succeeded in done:
+        if succeeded:
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+                WebhookDelivery.Status.DELIVERED, now, None)
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=_backoff_seconds(delivery.attempt_count))
     with transaction.atomic():
         WebhookAttempt.objects.bulk_update(
-            [a for _, a in done], ["status", "status_code", "duration_ms", "error", "response_excerpt"])
+            [a for _, a, _ in done], ["status", "status_code", "duration_ms", "error", "response_excerpt"])
         WebhookDelivery.objects.bulk_update(
-            [d for d, _ in done], ["status", "attempt_count", "delivered_at", "next_attempt_at"])
-        Mirror.objects.filter(pk__in={d.mirror_id for d, _ in done}).exclude(consecutive_failures=0).update(
-            consecutive_failures=0)
+            [d for d, _, _ in done], ["status", "attempt_count", "delivered_at", "next_attempt_at"])
+        Mirror.objects.filter(pk__in={d.mirror_id for d, _, ok in done if ok}).exclude(
+            consecutive_failures=0).update(consecutive_failures=0)
+    if recorded is not None:
+        for delivery, _, _ in done:
+            recorded(delivery)
 
 
-def _record(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome, permanent: bool) -> None:
-    succeeded = _fill(delivery, attempt, outcome)
-    if succeeded:
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
-            WebhookDelivery.Status.DELIVERED, timezone.now(), None)
-    elif permanent or delivery.attempt_count >= settings.WEBHOOK_MAX_ATTEMPTS:
-        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
-    else:
-        delivery.next_attempt_at = timezone.now() + timedelta(seconds=_backoff_seconds(delivery.attempt_count))
+def _record_failed(delivery: WebhookDelivery, attempt: WebhookAttempt) -> None:
+    """Save a delivery that failed for good; a mirror failing too often has its webhooks paused."""
+    delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
     with transaction.atomic():
         attempt.save()
         delivery.save(update_fields=["status", "attempt_count", "delivered_at", "next_attempt_at"])
-        mirrors = Mirror.objects.filter(pk=delivery.mirror_id)
-        if succeeded:
-            mirrors.exclude(consecutive_failures=0).update(consecutive_failures=0)
-        elif delivery.status == WebhookDelivery.Status.FAILED:
-            mirrors.update(consecutive_failures=F("consecutive_failures") + 1)
-    if delivery.status == WebhookDelivery.Status.FAILED:
-        limit = settings.WEBHOOK_DISABLE_AFTER_FAILURES
-        mirror = Mirror.objects.get(pk=delivery.mirror_id)
-        if mirror.active and mirror.disabled_at is None and mirror.consecutive_failures >= limit:
-            mirror_disable(mirror=mirror, actor=Actor.system(), reason=(
-                f"its last {mirror.consecutive_failures} webhook deliveries failed "
-                f"(last error: {attempt.error or attempt.status_code})"))
+        Mirror.objects.filter(pk=delivery.mirror_id).update(consecutive_failures=F("consecutive_failures") + 1)
+    limit = settings.WEBHOOK_DISABLE_AFTER_FAILURES
+    mirror = Mirror.objects.get(pk=delivery.mirror_id)
+    if mirror.active and mirror.disabled_at is None and mirror.consecutive_failures >= limit:
+        mirror_disable(mirror=mirror, actor=Actor.system(), reason=(
+            f"its last {mirror.consecutive_failures} webhook deliveries failed "
+            f"(last error: {attempt.error or attempt.status_code})"))
 
 
 def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDelivery]:
@@ -420,7 +432,8 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
     """
     now = timezone.now()
     due = WebhookDelivery.objects.filter(pk__in=delivery_ids, status=WebhookDelivery.Status.PENDING,
-                                         next_attempt_at__lte=now, mirror__active=True, mirror__disabled_at=None)
+                                         next_attempt_at__lte=now + DUE_EARLY, mirror__active=True,
+                                         mirror__disabled_at=None)
     with transaction.atomic():
         # Rows another worker is claiming are skipped (PostgreSQL); SQLite runs one writer at a time anyway.
         claimed = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True))
@@ -432,28 +445,32 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
         status=WebhookAttempt.Status.FAILED, error="interrupted: the worker stopped before the outcome was known")
     deliveries = list(WebhookDelivery.objects.select_related("mirror", "event").filter(pk__in=claimed).order_by("pk"))
     attempts = WebhookAttempt.objects.bulk_create([WebhookAttempt(delivery=d, started_at=now) for d in deliveries])
-    # Each outcome is recorded as soon as it is known (in this thread: the senders never touch the database),
-    # so a failed delivery's retry is scheduled without waiting for the slowest receiver of the batch.
-    # Deliveries that went through are saved in batches (every 50, or a quarter second); the others at once.
-    delivered: list[tuple[WebhookDelivery, WebhookAttempt]] = []
-    flushed = time.monotonic()
+    # Outcomes are saved as they come (in this thread: the senders never touch the database). Those that
+    # delivered or will be tried again go in batches: a batch is saved once it is 50 long or its first
+    # outcome is a tenth of a second old, and its retries are queued then, without waiting for the slowest
+    # receiver. A delivery that failed for good is saved at once.
+    batch: list[tuple[WebhookDelivery, WebhookAttempt, bool]] = []
+    since = 0.0
     with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_CONCURRENCY, len(deliveries))) as pool:
         futures = {pool.submit(_send, delivery): (delivery, attempt)
                    for delivery, attempt in zip(deliveries, attempts, strict=True)}
-        for future in as_completed(futures):
-            delivery, attempt = futures[future]
-            outcome, permanent = future.result()
-            if _succeeded(outcome):
-                _fill(delivery, attempt, outcome)
-                delivered.append((delivery, attempt))
-                if len(delivered) >= 50 or time.monotonic() - flushed > 0.25:
-                    _record_delivered(delivered)
-                    delivered, flushed = [], time.monotonic()
-                continue
-            _record(delivery, attempt, outcome, permanent)
-            if recorded is not None:
-                recorded(delivery)
-    _record_delivered(delivered)
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=_BATCH_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done:
+                delivery, attempt = futures[future]
+                outcome, permanent = future.result()
+                succeeded = _fill(delivery, attempt, outcome)
+                if succeeded or not (permanent or delivery.attempt_count >= settings.WEBHOOK_MAX_ATTEMPTS):
+                    since = since if batch else time.monotonic()
+                    batch.append((delivery, attempt, succeeded))
+                    continue
+                _record_failed(delivery, attempt)
+                if recorded is not None:
+                    recorded(delivery)
+            if batch and (len(batch) >= 50 or time.monotonic() - since >= _BATCH_SECONDS or not pending):
+                _record_batch(batch, recorded)
+                batch = []
     return deliveries
 
 
@@ -469,6 +486,16 @@ def event_fanout(*, event_id: int, recorded=None) -> list[WebhookDelivery]:
         event_id=event_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(),
     ).order_by("pk").values_list("pk", flat=True))
     return deliveries_send(delivery_ids=ids, recorded=recorded)
+
+
+def deliveries_due_with(*, delivery_id: int) -> list[int]:
+    """``delivery_id`` and the other pending deliveries of its event due by now (their retries came due together)."""
+    event_id = WebhookDelivery.objects.filter(pk=delivery_id).values_list("event_id", flat=True).first()
+    if event_id is None:
+        return []
+    due = WebhookDelivery.objects.filter(event_id=event_id, status=WebhookDelivery.Status.PENDING,
+                                         next_attempt_at__lte=timezone.now() + DUE_EARLY).exclude(pk=delivery_id)
+    return [delivery_id, *due.order_by("pk").values_list("pk", flat=True)[:999]]
 
 
 def deliveries_due() -> list[int]:

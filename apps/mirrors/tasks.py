@@ -3,13 +3,13 @@ from django.utils import timezone
 
 from apps.mirrors import deadlines
 from apps.mirrors.models import WebhookDelivery
-from apps.mirrors.services import deliveries_due, deliveries_send, event_fanout, feed_prune
+from apps.mirrors.services import deliveries_due, deliveries_due_with, deliveries_send, event_fanout, feed_prune
 
 
 def _schedule_retry(delivery: WebhookDelivery) -> None:
     if delivery.status == WebhookDelivery.Status.PENDING:
-        # A moment late rather than early: a try that arrives before it is due is not sent.
-        wait = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds()) + 0.2
+        # A timer may fire a moment early: deliveries_send takes a delivery due within DUE_EARLY.
+        wait = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds())
         delivery_send_task.apply_async((delivery.pk,), countdown=wait)
 
 
@@ -21,8 +21,12 @@ def event_fanout_task(event_id: int) -> None:
 
 @shared_task
 def delivery_send_task(delivery_id: int) -> None:
-    """Try a webhook delivery; queue the next try when it is still pending."""
-    deliveries_send(delivery_ids=[delivery_id], recorded=_schedule_retry)
+    """Try a webhook delivery, with the other deliveries of its event due by now; queue the next tries.
+
+    Receivers that failed together come back due together: one task sends them all at once, and the
+    tasks of the others find them claimed and stop.
+    """
+    deliveries_send(delivery_ids=deliveries_due_with(delivery_id=delivery_id), recorded=_schedule_retry)
 
 
 @shared_task

@@ -57,3 +57,13 @@ def test_it_notices_the_newest_events_removed(trail, run_command):
     AuditEvent.objects.filter(pk__in=[trail[2].pk, trail[3].pk]).delete()
     with pytest.raises(CommandError, match=f"broken at event {trail[3].pk}: this newest event was removed"):
         run_command("verify_audit")
+
+
+def test_an_event_written_after_the_newest_were_removed_shows_the_gap(trail, run_command):
+    AuditEvent.objects.filter(pk__in=[trail[2].pk, trail[3].pk]).delete()
+
+    later = audit_record(actor=Actor(label="user:bob"), action="request.approved")
+
+    assert later.prev_hash == trail[3].hash  # linked to what was the newest, not to what is left
+    with pytest.raises(CommandError, match=f"broken at event {later.pk}: the event before it was altered or removed"):
+        run_command("verify_audit")

@@ -1,4 +1,5 @@
 """The webhook outbox under failure: concurrency, backoff, attempt rows, permanent failures, disabling."""
+import datetime
 import time
 
 import pytest
@@ -70,6 +71,57 @@ def test_a_slow_receiver_times_out_without_holding_up_the_others(release, releas
     assert (stuck.status, stuck.attempt_count) == ("pending", 1)
     attempt = stuck.attempts.get()
     assert attempt.status == "failed" and attempt.status_code is None and "Timeout" in attempt.error
+
+
+def test_failed_tries_are_saved_and_queued_again_without_waiting_for_a_slow_receiver(
+        release, release_on_disk, operator, fleet, settings, allow_loopback_webhooks):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 5
+    for name in ("flaky-1", "flaky-2", "slow"):
+        _hook(release, fleet, name)
+    fleet.plans.update({"flaky-1": [503], "flaky-2": [500], "slow": [("slow", 2.5)]})
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    queued = {}
+    started = time.monotonic()
+
+    def recorded(delivery):
+        saved = WebhookDelivery.objects.get(pk=delivery.pk)  # what the retry task will read
+        queued[delivery.mirror.name] = (time.monotonic() - started, saved.status, saved.next_attempt_at)
+
+    event_fanout(event_id=WebhookDelivery.objects.first().event_id, recorded=recorded)
+
+    for name in ("flaky-1", "flaky-2"):
+        after, status, due = queued[name]
+        assert status == "pending" and due is not None
+        assert after < 1.5, f"{name}'s retry was queued {after:.1f} s in, after the slow receiver"
+    assert queued["slow"][1] == "delivered" and queued["slow"][0] >= 2.5
+    assert WebhookAttempt.objects.filter(status="failed").count() == 2
+
+
+def test_a_retry_takes_the_deliveries_of_its_event_that_came_due_with_it(
+        release, release_on_disk, operator, fleet, allow_loopback_webhooks):
+    from apps.mirrors.services import DUE_EARLY, deliveries_due_with
+
+    for name in ("a", "b", "c", "later"):
+        _hook(release, fleet, name)
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    by_name = {d.mirror.name: d for d in WebhookDelivery.objects.select_related("mirror")}
+    soon = timezone.now() + DUE_EARLY / 2  # a timer firing a moment early still finds them due
+    WebhookDelivery.objects.filter(pk__in=[by_name[n].pk for n in ("a", "b", "c")]).update(
+        attempt_count=1, next_attempt_at=soon)
+    WebhookDelivery.objects.filter(pk=by_name["later"].pk).update(
+        attempt_count=1, next_attempt_at=timezone.now() + datetime.timedelta(seconds=30))
+
+    ids = deliveries_due_with(delivery_id=by_name["b"].pk)
+
+    assert ids[0] == by_name["b"].pk and set(ids) == {by_name[n].pk for n in ("a", "b", "c")}
+    from apps.mirrors.tasks import delivery_send_task
+
+    delivery_send_task(by_name["b"].pk)
+    assert fleet.received() == {"a", "b", "c"}
+    assert {d.mirror.name: d.status for d in WebhookDelivery.objects.select_related("mirror")} == {
+        "a": "delivered", "b": "delivered", "c": "delivered", "later": "pending"}
+    delivery_send_task(by_name["a"].pk)  # its own task comes later and finds it sent
+    assert len(fleet.arrivals["a"]) == 1
 
 
 def test_the_backoff_doubles_with_jitter():
