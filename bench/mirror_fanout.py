@@ -16,6 +16,7 @@ shards. Steps, each timed:
 Prints a markdown table and saves bench/out/mirror-fanout-<date>.json.
 
 Usage: python bench/mirror_fanout.py [--mirrors 100] [--fanout 500] [--work /tmp/takedown-fanout]
+(BENCH_WORKER_LOGLEVEL=INFO logs each task the worker runs, in WORK/logs/worker.log.)
 """
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DB_NAME = "takedown_bench_fanout"
-NICE = os.environ.get("BENCH_NICE", "").split()
 
 
 def free_port() -> int:
@@ -221,7 +221,8 @@ class Bench:
                                 "--access-logfile", str(self.work / "logs" / "access.log"),
                                 "--access-logformat", '%(U)s %(s)s %(D)s'])
         self.spawn("worker", [PYTHON, "-m", "celery", "-A", "project", "worker", "-Q", self.env["CELERY_QUEUE"],
-                              "-c", str(self.args.celery_concurrency), "--loglevel", os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"), "-n",
+                              "-c", str(self.args.celery_concurrency), "--loglevel",
+                              os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"), "-n",
                               f"fanout-{os.getpid()}@%h"])
         wait_port(self.port)
 
@@ -272,7 +273,7 @@ class Bench:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(first_sync, mirrors))
         for m in mirrors:
-            self.spawn(f"receiver-{m['i']:03d}", [*NICE,
+            self.spawn(f"receiver-{m['i']:03d}", [
                 PYTHON, "-m", "mirror_client", "receive", "--listen", f"127.0.0.1:{m['port']}", *common,
                 "--token", m["token"], "--data", str(m["data"]), "--secret", m["secret"]])
         for m in mirrors:
