@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import ApplyError
-from .fsutil import atomic_write
+from .fsutil import atomic_write, fsync_folder
 
 # Shard names come from the (signed) manifest but end up in local paths.
 _SAFE_SHARD = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]*$")
@@ -108,13 +108,13 @@ def apply_blocklist(
         removed: set[str] = set()
         # Parquet first: it validates the key column before anything is written.
         if parquet_path.exists() and keys:
-            rows, row_keys = _guard(parquet_path, rewrite_parquet, keys, key_column)
+            rows, row_keys = _guard(parquet_path, rewrite_parquet, keys, key_column, False)
             if rows:
                 result.rows_removed += rows
                 result.files_rewritten.append(parquet_path.name)
                 removed |= row_keys
         if tar_path.exists() and keys:
-            members, member_keys = _guard(tar_path, rewrite_tar, keys)
+            members, member_keys = _guard(tar_path, rewrite_tar, keys, False)
             if members:
                 result.members_removed += members
                 result.files_rewritten.append(tar_path.name)
@@ -124,6 +124,8 @@ def apply_blocklist(
             result.samples_removed += len(removed)
         else:
             result.shards_clean.append(shard)
+    if result.files_rewritten:
+        fsync_folder(data_dir)  # every rename at once, before the caller records the version as applied
     return result
 
 
@@ -136,12 +138,14 @@ def _guard(path: Path, rewrite, *args):
         raise ApplyError(f"cannot rewrite {path}: {exc}") from exc
 
 
-def rewrite_parquet(path: Path, blocked: set[str], key_column: str = "key") -> tuple[int, set[str]]:
+def rewrite_parquet(path: Path, blocked: set[str], key_column: str = "key",
+                    sync_folder: bool = True) -> tuple[int, set[str]]:
     """Rewrite ``path`` without the rows whose key is blocked.
 
     Returns (rows removed, blocked keys found). The file is not touched when
     no row matches. Schema, schema metadata, column order and the other rows
     are kept; compression and row group size follow the original file.
+    ``sync_folder``: see :func:`atomic_write`.
     """
     pf = pq.ParquetFile(path)
     try:
@@ -158,7 +162,7 @@ def rewrite_parquet(path: Path, blocked: set[str], key_column: str = "key") -> t
 
     kept = table.filter(pc.invert(mask))
     options = _writer_options(metadata, kept.num_rows)
-    with atomic_write(path) as f:
+    with atomic_write(path, sync_folder=sync_folder) as f:
         pq.write_table(kept, f, **options)
     return table.num_rows - kept.num_rows, found
 
@@ -384,21 +388,21 @@ def _pax_records(data: bytes) -> dict[str, str] | None:
     return records
 
 
-def rewrite_tar(path: Path, blocked: set[str]) -> tuple[int, set[str]]:
+def rewrite_tar(path: Path, blocked: set[str], sync_folder: bool = True) -> tuple[int, set[str]]:
     """Rewrite ``path`` without the members whose key is blocked.
 
     Returns (members removed, blocked keys found). The file is not touched when
     no member matches. Kept members are copied byte for byte (their header
     blocks, any PAX or GNU long-name headers before them, their data and
     padding), in order; the archive ends with the usual two zero blocks,
-    padded to a whole tar record.
+    padded to a whole tar record. ``sync_folder``: see :func:`atomic_write`.
     """
     members = tar_members(path)  # read once: for the check and the byte ranges to copy
     found = {member_key(name) for name, _, _ in members} & blocked
     if not found:
         return 0, set()
     removed = written = 0
-    with open(path, "rb") as raw, atomic_write(path) as out:
+    with open(path, "rb") as raw, atomic_write(path, sync_folder=sync_folder) as out:
         for name, start, end in members:
             if member_key(name) in blocked:
                 removed += 1

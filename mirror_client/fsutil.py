@@ -12,13 +12,15 @@ from typing import BinaryIO
 
 
 @contextlib.contextmanager
-def atomic_write(path: Path) -> Iterator[BinaryIO]:
+def atomic_write(path: Path, *, sync_folder: bool = True) -> Iterator[BinaryIO]:
     """Yield a temporary file next to ``path``; on success it replaces ``path``.
 
     The temporary file lives in the same folder so that ``os.replace`` is a
     rename on one filesystem: readers see either the old or the new content,
     never a half-written file. On any error the temporary file is removed and
-    ``path`` is left as it was.
+    ``path`` is left as it was. The content is always on disk before the
+    rename; ``sync_folder=False`` leaves making the rename itself durable to a
+    later :func:`fsync_folder` (one for several files).
     """
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -38,11 +40,12 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    if sync_folder:
+        fsync_folder(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every platform can open a folder.
+def fsync_folder(folder: Path) -> None:
+    """Make the renames done in ``folder`` durable (not every platform can open a folder)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -21,14 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import StateError
-from .fsutil import atomic_write
+from .fsutil import atomic_write, fsync_folder
 
 STATE_DIR = ".takedown"
 STATE_FILE = "state.json"
@@ -75,10 +75,11 @@ def state_path(data_dir: Path) -> Path:
     return state_dir(data_dir) / STATE_FILE
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, *, sync_folder: bool = False) -> None:
+    # The files beside state.json are made durable by the folder sync before state.json is written.
     try:
         path.parent.mkdir(exist_ok=True)
-        with atomic_write(path) as f:
+        with atomic_write(path, sync_folder=sync_folder) as f:
             f.write(data)
     except OSError as exc:
         raise StateError(f"cannot write {path}: {exc}") from exc
@@ -133,10 +134,19 @@ def load_state(data_dir: Path) -> SyncState | None:
     return state
 
 
-def save_state(data_dir: Path, state: SyncState) -> None:
-    """Write the state atomically (temporary file, fsync, rename)."""
-    body = json.dumps({"format": STATE_FORMAT, **asdict(state)}, indent=2, sort_keys=True) + "\n"
-    _write(state_path(data_dir), body.encode())
+def save_state(data_dir: Path, state: SyncState, *, commit: bool = True) -> None:
+    """Write the state atomically (temporary file, fsync, rename).
+
+    ``commit``: the files written beside it since (manifest, blocklist, un-blocked keys) are made durable
+    first, and the state's own rename after. ``commit=False`` is for a change that may be lost in a crash
+    without harm (acknowledgements taken: the next sync would only send them again).
+    """
+    body = json.dumps({"format": STATE_FORMAT, **{f.name: getattr(state, f.name) for f in fields(state)}},
+                      indent=2, sort_keys=True) + "\n"
+    path = state_path(data_dir)
+    if commit and path.parent.is_dir():
+        fsync_folder(path.parent)
+    _write(path, body.encode(), sync_folder=commit)
 
 
 # -- the applied manifest ----------------------------------------------------------------
@@ -172,7 +182,7 @@ def save_blocklist(data_dir: Path, manifest_sha256: str, blocked: Mapping[str, I
     path = state_dir(data_dir) / BLOCKLIST_FILE
     try:
         path.parent.mkdir(exist_ok=True)
-        with atomic_write(path) as f:
+        with atomic_write(path, sync_folder=False) as f:  # made durable with the state (save_state)
             pq.write_table(table, f, compression="zstd")
     except OSError as exc:
         raise StateError(f"cannot write {path}: {exc}") from exc

@@ -527,7 +527,7 @@ class _Sync(Session):
             raise MirrorClientError(
                 f"could not acknowledge {self.label} v{ack['version']} ({exc}); it will be sent again at the next sync"
             ) from None
-        save_state(self.data_dir, state)
+        save_state(self.data_dir, state, commit=False)  # lost in a crash, the acknowledgements are sent again
         self.log(f"acknowledged {self.label} " + ", ".join(f"v{v}" for v in sent))
 
     def _ack_failure(self, exc: MirrorClientError) -> None:
