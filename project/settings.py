@@ -468,6 +468,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    # The folder broker has no host; kombu warns about it on every connection.
-    "loggers": {"kombu.connection": {"level": "ERROR"}},
+    "loggers": {
+        # The folder broker has no host; kombu warns about it on every connection.
+        "kombu.connection": {"level": "ERROR"},
+        # One line per webhook sent, at INFO: each attempt is recorded in the database already.
+        "httpx": {"level": "WARNING"},
+    },
 }

@@ -392,10 +392,14 @@ def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, bool]], reco
         else:
             delivery.next_attempt_at = now + timedelta(seconds=_backoff_seconds(delivery.attempt_count))
     with transaction.atomic():
-        WebhookAttempt.objects.bulk_update(
-            [a for _, a, _ in done], ["status", "status_code", "duration_ms", "error", "response_excerpt"])
-        WebhookDelivery.objects.bulk_update(
-            [d for d, _, _ in done], ["status", "attempt_count", "delivered_at", "next_attempt_at"])
+        # Rows that exist, written back as INSERT ... ON CONFLICT (id) DO UPDATE: one plain statement each,
+        # where bulk_update would build a CASE expression per row and field.
+        WebhookAttempt.objects.bulk_create(
+            [a for _, a, _ in done], update_conflicts=True, unique_fields=["pk"],
+            update_fields=["status", "status_code", "duration_ms", "error", "response_excerpt"])
+        WebhookDelivery.objects.bulk_create(
+            [d for d, _, _ in done], update_conflicts=True, unique_fields=["pk"],
+            update_fields=["status", "attempt_count", "delivered_at", "next_attempt_at"])
         Mirror.objects.filter(pk__in={d.mirror_id for d, _, ok in done if ok}).exclude(
             consecutive_failures=0).update(consecutive_failures=0)
     if recorded is not None:
