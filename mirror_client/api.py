@@ -57,9 +57,9 @@ class ApiClient:
     # -- transport -------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
-                auth: bool = True, headers_out: dict | None = None) -> bytes:
+                auth: bool = True, headers_out: dict | None = None, headers_in: dict | None = None) -> bytes:
         """Send one request, retrying transient failures; return the response body (and, into
-        ``headers_out`` when given, the response headers)."""
+        ``headers_out`` when given, the response headers). ``headers_in``: more request headers."""
         url = self.server + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
@@ -70,6 +70,8 @@ class ApiClient:
             req.add_header("Accept", "application/json")
             if data is not None:
                 req.add_header("Content-Type", "application/json")
+            for name, value in (headers_in or {}).items():
+                req.add_header(name, value)
             if auth:
                 # Unredirected: a redirect elsewhere must not carry the token along.
                 req.add_unredirected_header("Authorization", f"Bearer {self.token}")
@@ -79,6 +81,10 @@ class ApiClient:
                         headers_out.update((k.lower(), v) for k, v in resp.headers.items())
                     return resp.read()
             except urllib.error.HTTPError as exc:
+                if exc.code == 304 and headers_out is not None:  # not modified: the caller asked conditionally
+                    headers_out.update((k.lower(), v) for k, v in exc.headers.items())
+                    headers_out[":status"] = "304"
+                    return b""
                 if exc.code in TRANSIENT_STATUSES and attempt < self.retries:
                     self._pause(attempt)
                     continue
@@ -134,14 +140,21 @@ class ApiClient:
             raise VerificationError(f"{SIGNING_KEYS_PATH}: rotations is not a list")
         return SigningKeys(keys, active, [r for r in rotations if isinstance(r, dict)])
 
-    def feed_page(self, after: int, limit: int) -> dict:
-        """One page of the feed after cursor ``after``.
+    def feed_page(self, after: int, limit: int, etag: str | None = None) -> dict:
+        """One page of the feed after cursor ``after``, with the page's ``etag`` when the host sent one.
 
-        A cursor older than the feed's retention window answers 410 with a
-        resync: then the page is ``{"resync": True, "cursor": int, "latest": [events]}``.
+        With ``etag`` (of the same query, from an earlier read) the host may answer
+        304: then the page is ``{"not_modified": True}``. A cursor older than the
+        feed's retention window answers 410 with a resync: then the page is
+        ``{"resync": True, "cursor": int, "latest": [events]}``.
         """
+        headers: dict = {}
         try:
-            page = self.get_json(FEED_PATH, params={"after": after, "limit": limit})
+            raw = self.request("GET", FEED_PATH, params={"after": after, "limit": limit}, headers_out=headers,
+                               headers_in={"If-None-Match": etag} if etag else None)
+            if headers.get(":status") == "304":
+                return {"not_modified": True}
+            page = _json(raw, "GET", FEED_PATH)
         except HttpError as exc:
             body = exc.payload
             if exc.status != 410 or not isinstance(body, dict) or body.get("resync") is not True:
@@ -152,6 +165,7 @@ class ApiClient:
         if (not isinstance(page, dict) or not isinstance(page.get("events"), list)
                 or type(page.get("next")) is not int or not isinstance(page.get("more"), bool)):
             raise MirrorClientError("feed page is malformed (expected events, next and more)")
+        page["etag"] = headers.get("etag")
         return page
 
     def releases(self, dataset: str) -> list[dict]:

@@ -58,6 +58,8 @@ class SyncState:
     # Acknowledgements not yet accepted by the server; sent again at the next sync.
     pending_acks: list[dict] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    # The ETag of the last feed read when it found nothing new: {"cursor": int, "etag": str}.
+    feed_etag: dict | None = None
 
     def add_history(self, entry: dict) -> None:
         """Append to the history, keeping only the last entries."""

@@ -132,24 +132,34 @@ def resolve_release(client: ApiClient, dataset: str, data_dir: Path, explicit: s
 
 @dataclass
 class FeedRead:
-    """Every event after the cursor, the new cursor, and the host's resync list when the cursor was too old."""
+    """Every event after the cursor, the new cursor, and the host's resync list when the cursor was too old.
+
+    ``etag``: the ETag of the last page read, when it was the only page and empty (nothing new after the
+    cursor): the next read of the same cursor sends it, and a host with nothing new answers 304.
+    """
 
     events: list[dict]
     cursor: int
     resync: list[dict] | None = None
     resync_detail: str = ""
+    etag: str | None = None
+    not_modified: bool = False  # the host answered 304 to the etag
 
 
-def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE) -> FeedRead:
+def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE, etag: str | None = None) -> FeedRead:
     """Step 3: every event after cursor ``after``, page by page.
 
     When the host has pruned events past ``after`` it answers 410 with the
     latest version of each subscribed release and a cursor to go on from: those
-    events are in ``resync`` and reading goes on from that cursor.
+    events are in ``resync`` and reading goes on from that cursor. ``etag``: of
+    an earlier empty read of the same cursor (see :class:`FeedRead`).
     """
     read = FeedRead([], after)
     while True:
-        page = client.feed_page(read.cursor, page_size)
+        page = client.feed_page(read.cursor, page_size, etag if read.cursor == after else None)
+        if page.get("not_modified"):
+            read.etag, read.not_modified = etag, True
+            return read
         if page.get("resync"):
             if read.resync is not None:
                 raise MirrorClientError(f"feed asked for a resync again at cursor {read.cursor}")
@@ -163,6 +173,8 @@ def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE) ->
                 f"feed says more events wait after {read.cursor} but its next cursor does not advance")
         read.cursor = page["next"]
         if not page["more"]:
+            if not read.events and read.resync is None and read.cursor == after:
+                read.etag = page.get("etag")
             return read
 
 
@@ -338,10 +350,15 @@ class _Sync(Session):
                 raise
             self._send_pending_acks()
             return result
-        feed = read_feed(self.client, state.cursor)
+        etag = state.feed_etag.get("etag") if (state.feed_etag or {}).get("cursor") == state.cursor else None
+        feed = read_feed(self.client, state.cursor, etag=etag)
+        state.feed_etag = {"cursor": feed.cursor, "etag": feed.etag} if feed.etag else None
         events = [e for e in feed.events if self._mine(e)]
-        self.log(f"feed: {len(feed.events)} new {'event' if len(feed.events) == 1 else 'events'} after cursor "
-                 f"{state.cursor}, {len(events)} for {self.label}")
+        if feed.not_modified:
+            self.log(f"feed: nothing new after cursor {state.cursor} (not modified since the last read)")
+        else:
+            self.log(f"feed: {len(feed.events)} new {'event' if len(feed.events) == 1 else 'events'} after "
+                     f"cursor {state.cursor}, {len(events)} for {self.label}")
         resync = None
         if feed.resync is not None:
             resync = [e for e in feed.resync if self._mine(e)]

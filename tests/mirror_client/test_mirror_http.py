@@ -38,7 +38,7 @@ def test_it_retries_transient_statuses(host):
 
     page = client_of(host).feed_page(0, 10)
 
-    assert page == {"events": [], "more": False, "next": 0}
+    assert page == {"events": [], "more": False, "next": 0, "etag": None}
     assert len(host.requests) == 4
 
 

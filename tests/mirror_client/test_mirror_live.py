@@ -89,3 +89,27 @@ def test_it_follows_deltas_unblocks_rotations_and_resyncs_against_the_real_host(
     proc = subprocess.run([sys.executable, "-m", "mirror_client", "verify", "--data", str(release_copy)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_with_nothing_new_is_answered_not_modified(run_command, live_server, release_on_disk, release_copy,
+                                                         tmp_path):
+    run_command("import_release", "demo", "2026-11", str(release_on_disk.path), "--no-progress")
+    out, _ = run_command("create_mirror", "lab-copy", "--subscribe", "demo")
+    token = out.strip().splitlines()[-1]
+    keys = sorted(s.key for s in release_on_disk.data.successful())
+    remove(run_command, tmp_path, "first", keys[:1])
+    assert client(live_server, token, release_copy).returncode == 0
+
+    quiet = client(live_server, token, release_copy)  # nothing new: the empty page's ETag is kept
+    again = client(live_server, token, release_copy)  # and sent: 304
+
+    assert quiet.returncode == 0 and "feed: 0 new events" in quiet.stdout
+    assert again.returncode == 0 and "nothing new after cursor" in again.stdout and "not modified" in again.stdout
+    state = json.loads((release_copy / ".takedown" / "state.json").read_text())
+    assert state["feed_etag"]["etag"].startswith('W/"')
+
+    remove(run_command, tmp_path, "second", keys[1:2])  # something new: the same ETag no longer matches
+    proc = client(live_server, token, release_copy)
+    assert proc.returncode == 0 and "applied demo/2026-11 v2 (delta)" in proc.stdout
+    assert json.loads((release_copy / ".takedown" / "state.json").read_text())["feed_etag"] is None
