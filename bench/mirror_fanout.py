@@ -365,9 +365,12 @@ class Bench:
         from apps.mirrors.services import mirror_create
 
         # The mirrors of step b are stopped, and this release has keys of its own: the machine does the fan-out alone.
-        for proc in self.procs:
-            if "receive" in proc.args and proc.poll() is None:
-                proc.terminate()
+        receivers = [proc for proc in self.procs if "receive" in proc.args and proc.poll() is None]
+        for proc in receivers:
+            proc.terminate()
+        for proc in receivers:  # gone before the clock starts: 100 exiting processes would share the cores
+            proc.wait(timeout=60)
+        time.sleep(1.0)
         from apps.datasets import synthetic
 
         data = synthetic.write_release(self.work / "fanout-shards", shards=2, samples_per_shard=20, seed=99)

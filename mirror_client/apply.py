@@ -248,8 +248,11 @@ def tar_members(path: Path) -> list[tuple[str, int, int]]:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         fast = _walk_tar(f, size)
-    if fast is not None:
-        return fast
+    return fast if fast is not None else tarfile_members(path)
+
+
+def tarfile_members(path: Path) -> list[tuple[str, int, int]]:
+    """What :func:`tar_members` answers, read by :mod:`tarfile` (the slow, general way)."""
     with tarfile.open(path, "r:") as src:
         members = src.getmembers()
     ends = [m.offset for m in members[1:]]
