@@ -73,26 +73,38 @@ class _Quiet(BaseHTTPRequestHandler):
         pass
 
 
+SINK = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog, set before listen(): a fan-out connects all at once
+
+
+Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
 class Sink:
-    """A webhook endpoint answering 204 at once, counting what it received."""
+    """Webhook endpoints answering 204 at once, in a process of their own (not competing with this one's threads)."""
 
-    def __init__(self):
-        self.count = 0
-        self.lock = threading.Lock()
-        sink = self
-
-        class Handler(_Quiet):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with sink.lock:
-                    sink.count += 1
-                self.send_response(204)
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def __init__(self, bench: Bench):
+        port = free_port()
+        bench.spawn("sink", [PYTHON, "-c", SINK, str(port)])
+        wait_port(port)
+        self.url = f"http://127.0.0.1:{port}/hook"
 
 
 class ChaosProxy:
@@ -137,6 +149,7 @@ class Bench:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
+        self.kinds: dict[int, str] = {}
         self.env = {
             **os.environ,
             "DATA_DIR": str(self.work / "data"),
@@ -158,13 +171,13 @@ class Bench:
         proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append(proc)
+        self.kinds[proc.pid] = name.split("-")[0]  # receiver, gunicorn, worker, sink
         return proc
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each kind of process this bench started (with their children)."""
         tick = os.sysconf("SC_CLK_TCK")
-        sessions = {proc.pid: ("receiver" if "receive" in proc.args else "gunicorn" if "gunicorn" in proc.args[0]
-                               else "worker") for proc in self.procs}
+        sessions = self.kinds
         used: dict[str, float] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -376,7 +389,7 @@ class Bench:
         data = synthetic.write_release(self.work / "fanout-shards", shards=2, samples_per_shard=20, seed=99)
         release = release_import(dataset="fanout", release="r1", path=self.work / "fanout-shards",
                                  actor=self.actor).release
-        sink = Sink()
+        sink = Sink(self)
         secrets_ = [mirror_create(name=f"sink-{i:04d}", datasets=[release.dataset], webhook_url=sink.url,
                                   actor=self.actor).webhook_secret for i in range(count)]
         from apps.removals.parsing import ParsedIdentifier

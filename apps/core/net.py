@@ -14,6 +14,17 @@ class Refused(Exception):
     """The URL may not be called (bad scheme, private address); trying again will not help."""
 
 
+def needs_lookup(url: str) -> bool:
+    """Whether check_public_url(url) may wait on a name lookup (not for an address, nor when all are allowed)."""
+    if settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES:
+        return False
+    try:
+        ipaddress.ip_address(urlsplit(url).hostname or "")
+    except ValueError:
+        return True
+    return False
+
+
 def check_public_url(url: str) -> str | None:
     """Refuse URLs that are not http(s) or whose host resolves to a private, loopback or link-local address.
 
@@ -71,6 +82,27 @@ def pinned_client(address: str | None, *, timeout: float) -> httpx.Client:
         # httpx has no public hook for name resolution; its connection pool takes a network backend.
         transport._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=_PinnedBackend(address))
     return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+class _PinnedAsyncBackend(httpcore.AnyIOBackend):
+    """The asynchronous _PinnedBackend."""
+
+    def __init__(self, address: str):
+        super().__init__()
+        self.address = address
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return await super().connect_tcp(self.address, port, timeout=timeout, local_address=local_address,
+                                         socket_options=socket_options)
+
+
+def pinned_async_client(address: str | None, *, timeout: float) -> httpx.AsyncClient:
+    """The asynchronous pinned_client (see there), for sending many webhooks from one event loop."""
+    transport = httpx.AsyncHTTPTransport(verify=_ssl_context(), retries=0)
+    if address is not None:
+        transport._pool = httpcore.AsyncConnectionPool(ssl_context=_ssl_context(),
+                                                       network_backend=_PinnedAsyncBackend(address))
+    return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
 
 
 def fetch_text(url: str, *, max_bytes: int = 64_000) -> str:

@@ -1,11 +1,13 @@
 """Mirrors: tokens, the feed they pull, webhooks they receive, and their acknowledgements."""
+import asyncio
 import base64
 import hashlib
 import logging
+import queue
 import random
 import secrets
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -340,7 +342,7 @@ def _backoff_seconds(attempt: int) -> float:
     return base / 2 + random.uniform(0, base / 2)
 
 
-def _send(delivery: WebhookDelivery):
+async def _send(delivery: WebhookDelivery):
     """One POST; never raises: whatever goes wrong comes back as an outcome, with whether to give up."""
     from apps.core import net
     from apps.mirrors import transport
@@ -348,8 +350,9 @@ def _send(delivery: WebhookDelivery):
     event = delivery.event
     payload = {"type": event.type, "timestamp": event.created_at.isoformat(), "data": {"id": event.pk, **event.payload}}
     try:
-        outcome = transport.post_signed(url=delivery.mirror.webhook_url, secret=delivery.mirror.webhook_secret,
-                                        msg_id=f"td_evt_{event.pk}", payload=payload)
+        outcome = await transport.post_signed_async(
+            url=delivery.mirror.webhook_url, secret=delivery.mirror.webhook_secret, msg_id=f"td_evt_{event.pk}",
+            payload=payload, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
     except net.Refused as exc:
         return transport.Outcome(None, 0, error=str(exc)[:500]), True
     except Exception as exc:  # a bug or a library surprise must not leave the delivery claimed and unrecorded
@@ -360,6 +363,32 @@ def _send(delivery: WebhookDelivery):
         outcome.error = f"answered {code} (a redirect): webhooks do not follow redirects, set the final URL"
         return outcome, True
     return outcome, code is not None and 400 <= code < 500 and code not in _RETRYABLE_4XX
+
+
+# Put by the sender after its last outcome.
+_SENT_ALL = object()
+
+
+def _send_all(deliveries: list[WebhookDelivery], outcomes: queue.Queue) -> None:
+    """Send every delivery from one event loop, WEBHOOK_CONCURRENCY at a time; each outcome into ``outcomes``.
+
+    Runs in a thread of its own and never touches the database (the deliveries come with their mirror and event).
+    """
+    async def send_all():
+        gate = asyncio.Semaphore(settings.WEBHOOK_CONCURRENCY)
+
+        async def one(delivery):
+            async with gate:
+                outcomes.put((delivery, await _send(delivery)))
+
+        await asyncio.gather(*(one(d) for d in deliveries))
+
+    try:
+        asyncio.run(send_all())
+    except Exception:  # the deliveries left without an outcome are recorded as interrupted
+        logger.exception("the webhook sender stopped")
+    finally:
+        outcomes.put(_SENT_ALL)
 
 
 def _succeeded(outcome) -> bool:
@@ -376,7 +405,13 @@ def _fill(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome) -> bool:
     return succeeded
 
 
-def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, bool]], recorded=None) -> None:
+def _retry_wait(delivery: WebhookDelivery, outcome) -> float:
+    """Seconds until the next try: the backoff, or longer when the receiver asked so (Retry-After, up to an hour)."""
+    asked = getattr(outcome, "retry_after", None) or 0.0
+    return max(_backoff_seconds(delivery.attempt_count), min(asked, 3600.0))
+
+
+def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, object]], recorded=None) -> None:
     """Save a batch of outcomes that delivered or will be tried again, in one transaction; then queue the retries.
 
     A fan-out to many mirrors has most of its outcomes at once: saving them
@@ -385,12 +420,14 @@ def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, bool]], reco
     if not done:
         return
     now = timezone.now()
-    for delivery, _, succeeded in done:
-        if succeeded:
+    delivered = set()
+    for delivery, _, outcome in done:
+        if outcome is not None and _succeeded(outcome):
+            delivered.add(delivery.mirror_id)
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 WebhookDelivery.Status.DELIVERED, now, None)
         else:
-            delivery.next_attempt_at = now + timedelta(seconds=_backoff_seconds(delivery.attempt_count))
+            delivery.next_attempt_at = now + timedelta(seconds=_retry_wait(delivery, outcome))
     with transaction.atomic():
         # Rows that exist, written back as INSERT ... ON CONFLICT (id) DO UPDATE: one plain statement each,
         # where bulk_update would build a CASE expression per row and field.
@@ -400,8 +437,7 @@ def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, bool]], reco
         WebhookDelivery.objects.bulk_create(
             [d for d, _, _ in done], update_conflicts=True, unique_fields=["pk"],
             update_fields=["status", "attempt_count", "delivered_at", "next_attempt_at"])
-        Mirror.objects.filter(pk__in={d.mirror_id for d, _, ok in done if ok}).exclude(
-            consecutive_failures=0).update(consecutive_failures=0)
+        Mirror.objects.filter(pk__in=delivered).exclude(consecutive_failures=0).update(consecutive_failures=0)
     if recorded is not None:
         for delivery, _, _ in done:
             recorded(delivery)
@@ -449,32 +485,48 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
         status=WebhookAttempt.Status.FAILED, error="interrupted: the worker stopped before the outcome was known")
     deliveries = list(WebhookDelivery.objects.select_related("mirror", "event").filter(pk__in=claimed).order_by("pk"))
     attempts = WebhookAttempt.objects.bulk_create([WebhookAttempt(delivery=d, started_at=now) for d in deliveries])
-    # Outcomes are saved as they come (in this thread: the senders never touch the database). Those that
+    # One thread sends them all from an event loop; this one saves the outcomes as they come. Those that
     # delivered or will be tried again go in batches: a batch is saved once it is 50 long or its first
     # outcome is a tenth of a second old, and its retries are queued then, without waiting for the slowest
     # receiver. A delivery that failed for good is saved at once.
-    batch: list[tuple[WebhookDelivery, WebhookAttempt, bool]] = []
+    outcomes: queue.Queue = queue.Queue()
+    sender = threading.Thread(target=_send_all, args=(deliveries, outcomes), name="webhook-sender", daemon=True)
+    sender.start()
+    attempt_of = {d.pk: a for d, a in zip(deliveries, attempts, strict=True)}
+    batch: list[tuple[WebhookDelivery, WebhookAttempt, object]] = []
     since = 0.0
-    with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_CONCURRENCY, len(deliveries))) as pool:
-        futures = {pool.submit(_send, delivery): (delivery, attempt)
-                   for delivery, attempt in zip(deliveries, attempts, strict=True)}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=_BATCH_SECONDS, return_when=FIRST_COMPLETED)
-            for future in done:
-                delivery, attempt = futures[future]
-                outcome, permanent = future.result()
-                succeeded = _fill(delivery, attempt, outcome)
-                if succeeded or not (permanent or delivery.attempt_count >= settings.WEBHOOK_MAX_ATTEMPTS):
-                    since = since if batch else time.monotonic()
-                    batch.append((delivery, attempt, succeeded))
-                    continue
+    sent_all = False
+    while attempt_of and not sent_all:
+        try:
+            item = outcomes.get(timeout=_BATCH_SECONDS)
+        except queue.Empty:
+            item = None
+        if item is _SENT_ALL:
+            sent_all = True
+        elif item is not None:
+            (delivery, (outcome, permanent)) = item
+            attempt = attempt_of.pop(delivery.pk)
+            if _fill(delivery, attempt, outcome) or not (
+                    permanent or delivery.attempt_count >= settings.WEBHOOK_MAX_ATTEMPTS):
+                since = since if batch else time.monotonic()
+                batch.append((delivery, attempt, outcome))
+            else:
                 _record_failed(delivery, attempt)
                 if recorded is not None:
                     recorded(delivery)
-            if batch and (len(batch) >= 50 or time.monotonic() - since >= _BATCH_SECONDS or not pending):
-                _record_batch(batch, recorded)
-                batch = []
+        if batch and (len(batch) >= 50 or time.monotonic() - since >= _BATCH_SECONDS or not attempt_of):
+            _record_batch(batch, recorded)
+            batch = []
+    # Only when the sender itself broke: what it did not send is an interrupted attempt, tried again later.
+    from apps.mirrors.transport import Outcome
+
+    for delivery in deliveries:
+        if delivery.pk in attempt_of:
+            attempt = attempt_of.pop(delivery.pk)
+            _fill(delivery, attempt, Outcome(None, 0, error="interrupted: the sender stopped before this one"))
+            batch.append((delivery, attempt, None))
+    _record_batch(batch, recorded)
+    sender.join(timeout=5)
     return deliveries
 
 

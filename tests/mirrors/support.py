@@ -33,7 +33,12 @@ class Fleet:
 
 
 def start_fleet() -> Fleet:
-    """Receivers at fleet.url(name), answering as fleet.plans[name] says (then 204)."""
+    """Receivers at fleet.url(name), answering as fleet.plans[name] says (then 204).
+
+    A plan's answers: a status code; ("slow", seconds) then 204; ("trickle", seconds) a 200 whose body
+    comes one byte a second for that long; ("retry-after", status, value) that status with a Retry-After
+    header; ("big", bytes) a 200 with a body that large.
+    """
     state: dict = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -46,15 +51,44 @@ def start_fleet() -> Fleet:
                 fleet.bodies.setdefault(name, []).append(({k.lower(): v for k, v in self.headers.items()}, body))
                 plan = fleet.plans.get(name, [])
                 answer = plan.pop(0) if plan else 204
+            headers, payload = {"content-length": "2"}, b"ok"
             if isinstance(answer, tuple):
-                time.sleep(answer[1])
-                answer = 204
+                kind = answer[0]
+                if kind == "trickle":
+                    self.send_response(200)
+                    self.send_header("content-length", str(answer[1]))
+                    self.end_headers()
+                    try:
+                        for _ in range(answer[1]):
+                            self.wfile.write(b".")
+                            self.wfile.flush()
+                            time.sleep(1)
+                    except OSError:  # the sender gave up on it
+                        pass
+                    return
+                if kind == "big":
+                    self.send_response(200)
+                    self.send_header("content-length", str(answer[1]))
+                    self.end_headers()
+                    try:
+                        chunk = b"x" * 65536
+                        for _ in range(answer[1] // len(chunk)):
+                            self.wfile.write(chunk)
+                    except OSError:
+                        pass
+                    return
+                if kind == "retry-after":
+                    answer, headers["retry-after"] = answer[1], answer[2]
+                else:
+                    time.sleep(answer[1])
+                    answer = 204
             self.send_response(answer)
+            for header, value in headers.items():
+                self.send_header(header, value)
             if 300 <= answer < 400:
                 self.send_header("location", "http://127.0.0.1:1/elsewhere")
-            self.send_header("content-length", "2")
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(payload)
 
         def log_message(self, *args):
             pass

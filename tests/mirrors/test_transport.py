@@ -28,3 +28,26 @@ def test_a_pinned_client_does_not_follow_redirects(receiver):
     with net.pinned_client("127.0.0.1", timeout=5) as client:
         assert client.post(receiver.url, content=b"{}").status_code == 307
     assert len(receiver.received) == 1
+
+
+def test_the_asynchronous_pinned_client_connects_to_its_address_too(receiver):
+    import asyncio
+
+    port = receiver.url.split(":")[2].split("/")[0]
+
+    async def post():
+        async with net.pinned_async_client("127.0.0.1", timeout=5) as client:
+            return await client.post(f"http://rebind.invalid:{port}/hooks/takedown", content=b"{}")
+
+    assert asyncio.run(post()).status_code == 204
+    [got] = receiver.received
+    assert got.headers["host"] == f"rebind.invalid:{port}"
+
+
+def test_only_host_names_wait_on_a_lookup(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
+    assert net.needs_lookup("https://mirror.example.org/hook")
+    assert not net.needs_lookup("https://93.184.215.14/hook")
+    assert not net.needs_lookup("http://[2001:db8::1]:8080/hook")
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True
+    assert not net.needs_lookup("https://mirror.example.org/hook")

@@ -124,6 +124,74 @@ def test_a_retry_takes_the_deliveries_of_its_event_that_came_due_with_it(
     assert len(fleet.arrivals["a"]) == 1
 
 
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(release, release_on_disk, operator, fleet,
+                                                                   settings, allow_loopback_webhooks):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 2
+    for name in ("trickle", "quick"):
+        _hook(release, fleet, name)
+    fleet.plans["trickle"] = [("trickle", 30)]  # a byte a second: no single read ever waits 2 s
+    _publish(operator, release_on_disk.data.successful()[0].key)
+
+    started = time.monotonic()
+    event_fanout(event_id=WebhookDelivery.objects.first().event_id)
+
+    assert time.monotonic() - started < 6
+    stuck = WebhookDelivery.objects.get(mirror__name="trickle")
+    assert (stuck.status, stuck.attempt_count) == ("pending", 1)
+    attempt = stuck.attempts.get()
+    assert attempt.status_code is None and attempt.error == "TimeoutError: no complete answer within 2 s"
+    assert 1900 <= attempt.duration_ms < 4000
+    assert WebhookDelivery.objects.get(mirror__name="quick").status == "delivered"
+
+
+def test_only_the_start_of_a_large_answer_is_read(release, release_on_disk, operator, fleet, allow_loopback_webhooks):
+    _hook(release, fleet, "chatty")
+    fleet.plans["chatty"] = [("big", 200 * 1024 * 1024)]
+    _publish(operator, release_on_disk.data.successful()[0].key)
+
+    started = time.monotonic()
+    delivery = delivery_send(delivery_id=WebhookDelivery.objects.get().pk)
+
+    assert time.monotonic() - started < 5  # 200 MB were not read
+    assert delivery.status == "delivered"
+    assert delivery.attempts.get().response_excerpt == "x" * 1000
+
+
+def test_a_retry_after_longer_than_the_backoff_is_honoured(release, release_on_disk, operator, fleet,
+                                                            allow_loopback_webhooks):
+    for name in ("busy", "date", "greedy", "nonsense"):
+        _hook(release, fleet, name)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
+    fleet.plans.update({
+        "busy": [("retry-after", 503, "120")],
+        "date": [("retry-after", 429, later.strftime("%a, %d %b %Y %H:%M:%S GMT"))],
+        "greedy": [("retry-after", 503, str(7 * 24 * 3600))],  # a week: capped at an hour
+        "nonsense": [("retry-after", 503, "soon")],  # unreadable: the backoff
+    })
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    before = timezone.now()
+
+    event_fanout(event_id=WebhookDelivery.objects.first().event_id)
+
+    wait = {d.mirror.name: (d.next_attempt_at - before).total_seconds()
+            for d in WebhookDelivery.objects.select_related("mirror")}
+    assert 119 <= wait["busy"] <= 125
+    assert 590 <= wait["date"] <= 605
+    assert 3599 <= wait["greedy"] <= 3605
+    assert 1 - 0.5 <= wait["nonsense"] <= 2 + 0.5
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    from apps.mirrors.transport import retry_after_seconds
+
+    now = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
+    assert retry_after_seconds("30", now) == 30
+    assert retry_after_seconds("Sat, 28 Nov 2026 12:05:00 GMT", now) == 300
+    assert retry_after_seconds("Sat, 28 Nov 2026 11:00:00 GMT", now) == 0  # in the past: now
+    for bad in (None, "", "-5", "1.5", "tomorrow"):
+        assert retry_after_seconds(bad, now) is None
+
+
 def test_the_backoff_doubles_with_jitter():
     for attempt in range(1, 12):
         base = min(2 * 2 ** (attempt - 1), 3600)  # WEBHOOK_RETRY_BASE_SECONDS = 2
