@@ -14,6 +14,10 @@ class Refused(Exception):
     """The URL may not be called (bad scheme, private address); trying again will not help."""
 
 
+class LookupFailed(Refused):
+    """The host name did not resolve: not called this time, but DNS may answer later."""
+
+
 def needs_lookup(url: str) -> bool:
     """Whether check_public_url(url) may wait on a name lookup (not for an address, nor when all are allowed)."""
     if settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES:
@@ -39,7 +43,7 @@ def check_public_url(url: str) -> str | None:
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise Refused(f"cannot resolve {parts.hostname}: {exc.strerror}") from None
+        raise LookupFailed(f"cannot resolve {parts.hostname}: {exc.strerror}") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast

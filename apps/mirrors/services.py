@@ -353,8 +353,8 @@ async def _send(delivery: WebhookDelivery):
         outcome = await transport.post_signed_async(
             url=delivery.mirror.webhook_url, secret=delivery.mirror.webhook_secret, msg_id=f"td_evt_{event.pk}",
             payload=payload, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
-    except net.Refused as exc:
-        return transport.Outcome(None, 0, error=str(exc)[:500]), True
+    except net.Refused as exc:  # for good, but for a name that did not resolve: DNS may answer next time
+        return transport.Outcome(None, 0, error=str(exc)[:500]), not isinstance(exc, net.LookupFailed)
     except Exception as exc:  # a bug or a library surprise must not leave the delivery claimed and unrecorded
         logger.exception("webhook delivery %s failed unexpectedly", delivery.pk)
         return transport.Outcome(None, 0, error=f"{type(exc).__name__}: {exc}"[:500]), False

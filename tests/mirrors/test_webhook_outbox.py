@@ -192,6 +192,18 @@ def test_retry_after_reads_seconds_and_http_dates():
         assert retry_after_seconds(bad, now) is None
 
 
+def test_a_host_name_that_does_not_resolve_is_tried_again(release, release_on_disk, operator, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
+    mirror_create(name="typo", datasets=[release.dataset], webhook_url="https://mirror.invalid/hook",
+                  actor=Actor.system())
+    _publish(operator, release_on_disk.data.successful()[0].key)
+
+    delivery = delivery_send(delivery_id=WebhookDelivery.objects.get().pk)
+
+    assert (delivery.status, delivery.attempt_count) == ("pending", 1)
+    assert delivery.attempts.get().error.startswith("cannot resolve mirror.invalid")
+
+
 def test_the_backoff_doubles_with_jitter():
     for attempt in range(1, 12):
         base = min(2 * 2 ** (attempt - 1), 3600)  # WEBHOOK_RETRY_BASE_SECONDS = 2
