@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
-from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
 from apps.core import net
@@ -23,12 +22,6 @@ class Outcome:
     body_excerpt: str = ""
     error: str = ""
     retry_after: float | None = None  # seconds, when the receiver answered a Retry-After header
-
-
-def post_signed(*, url: str, secret: str, msg_id: str, payload: dict) -> Outcome:
-    """One webhook from synchronous code (see post_signed_async)."""
-    return asyncio.run(post_signed_async(url=url, secret=secret, msg_id=msg_id, payload=payload,
-                                         timeout=settings.WEBHOOK_TIMEOUT_SECONDS))
 
 
 async def post_signed_async(*, url: str, secret: str, msg_id: str, payload: dict, timeout: float) -> Outcome:
