@@ -9,20 +9,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from apps.blocklists.services import blocklist_read
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
+from tests.support.removals import approve_and_publish
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def publish(operator, samples, category="copyright"):
     """A request naming these samples by key, approved and published; returns it refreshed."""
-    idents = [ParsedIdentifier(line=i + 2, kind="key", value=s.key) for i, s in enumerate(samples)]
-    request = request_create(category=category, identifiers=idents, actor=operator)
-    request_approve(request=request, actor=operator)
-    request_publish(request=request, actor=operator)
-    request.refresh_from_db()
-    return request
+    return approve_and_publish(operator, [s.key for s in samples], category)[0]
 
 
 def manifest(version) -> dict:

@@ -11,9 +11,8 @@ from rest_framework.test import APIClient
 from apps.blocklists.models import BlocklistVersion
 from apps.core.actors import Actor
 from apps.mirrors.services import mirror_create
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
 from tests.blocklists.support import manage, refused_at_start_up
+from tests.support.removals import approve_and_publish
 
 BASE = "/api/v1/mirror/blocklists/demo/2026-11"
 
@@ -56,10 +55,7 @@ def client(release):
 
 
 def _publish(operator, samples):
-    request = request_create(category="copyright", actor=operator, identifiers=[
-        ParsedIdentifier(line=i, kind="key", value=s.key) for i, s in enumerate(samples, 2)])
-    request_approve(request=request, actor=operator)
-    return request_publish(request=request, actor=operator)
+    return approve_and_publish(operator, [s.key for s in samples])[1]
 
 
 def _files(manifest) -> dict[str, str]:

@@ -102,9 +102,6 @@ def start_fleet() -> Fleet:
 
 def publish(operator, key: str, category: str = "copyright") -> list:
     """Take one sample out through a request of that category: the blocklist versions it published."""
-    from apps.removals.parsing import ParsedIdentifier
-    from apps.removals.services import request_approve, request_create, request_publish
+    from tests.support.removals import approve_and_publish
 
-    request = request_create(category=category, actor=operator, identifiers=[ParsedIdentifier(2, "key", key)])
-    request_approve(request=request, actor=operator)
-    return request_publish(request=request, actor=operator)
+    return approve_and_publish(operator, [key], category)[1]

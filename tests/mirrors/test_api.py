@@ -7,8 +7,7 @@ from apps.core.actors import Actor
 from apps.mirrors.models import Acknowledgement
 from apps.mirrors.services import mirror_create
 from apps.removals.models import Status
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
+from tests.support.removals import approve_and_publish
 
 BASE = "/api/v1/mirror"
 
@@ -26,10 +25,7 @@ def client(mirror):
 
 
 def _publish(operator, sample_keys):
-    request = request_create(category="csam", actor=operator, identifiers=[
-        ParsedIdentifier(line=i, kind="key", value=k) for i, k in enumerate(sample_keys, 2)])
-    request_approve(request=request, actor=operator)
-    return request, request_publish(request=request, actor=operator)
+    return approve_and_publish(operator, sample_keys, "csam")
 
 
 def test_it_refuses_requests_without_a_valid_token(mirror):

@@ -7,8 +7,7 @@ from standardwebhooks.webhooks import Webhook
 from apps.core.actors import Actor
 from apps.mirrors.models import WebhookDelivery
 from apps.mirrors.services import deliveries_due, delivery_send, mirror_create
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
+from tests.mirrors.support import publish
 
 
 @pytest.fixture
@@ -17,9 +16,7 @@ def hooked(release, receiver):
 
 
 def _publish(operator, key):
-    request = request_create(category="ncii", actor=operator, identifiers=[ParsedIdentifier(2, "key", key)])
-    request_approve(request=request, actor=operator)
-    return request_publish(request=request, actor=operator)
+    return publish(operator, key, "ncii")
 
 
 def test_it_queues_one_delivery_per_mirror_and_sends_a_verifiable_webhook(
