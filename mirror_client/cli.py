@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -30,6 +31,20 @@ def _connection(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--quiet", action="store_true", help="print errors only")
 
 
+# receive: a full sync after this long without one (a lost webhook is caught up within it).
+POLL_SECONDS = 900
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (0 or more)")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the client."""
     parser = argparse.ArgumentParser(
@@ -44,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", required=True, help="HOST:PORT to listen on, e.g. 127.0.0.1:9000 (port 0: any)")
     p.add_argument("--secret", default=os.environ.get(SECRET_ENV),
                    help=f"the mirror's webhook secret (whsec_...); defaults to ${SECRET_ENV}")
+    p.add_argument("--poll", type=_seconds, default=POLL_SECONDS, metavar="SECONDS",
+                   help=f"also sync when no sync ran for this long, in case a webhook was lost "
+                        f"(default {POLL_SECONDS}; 0: only on webhooks)")
     _connection(p, required=True)
     p = commands.add_parser("verify", help="check that no blocked key is left in the local shards (exit 1 if any)")
     _connection(p, required=False)
@@ -107,7 +125,8 @@ def _receive(parser, args, log) -> int:
             print(line, flush=True, file=sys.stderr if line.startswith("error:") else sys.stdout)
 
     try:
-        receiver = Receiver((host.strip("[]"), int(port)), args.secret, run_sync, dataset=args.dataset, log=say)
+        receiver = Receiver((host.strip("[]"), int(port)), args.secret, run_sync, dataset=args.dataset, log=say,
+                            poll_seconds=args.poll)
     except OSError as exc:
         raise MirrorClientError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     stop = threading.Event()

@@ -5,7 +5,10 @@ Requests are signed the Standard Webhooks way (https://www.standardwebhooks.com/
 (space-separated ``v1,<base64 HMAC-SHA256>`` of ``id.timestamp.body`` keyed by
 the base64 bytes after ``whsec_`` of the secret). A verified request is answered
 at once; syncs run one at a time in a single worker thread, and events arriving
-during a sync fold into one more sync after it.
+during a sync fold into one more sync after it. With ``poll_seconds``, a sync
+also runs when that long has passed since the last one: a webhook the host
+could not deliver is caught up on all the same (the feed read then costs the
+host a 304 when nothing is new).
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ class Receiver:
     """The HTTP server, the set of ids already seen and the sync worker."""
 
     def __init__(self, address: tuple[str, int], secret: str, run_sync: Callable[[dict | None], object], *,
-                 dataset: str | None = None, log: Callable[[str], None] = lambda line: None) -> None:
+                 dataset: str | None = None, log: Callable[[str], None] = lambda line: None,
+                 poll_seconds: float = 0) -> None:
         self.key = decode_secret(secret)
         self.run_sync = run_sync
         self.dataset = dataset
@@ -92,6 +96,9 @@ class Receiver:
         self._running = False
         self.syncs = 0
         self.last_sync: dict | None = None  # when the last sync finished, and its error if it failed
+        # A full sync this long after the last one ended (0: never), should a webhook have been lost.
+        self.poll_seconds = poll_seconds
+        self._last_end = time.monotonic()
         self.server = ThreadingHTTPServer(address, self._handler())
         self.server.daemon_threads = True
         self._serving = threading.Thread(target=self.server.serve_forever, args=(0.2,), name="webhook-server")
@@ -134,7 +141,15 @@ class Receiver:
         while True:
             with self._wake:
                 while not self._pending and not self._stopping:
-                    self._wake.wait()
+                    if not self.poll_seconds:
+                        self._wake.wait()
+                        continue
+                    left = self._last_end + self.poll_seconds - time.monotonic()
+                    if left <= 0:
+                        self._pending, self._announced = True, None
+                        self.log(f"no webhook for {self.poll_seconds:g} s: checking the feed")
+                        break
+                    self._wake.wait(left)
                 if self._stopping:
                     return
                 self._pending = False
@@ -152,6 +167,7 @@ class Receiver:
                 self.log("error: " + error)
             with self._wake:
                 self._running = False
+                self._last_end = time.monotonic()
                 self.last_sync = {"finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                   "ok": error is None, **({"error": error} if error else {})}
 

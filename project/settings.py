@@ -390,7 +390,7 @@ WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 2, minimum=1)
 
 # ---- Mirrors: webhook fan-out, acknowledgement deadlines, feed retention (docs/mirror-operations.md) ----
 # Deliveries of one event sent at once by the fan-out task (threads), so slow receivers do not hold up the rest.
-WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 32, minimum=1)
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 100, minimum=1)
 # A mirror whose last N deliveries all ended failed is disabled and staff are emailed.
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 5, minimum=1)
 _DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400}

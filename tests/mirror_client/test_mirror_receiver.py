@@ -155,6 +155,41 @@ def test_it_keeps_running_after_a_failing_sync(monkeypatch):
         r.stop()
 
 
+def test_it_syncs_on_its_own_when_no_webhook_came_for_the_poll_interval(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    calls, lines = [], []
+
+    def run_sync(announced=None):
+        calls.append((time.monotonic(), announced))
+
+    r = Receiver(("127.0.0.1", 0), SECRET, run_sync, dataset="demo", log=lines.append, poll_seconds=0.3)
+    r.start(initial_sync=False)
+    try:
+        assert wait_for(lambda: len(calls) >= 3, timeout=5)
+        assert all(announced is None for _, announced in calls)  # a full sync: the feed is read
+        gaps = [b - a for (a, _), (b, _) in zip(calls, calls[1:], strict=False)]
+        assert all(gap >= 0.25 for gap in gaps)
+        assert "no webhook for 0.3 s: checking the feed" in lines
+    finally:
+        r.stop()
+
+
+def test_without_a_poll_interval_it_syncs_only_on_webhooks(receiver):
+    time.sleep(0.5)
+    assert receiver.calls == []
+
+
+def test_the_poll_interval_must_be_a_number_of_seconds(capsys):
+    from mirror_client.cli import main
+
+    for bad in ("-1", "soon", "inf"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["receive", "--listen", "127.0.0.1:0", "--secret", SECRET, "--server", "http://127.0.0.1:1",
+                  "--token", TOKEN, "--dataset", "demo", "--data", ".", "--poll", bad])
+        assert exit_.value.code == 2
+        assert f"argument --poll: {bad!r} is not a number of seconds" in capsys.readouterr().err
+
+
 def status_of(receiver):
     with urllib.request.urlopen(receiver.url + "/", timeout=10) as resp:
         return json.loads(resp.read())
