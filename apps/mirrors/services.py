@@ -463,12 +463,14 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
 
     Each row is claimed with a conditional UPDATE, so any number of workers can
     run this for the same deliveries and only one sends each. An attempt row is
-    written before the requests go out ("sending"); the requests run in up to
-    WEBHOOK_CONCURRENCY threads (no database work in them), each bounded by
-    WEBHOOK_TIMEOUT_SECONDS; then each outcome is recorded. 2xx delivers; 3xx
-    and 4xx other than 408 and 429 fail for good; anything else retries with
-    doubling, jittered backoff until WEBHOOK_MAX_ATTEMPTS, then fails. `recorded`, when
-    given, is called with each delivery as soon as its outcome is saved (to queue its retry).
+    written before the requests go out ("sending"); the requests go out from one
+    event loop in a thread of their own (no database work there), up to
+    WEBHOOK_CONCURRENCY at a time, each bounded as a whole by
+    WEBHOOK_TIMEOUT_SECONDS; each outcome is recorded here as it comes. 2xx
+    delivers; 3xx and 4xx other than 408 and 429 fail for good; anything else
+    retries with doubling, jittered backoff (or the receiver's longer Retry-After)
+    until WEBHOOK_MAX_ATTEMPTS, then fails. `recorded`, when given, is called with
+    each delivery as soon as its outcome is saved (to queue its retry).
     """
     now = timezone.now()
     due = WebhookDelivery.objects.filter(pk__in=delivery_ids, status=WebhookDelivery.Status.PENDING,
