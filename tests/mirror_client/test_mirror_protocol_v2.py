@@ -5,44 +5,12 @@ Against the real local host of conftest.py (real HTTP, real Ed25519, real parque
 
 import json
 
-import pyarrow.parquet as pq
-
-from mirror_client.cli import main
-from mirror_client.state import LEGACY_STATE_FILE, STATE_DIR, STATE_FILE, load_blocklist
-
-TOKEN = "td_mirror_testtoken"
-V1 = {"00000": ["000001", "000003"], "00002": ["000027"]}
-
-
-def run(capsys, host, data_dir, *extra):
-    status = main(["sync", "--server", host.url, "--token", TOKEN, "--dataset", "demo", "--data", str(data_dir),
-                   *extra])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def synced(capsys, host, data_dir, *blocklists):
-    host.add_release("demo", "2026-11", data_dir)
-    for blocked in blocklists:
-        host.publish("demo", "2026-11", blocked)
-    status, _, err = run(capsys, host, data_dir)
-    assert status == 0, err
-
-
-def state_of(data_dir):
-    return json.loads((data_dir / STATE_DIR / STATE_FILE).read_text())
+from mirror_client.state import LEGACY_STATE_FILE, STATE_DIR, load_blocklist
+from tests.mirror_client.support import TOKEN, V1, fetched, keys_in, run, state_of, synced
 
 
 def unblocked_of(data_dir):
     return json.loads((data_dir / STATE_DIR / "unblocked.json").read_text())["shards"]
-
-
-def keys_in(data_dir, shard):
-    return set(pq.read_table(data_dir / f"{shard}.parquet").column("key").to_pylist())
-
-
-def fetched(host, suffix):
-    return [r["path"] for r in host.requests if r["path"].endswith(suffix)]
 
 
 def test_it_applies_a_delta_based_on_the_applied_version(host, data_dir, capsys, snapshot):

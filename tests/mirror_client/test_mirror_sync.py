@@ -1,51 +1,10 @@
 """The sync command end to end, against a real local host serving the protocol."""
 
-import json
 import shutil
 
-import pyarrow.parquet as pq
-
 from mirror_client import __version__
-from mirror_client.apply import member_key
-from mirror_client.cli import main
-from mirror_client.state import STATE_DIR, STATE_FILE
-
-TOKEN = "td_mirror_testtoken"
-V1 = {"00000": ["000001", "000003"], "00002": ["000027"]}
-
-
-def args_for(host, data_dir, *extra, token=TOKEN):
-    return ["sync", "--server", host.url, "--token", token, "--dataset", "demo", "--data", str(data_dir), *extra]
-
-
-def run(capsys, host, data_dir, *extra, **kw):
-    status = main(args_for(host, data_dir, *extra, **kw))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def synced(capsys, host, data_dir, *blocklists):
-    """Publish these versions of demo/2026-11 and sync them once, successfully."""
-    host.add_release("demo", "2026-11", data_dir)
-    for blocked in blocklists:
-        host.publish("demo", "2026-11", blocked)
-    assert run(capsys, host, data_dir)[0] == 0
-
-
-def state_of(data_dir):
-    return json.loads((data_dir / STATE_DIR / STATE_FILE).read_text())
-
-
-def keys_in(data_dir, shard):
-    return set(pq.read_table(data_dir / f"{shard}.parquet").column("key").to_pylist())
-
-
-def tar_keys(read_tar, data_dir, shard):
-    return {member_key(m[0]) for m in read_tar(data_dir / f"{shard}.tar")}
-
-
-def fetched(host, suffix):
-    return [r["path"] for r in host.requests if r["path"].endswith(suffix)]
+from mirror_client.state import STATE_DIR
+from tests.mirror_client.support import V1, args_for, fetched, keys_in, run, state_of, synced, tar_keys
 
 
 def test_it_applies_and_acknowledges_on_first_sync(host, data_dir, run_cli, read_tar):
