@@ -17,11 +17,12 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core import mail, roles
+from apps.core import mail, net, roles
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.core.locks import serialize
 from apps.datasets.models import Dataset
+from apps.mirrors import transport
 from apps.mirrors.models import (
     Acknowledgement,
     FeedEvent,
@@ -344,9 +345,6 @@ def _backoff_seconds(attempt: int) -> float:
 
 async def _send(delivery: WebhookDelivery):
     """One POST; never raises: whatever goes wrong comes back as an outcome, with whether to give up."""
-    from apps.core import net
-    from apps.mirrors import transport
-
     event = delivery.event
     payload = {"type": event.type, "timestamp": event.created_at.isoformat(), "data": {"id": event.pk, **event.payload}}
     try:
@@ -407,11 +405,11 @@ def _fill(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome) -> bool:
 
 def _retry_wait(delivery: WebhookDelivery, outcome) -> float:
     """Seconds until the next try: the backoff, or longer when the receiver asked so (Retry-After, up to an hour)."""
-    asked = getattr(outcome, "retry_after", None) or 0.0
+    asked = outcome.retry_after or 0.0
     return max(_backoff_seconds(delivery.attempt_count), min(asked, 3600.0))
 
 
-def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, object]], recorded=None) -> None:
+def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, transport.Outcome]], recorded=None) -> None:
     """Save a batch of outcomes that delivered or will be tried again, in one transaction; then queue the retries.
 
     A fan-out to many mirrors has most of its outcomes at once: saving them
@@ -422,7 +420,7 @@ def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, object]], re
     now = timezone.now()
     delivered = set()
     for delivery, _, outcome in done:
-        if outcome is not None and _succeeded(outcome):
+        if _succeeded(outcome):
             delivered.add(delivery.mirror_id)
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 WebhookDelivery.Status.DELIVERED, now, None)
@@ -495,7 +493,7 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
     sender = threading.Thread(target=_send_all, args=(deliveries, outcomes), name="webhook-sender", daemon=True)
     sender.start()
     attempt_of = {d.pk: a for d, a in zip(deliveries, attempts, strict=True)}
-    batch: list[tuple[WebhookDelivery, WebhookAttempt, object]] = []
+    batch: list[tuple[WebhookDelivery, WebhookAttempt, transport.Outcome]] = []
     since = 0.0
     sent_all = False
     while attempt_of and not sent_all:
@@ -520,13 +518,12 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
             _record_batch(batch, recorded)
             batch = []
     # Only when the sender itself broke: what it did not send is an interrupted attempt, tried again later.
-    from apps.mirrors.transport import Outcome
-
+    interrupted = transport.Outcome(None, 0, error="interrupted: the sender stopped before this one")
     for delivery in deliveries:
         if delivery.pk in attempt_of:
             attempt = attempt_of.pop(delivery.pk)
-            _fill(delivery, attempt, Outcome(None, 0, error="interrupted: the sender stopped before this one"))
-            batch.append((delivery, attempt, None))
+            _fill(delivery, attempt, interrupted)
+            batch.append((delivery, attempt, interrupted))
     _record_batch(batch, recorded)
     sender.join(timeout=5)
     return deliveries
