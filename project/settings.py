@@ -8,6 +8,7 @@ variable's name.
 import importlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import environ
@@ -77,9 +78,17 @@ def _secret_key() -> str:
     # Generated once, so sessions survive restarts without anyone choosing a key.
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(50))
+        # Written aside, then linked in: the file appears whole or not at all, and when processes start
+        # together on a new DATA_DIR the first link wins and every process reads that key.
+        fd, tmp = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(50))
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()
 
 

@@ -24,3 +24,19 @@ def test_a_bad_setting_is_named_at_start_up(tmp_path, name, value, message):
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_processes_starting_together_on_a_new_data_dir_share_one_secret_key(tmp_path):
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data")}
+    env.pop("SECRET_KEY", None)
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    env["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    results = [p.communicate(timeout=60) for p in procs]
+
+    assert [p.returncode for p in procs] == [0] * 8, [err for _, err in results]
+    keys = {out.strip() for out, _ in results}
+    assert len(keys) == 1 and keys == {(tmp_path / "data" / "secret_key").read_text().strip()}
+    assert len(keys.pop()) >= 50
+    assert [f.name for f in (tmp_path / "data").iterdir() if f.name.startswith(".secret_key.")] == []
