@@ -241,7 +241,7 @@ class Bench:
 
     def _approve_now(self, key: str):
         """Log a csam removal and publish it here, synchronously (setup only)."""
-        from apps.removals.parsing import ParsedIdentifier
+        from apps.core.identifiers import ParsedIdentifier
         from apps.removals.services import request_approve, request_create, request_publish
 
         request = request_create(category="csam", identifiers=[ParsedIdentifier(1, "key", key)], actor=self.actor)
@@ -250,7 +250,7 @@ class Bench:
 
     def _approve_later(self, key: str):
         """What the admin's approve button does: approve, and the worker publishes and notifies."""
-        from apps.removals.parsing import ParsedIdentifier
+        from apps.core.identifiers import ParsedIdentifier
         from apps.removals.services import request_approve_later, request_create
 
         request = request_create(category="csam", identifiers=[ParsedIdentifier(1, "key", key)], actor=self.actor)
@@ -392,7 +392,7 @@ class Bench:
         sink = Sink(self)
         secrets_ = [mirror_create(name=f"sink-{i:04d}", datasets=[release.dataset], webhook_url=sink.url,
                                   actor=self.actor).webhook_secret for i in range(count)]
-        from apps.removals.parsing import ParsedIdentifier
+        from apps.core.identifiers import ParsedIdentifier
         from apps.removals.services import request_approve_later, request_create
 
         start = time.monotonic()

@@ -35,7 +35,7 @@ def _data(count: int, queries: int, seed: int = 0):
 
 
 def _brute(codes, asked):
-    from apps.matching import mih
+    from apps.index import mih
 
     stored = mih.words(codes)
     found = set()
@@ -46,7 +46,7 @@ def _brute(codes, asked):
 
 
 def _takedown(codes, asked, out):
-    from apps.matching import mih
+    from apps.index import mih
 
     folder = Path(tempfile.mkdtemp())
     start = time.perf_counter()

@@ -8,11 +8,12 @@ variable's name.
 import importlib
 import os
 import secrets
-import tempfile
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from apps.core.files import write_once
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -75,20 +76,11 @@ def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
         return key
-    # Generated once, so sessions survive restarts without anyone choosing a key.
+    # Generated once, so sessions survive restarts without anyone choosing a key. Written whole or not at all:
+    # processes starting together on a new DATA_DIR all read the one that got there first.
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        # Written aside, then linked in: the file appears whole or not at all, and when processes start
-        # together on a new DATA_DIR the first link wins and every process reads that key.
-        fd, tmp = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key.")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(50))
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+        write_once(path, secrets.token_urlsafe(50).encode())
     return path.read_text().strip()
 
 
@@ -111,13 +103,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "apps.core",
     "apps.audit",
+    "apps.events",
+    "apps.tokens",
     "apps.datasets",
     "apps.removals",
-    "apps.intake",
     "apps.matching",
     "apps.blocklists",
     "apps.mirrors",
+    "apps.intake",
     "apps.transparency",
+    "apps.console",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +140,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.events.context_processors.background",
             ],
         },
     },
@@ -309,16 +306,27 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
+# ---- Background work: the event outbox (apps.events, docs/architecture.md) ----
+# A worker renews the lease of the handler it runs every third of this; a lease that lapses means the worker
+# died, and the reconciler hands the run out again.
+EVENT_LEASE_SECONDS = env_int("EVENT_LEASE_SECONDS", 60, minimum=1)
+# Tries of a failing handler (waiting EVENT_RETRY_BASE_SECONDS, twice that, ... up to an hour) before it is
+# dead and shown to staff for a retry.
+EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 12, minimum=1)
+EVENT_RETRY_BASE_SECONDS = env_int("EVENT_RETRY_BASE_SECONDS", 2, minimum=1)
+# A run still waiting this long after its queue message was sent gets another (the message may have been
+# lost with a broker that restarted); the wait doubles with each message, up to an hour.
+EVENT_REDISPATCH_SECONDS = env_int("EVENT_REDISPATCH_SECONDS", 30, minimum=1)
+# How often beat runs the reconciler (and with it the webhook resume); the admin warns when it is 3x late.
+RESUME_INTERVAL_SECONDS = env_int("RESUME_INTERVAL_SECONDS", 15, minimum=1)
+# Workers write a heartbeat this often; one silent for WORKER_STALE_SECONDS shows as missing in the admin.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 45, minimum=1)
+if WORKER_STALE_SECONDS <= WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(f"WORKER_STALE_SECONDS={WORKER_STALE_SECONDS} must be more than "
+                               f"WORKER_HEARTBEAT_SECONDS={WORKER_HEARTBEAT_SECONDS}")
 CELERY_BEAT_SCHEDULE = {
-    # Safety nets for work whose queue message was lost (crash between commit and enqueue).
-    "resume-approved-requests": {
-        "task": "apps.removals.tasks.requests_resume_task",
-        "schedule": env_int("RESUME_INTERVAL_SECONDS", 60, minimum=1),
-    },
-    "resume-webhook-deliveries": {
-        "task": "apps.mirrors.tasks.deliveries_resume_task",
-        "schedule": env_int("RESUME_INTERVAL_SECONDS", 60, minimum=1),
-    },
+    "reconcile": {"task": "apps.events.tasks.reconcile_task", "schedule": RESUME_INTERVAL_SECONDS},
     "deadline-reminders": {
         "task": "apps.removals.tasks.reminders_task",
         "schedule": env_int("REMINDER_INTERVAL_SECONDS", 3600, minimum=1),
@@ -335,7 +343,7 @@ INDEX_DIR = Path(env_str("INDEX_DIR") or DATA_DIR / "index").resolve()
 # Rows per index segment: bounds the memory of building one (1.3 GB at 10M rows, docs/scaling.md).
 INDEX_SEGMENT_ROWS = env_int("INDEX_SEGMENT_ROWS", 10_000_000, minimum=1)
 
-# Index files on object storage too (apps.matching.storage), e.g. s3://bucket/prefix: built files
+# Index files on object storage too (apps.index.storage), e.g. s3://bucket/prefix: built files
 # are pushed there, and a machine without a release's index pulls it. Empty: local disk only.
 def _index_storage() -> tuple[str, dict]:
     import json

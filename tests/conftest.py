@@ -60,8 +60,12 @@ def operator() -> Actor:
 
 @pytest.fixture
 def release(db, release_on_disk, operator):
-    """The synthetic release imported as demo/2026-11."""
-    return release_import(dataset="demo", release="2026-11", path=release_on_disk.path, actor=operator).release
+    """The synthetic release imported as demo/2026-11 (and what a worker does on release.ready, done)."""
+    from tests.support.removals import ready
+
+    imported = release_import(dataset="demo", release="2026-11", path=release_on_disk.path, actor=operator).release
+    ready(imported)
+    return imported
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from apps.datasets import synthetic
 from apps.mirrors.models import Acknowledgement
 from apps.removals.models import RemovalRequest, Status
+from tests.support.events import run_pending
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,7 @@ def test_it_takes_a_removal_from_request_to_every_mirror(
     assert after_parquet == before_parquet - blocked
     assert after_tar == before_tar - blocked
     assert Acknowledgement.objects.get().status == "applied"
+    run_pending()  # what a worker does on mirror.acknowledged
     assert RemovalRequest.objects.get(tracking_id=tracking_id).status == Status.COMPLETED
 
     again = _sync(live_server, token, release_copy)

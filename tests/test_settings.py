@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,15 +28,24 @@ def test_a_bad_setting_is_named_at_start_up(tmp_path, name, value, message):
 
 
 def test_processes_starting_together_on_a_new_data_dir_share_one_secret_key(tmp_path):
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "data")}
+    """The first process is slow to make its key; the others start meanwhile. A key file that appeared before
+    its content (the old way: create, then write) would be read empty by them, and they would fail."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "DJANGO_SETTINGS_MODULE": "project.settings"}
     env.pop("SECRET_KEY", None)
-    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
-    env["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    show = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    slow = ("import secrets, time; made = secrets.token_urlsafe; "
+            "secrets.token_urlsafe = lambda n: (time.sleep(1.5), made(n))[1]; " + show)
+
+    def start(code):
+        return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    procs = [start(slow)]
+    time.sleep(0.8)  # the slow one is inside its key's making
+    procs += [start(show) for _ in range(7)]
     results = [p.communicate(timeout=60) for p in procs]
 
-    assert [p.returncode for p in procs] == [0] * 8, [err for _, err in results]
+    assert [p.returncode for p in procs] == [0] * 8, [err[-300:] for _, err in results]
     keys = {out.strip() for out, _ in results}
     assert len(keys) == 1 and keys == {(tmp_path / "data" / "secret_key").read_text().strip()}
     assert len(keys.pop()) >= 50

@@ -8,11 +8,12 @@ from standardwebhooks.webhooks import Webhook
 
 from apps.blocklists.models import BlocklistVersion
 from apps.core.actors import Actor
+from apps.core.identifiers import ParsedIdentifier
+from apps.events.models import HandlerRun
 from apps.mirrors.models import WebhookDelivery
 from apps.mirrors.services import mirror_create
 from apps.removals.models import RemovalRequest, Status
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve_later, request_create, requests_to_resume
+from apps.removals.services import request_approve, request_create
 from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -36,7 +37,7 @@ def test_a_worker_publishes_an_approval_and_notifies_the_mirror(
     request = request_create(category="csam", actor=operator,
                              identifiers=[ParsedIdentifier(line=2, kind="sha256", value=sample.sha256)])
 
-    request_approve_later(request=request, actor=Actor(label="user:reviewer"))  # the admin's approve button
+    request_approve(request=request, actor=Actor(label="user:reviewer"))  # the admin's approve button
 
     assert wait_for(lambda: RemovalRequest.objects.get(pk=request.pk).status == Status.PUBLISHED, workers=[worker]), \
         "the worker did not publish the approved request"
@@ -48,33 +49,31 @@ def test_a_worker_publishes_an_approval_and_notifies_the_mirror(
     assert wait_for(lambda: WebhookDelivery.objects.get().status == "delivered", workers=[worker])
 
 
-def test_a_lost_publish_message_is_picked_up_by_the_resume_task(worker, release, release_on_disk, operator):
-    from apps.removals.services import request_approve
-    from apps.removals.tasks import requests_resume_task
+def test_a_lost_queue_message_is_sent_again_by_the_reconciler(start_worker, celery_queue, release, release_on_disk,
+                                                               operator):
+    from project.celery import app
 
     sample = release_on_disk.data.successful()[1]
     request = request_create(category="ncii", actor=operator,
                              identifiers=[ParsedIdentifier(line=2, kind="key", value=sample.key)])
-    request = request_approve(request=request, actor=operator)  # approved, no message queued: as after a crash
-    RemovalRequest.objects.filter(pk=request.pk).update(approved_at=request.approved_at.replace(year=2000))
-    assert requests_to_resume() == [request.pk]
-
-    requests_resume_task.delay()  # what celery beat sends every minute
+    request_approve(request=request, actor=operator)
+    with app.connection_for_write() as connection:  # the broker loses every message (a restart without its data)
+        assert connection.default_channel.queue_purge(celery_queue) >= 1
+    worker = start_worker("beat", beat=True, env={"RESUME_INTERVAL_SECONDS": "1", "EVENT_REDISPATCH_SECONDS": "1"})
 
     # No mirror holds the dataset, so once published the request is also complete.
     assert wait_for(lambda: RemovalRequest.objects.get(pk=request.pk).status == Status.COMPLETED, workers=[worker])
     assert BlocklistVersion.objects.get(release=release).key_count == 1
+    assert HandlerRun.objects.filter(handler="matching.match_request", dispatches__gt=1).exists()
 
 
-def test_a_new_request_is_matched_on_the_workers_segment_by_segment(worker, release, release_on_disk, operator):
+def test_a_new_request_is_matched_on_a_worker(worker, release, release_on_disk, operator):
     from apps.datasets.services import release_import
-    from apps.removals.tasks import request_match_task
 
     other = release_import(dataset="other", release="r1", path=release_on_disk.path, actor=operator).release
     sample = release_on_disk.data.successful()[2]
-    request = request_create(category="other", actor=operator,
+    request = request_create(category="other", actor=operator,  # as the admin's add form does: request.received
                              identifiers=[ParsedIdentifier(line=2, kind="sha256", value=sample.sha256)])
-    request_match_task.delay(request.pk)  # what the admin's add form queues
 
     def matched():
         return set(request.matches.values_list("release_id", flat=True)) == {release.pk, other.pk}

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from apps.audit.models import AuditEvent
+from apps.audit.visibility import restricted
 from apps.core import roles
 from apps.core.admin import ReadOnlyAdmin
 
@@ -27,10 +28,4 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     @staticmethod
     def _restricted(event: AuditEvent) -> bool:
-        if event.object_type != "removals.removalrequest":
-            return False
-        from apps.removals.models import RESTRICTED_CATEGORIES, RemovalRequest
-
-        category = RemovalRequest.objects.filter(pk=event.object_id).values_list("category", flat=True).first()
-        # A request no longer there (the legal hold keeps csam ones) is treated as restricted.
-        return category is None or category in RESTRICTED_CATEGORIES
+        return event.object_id in restricted(event.object_type, [event.object_id])

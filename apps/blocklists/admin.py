@@ -5,7 +5,7 @@ from apps.blocklists.models import BlocklistVersion, DecoyKey, DecoyPool
 from apps.blocklists.services import decoy_pool_configure
 from apps.core import roles
 from apps.core.actors import Actor
-from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 
 
 @admin.register(BlocklistVersion)
@@ -42,7 +42,7 @@ class BlocklistVersionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DecoyPool)
-class DecoyPoolAdmin(admin.ModelAdmin):
+class DecoyPoolAdmin(ServiceAdmin):
     """The padding ratio is set here; keys are loaded with `manage.py load_decoys`."""
 
     list_display = ["release", "padding_ratio", "pool_size", "drawn", "updated_at"]
@@ -79,11 +79,14 @@ class DecoyPoolAdmin(admin.ModelAdmin):
     def drawn(self, obj):
         return getattr(obj, "drawn_n", None) if obj.pk else 0
 
-    def save_model(self, request, obj, form, change):
-        saved = decoy_pool_configure(release=obj.release, padding_ratio=obj.padding_ratio,
-                                     actor=Actor.for_user(request.user))
-        obj.pk = saved.pk
-        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+    def create(self, request, form):
+        return decoy_pool_configure(release=form.cleaned_data["release"],
+                                    padding_ratio=form.cleaned_data["padding_ratio"],
+                                    actor=Actor.for_user(request.user))
+
+    def update(self, request, obj, form):
+        return decoy_pool_configure(release=obj.release, padding_ratio=form.cleaned_data["padding_ratio"],
+                                    actor=Actor.for_user(request.user))
 
 
 @admin.register(DecoyKey)

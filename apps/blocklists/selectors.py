@@ -36,8 +36,8 @@ def releases_due_for_refresh(*, now: datetime | None = None) -> list[int]:
 
 def release_key_shards(*, release: Release, keys: list[str]) -> dict[str, str]:
     """The shard of each key that is a sample of a release, from its index (keys not found are left out)."""
-    from apps.matching import fingerprints
-    from apps.matching.index import open_index
+    from apps.index import fingerprints
+    from apps.index.index import open_index
 
     found: dict[str, str] = {}
     if not keys:

@@ -22,13 +22,18 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.blocklists import signing
+from apps.blocklists.events import BLOCKLIST_PUBLISHED
 from apps.blocklists.models import BlocklistVersion, DecoyKey, DecoyPool
+from apps.core import faults
 from apps.core.actors import Actor
+from apps.core.categories import RESTRICTED_CATEGORIES
+from apps.core.csvfiles import bad_lines, read_keyed_csv
 from apps.core.errors import TakedownError
+from apps.core.locks import held
 from apps.datasets.models import Release
+from apps.events.services import event_record
 from apps.matching.models import AllowListEntry, Match
-from apps.mirrors.services import feed_event_publish
-from apps.removals.models import BLOCKING_STATUSES, RESTRICTED_CATEGORIES, RemovalRequest
+from apps.removals.models import BLOCKING_STATUSES, RemovalRequest
 
 logger = logging.getLogger(__name__)
 
@@ -279,64 +284,71 @@ def blocklist_publish(*, release: Release, requests: list[RemovalRequest] = (),
     manifest and its Ed25519 signature. When it adds keys of csam or ncii
     requests and the release has a decoy pool with a padding ratio, it also adds
     ceil(ratio * n) decoys from the pool, which stay blocked from then on. The
-    files are written first; the version becomes visible, with its feed event,
-    only when the database row commits, so a failure leaves no partial
-    blocklist. With unchanged content the latest version stands and `requests`
+    files are written first; the version becomes visible, with its
+    blocklist.published event, only when the database row commits, so a failure
+    leaves no partial blocklist. With unchanged content the latest version stands and `requests`
     are linked to it, unless `refresh` is set and it expires within
     BLOCKLIST_REFRESH_DAYS: then a new version with the same keys renews it.
     """
     actor = actor or Actor.system()
+    # One publisher of a release at a time, holding no write transaction while it computes and writes the
+    # files (SQLite would hold every other writer that long); the version row then commits in a short one.
+    with held(f"blocklist-publish:{release.pk}"):
+        return _publish(release=Release.objects.select_related("dataset").get(pk=release.pk), requests=requests,
+                        actor=actor, refresh=refresh)
+
+
+def _publish(*, release: Release, requests, actor: Actor, refresh: bool) -> PublishResult:
+    real = _keys_of(_blocking_matches(release))
+    full = _merge(real, _drawn_decoys(release))
+    latest = release.blocklist_versions.order_by("-version").first()
+    now = timezone.now().replace(microsecond=0)
+    unchanged = latest is not None and latest.content_sha256 == _content_digest(full)
+    due = refresh and latest is not None and latest.expires_at <= now + timedelta(
+        days=settings.BLOCKLIST_REFRESH_DAYS)
+    if unchanged and not due:
+        latest.requests.add(*requests)
+        return PublishResult(version=latest, created=False)
+    if latest is None and not full:
+        return PublishResult(version=None, created=False)
+
+    number = latest.version + 1 if latest else 1
+    base = _Base(latest)
+    files = {shard: _shard_file(keys) for shard, keys in full.items()}
+    added, removed = _delta(full, files, base)
+    decoys, short = _padding(release=release, number=number, full=full, added=added, base=base)
+    padding = _by_shard([(d.shard.name, d.key) for d in decoys])
+    full, added = _merge(full, padding), _merge(added, padding)
+    for shard in padding:
+        files[shard] = _shard_file(full[shard])
+
+    expires = now + timedelta(days=settings.BLOCKLIST_MANIFEST_TTL_DAYS)
+    folder = f"{release.dataset.name}/{release.name}/v{number:06d}"
+    shards, delta = _write_files(folder=folder, full=full, files=files, added=added, removed=removed, base=latest)
+    total = _count(full)
+    manifest = {
+        "format": FORMAT,
+        "dataset": release.dataset.name,
+        "release": release.name,
+        "version": number,
+        "created_at": _iso(now),
+        "expires_at": _iso(expires),
+        "previous_manifest_sha256": latest.manifest_sha256 if latest else None,
+        "key_id": signing.key_id(),
+        "key_column": "key",
+        "total_keys": total,
+        "shards": shards,
+        "delta": delta,
+    }
+    manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
+    signature = signing.sign(manifest_bytes, expected_key_id=manifest["key_id"])
+    _write(f"{folder}/{SIGNATURE}", signature.encode() + b"\n")
+    # The manifest last: a folder without one is an attempt that never finished.
+    _write(f"{folder}/{MANIFEST}", manifest_bytes)
+    faults.point("blocklists.publish.files_written")
+
+    real_count = _count(real)
     with transaction.atomic():
-        release = Release.objects.select_for_update().select_related("dataset").get(pk=release.pk)
-        real = _keys_of(_blocking_matches(release))
-        full = _merge(real, _drawn_decoys(release))
-        latest = release.blocklist_versions.order_by("-version").first()
-        now = timezone.now().replace(microsecond=0)
-        unchanged = latest is not None and latest.content_sha256 == _content_digest(full)
-        due = refresh and latest is not None and latest.expires_at <= now + timedelta(
-            days=settings.BLOCKLIST_REFRESH_DAYS)
-        if unchanged and not due:
-            latest.requests.add(*requests)
-            return PublishResult(version=latest, created=False)
-        if latest is None and not full:
-            return PublishResult(version=None, created=False)
-
-        number = latest.version + 1 if latest else 1
-        base = _Base(latest)
-        files = {shard: _shard_file(keys) for shard, keys in full.items()}
-        added, removed = _delta(full, files, base)
-        decoys, short = _padding(release=release, number=number, full=full, added=added, base=base)
-        padding = _by_shard([(d.shard.name, d.key) for d in decoys])
-        full, added = _merge(full, padding), _merge(added, padding)
-        for shard in padding:
-            files[shard] = _shard_file(full[shard])
-
-        expires = now + timedelta(days=settings.BLOCKLIST_MANIFEST_TTL_DAYS)
-        folder = f"{release.dataset.name}/{release.name}/v{number:06d}"
-        shards, delta = _write_files(folder=folder, full=full, files=files, added=added, removed=removed,
-                                     base=latest)
-        total = _count(full)
-        manifest = {
-            "format": FORMAT,
-            "dataset": release.dataset.name,
-            "release": release.name,
-            "version": number,
-            "created_at": _iso(now),
-            "expires_at": _iso(expires),
-            "previous_manifest_sha256": latest.manifest_sha256 if latest else None,
-            "key_id": signing.key_id(),
-            "key_column": "key",
-            "total_keys": total,
-            "shards": shards,
-            "delta": delta,
-        }
-        manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
-        signature = signing.sign(manifest_bytes, expected_key_id=manifest["key_id"])
-        _write(f"{folder}/{SIGNATURE}", signature.encode() + b"\n")
-        # The manifest last: a folder without one is an attempt that never finished.
-        _write(f"{folder}/{MANIFEST}", manifest_bytes)
-
-        real_count = _count(real)
         version = BlocklistVersion.objects.create(
             release=release, version=number, created_at=now, expires_at=expires, key_count=real_count,
             decoy_count=total - real_count, shard_count=len(shards), content_sha256=_content_digest(full),
@@ -348,7 +360,6 @@ def blocklist_publish(*, release: Release, requests: list[RemovalRequest] = (),
         )
         version.requests.add(*requests)
         DecoyKey.objects.filter(pk__in=[d.pk for d in decoys]).update(drawn_in=version)
-        feed_event_publish(blocklist=version)
         audit_record(actor=actor, action="blocklist.published", obj=version, after={
             "version": number, "keys": real_count, "decoys": version.decoy_count, "shards": len(shards),
             "added": version.added_keys, "removed": version.removed_keys, "decoys_added": len(decoys),
@@ -356,6 +367,9 @@ def blocklist_publish(*, release: Release, requests: list[RemovalRequest] = (),
             "manifest_sha256": version.manifest_sha256,
             "requests": [r.tracking_id for r in requests],
         })
+        event_record(BLOCKLIST_PUBLISHED, version=version.pk, release=release.pk, dataset=release.dataset.name,
+                     release_name=release.name, number=number, keys=real_count, shards=len(shards),
+                     added=version.added_keys, removed=version.removed_keys, refresh=unchanged)
     return PublishResult(version=version, created=True)
 
 
@@ -482,7 +496,7 @@ def decoys_load(*, release: Release, keys: list[tuple[int, str]], actor: Actor, 
         elif key in blocked:
             errors.append(f"line {line}: key {key!r} is blocked by a removal request; a decoy must be benign")
     if errors:
-        _raise_bad_lines(source_name, errors)
+        raise bad_lines(source_name, errors, outcome="nothing was loaded")
     with transaction.atomic():
         if padding_ratio is not None:
             pool = decoy_pool_configure(release=release, padding_ratio=padding_ratio, actor=actor)
@@ -499,49 +513,23 @@ def decoys_load(*, release: Release, keys: list[tuple[int, str]], actor: Actor, 
     return DecoysLoaded(pool=pool, added=len(new), already=len(existing))
 
 
-MAX_REPORTED_ERRORS = 50
-
-
-def _raise_bad_lines(source_name: str, errors: list[str]) -> None:
-    shown = errors[:MAX_REPORTED_ERRORS]
-    if len(errors) > len(shown):
-        shown.append(f"... and {len(errors) - len(shown)} more")
-    raise TakedownError(f"{source_name}: {len(errors)} bad line{'s' if len(errors) > 1 else ''}, "
-                        "nothing was loaded", details=shown)
+def _decoy_key(row: dict[str, str]) -> str:
+    key = row["key"].strip()
+    if not key:
+        raise ValueError("no key")
+    if len(key) > 256:
+        raise ValueError("key is longer than 256 characters")
+    return key
 
 
 def parse_decoys_csv(data: bytes, *, source_name: str = "file") -> list[tuple[int, str]]:
     """(line, key) of a CSV with a `key` column (other columns ignored); repeats kept once, blank lines skipped."""
-    import csv
-
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TakedownError(f"{source_name}: not UTF-8 text (byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next((row for row in reader if any(cell.strip() for cell in row)), None)
-    if header is None:
-        raise TakedownError(f"{source_name}: empty file (expected a header line naming the column key)")
-    header = [cell.strip().lower() for cell in header]
-    if "key" not in header:
-        raise TakedownError(f"{source_name} line {reader.line_num}: header must name the column key, "
-                            f"got {','.join(header)!r}")
-    at = header.index("key")
-    keys, seen, errors = [], set(), []
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        key = row[at].strip() if len(row) > at else ""
-        if not key:
-            errors.append(f"line {line}: no key")
-        elif len(key) > 256:
-            errors.append(f"line {line}: key is longer than 256 characters")
-        elif key not in seen:
+    keys, seen = [], set()
+    for line, key in read_keyed_csv(data, columns=("key",), parse=_decoy_key, source_name=source_name,
+                                    outcome="nothing was loaded"):
+        if key not in seen:
             seen.add(key)
             keys.append((line, key))
-    if errors:
-        _raise_bad_lines(source_name, errors)
     if not keys:
         raise TakedownError(f"{source_name}: no keys after the header")
     return keys

@@ -7,8 +7,6 @@ now; writers replace it atomically under a file lock. docs/signing-keys.md descr
 """
 import base64
 import binascii
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -29,6 +27,8 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
+from apps.core.files import write_atomic, write_once
+from apps.core.locks import file_lock
 
 KEYRING = "keyring.json"
 KEYRING_FORMAT = "takedown.keyring/1"
@@ -181,53 +181,18 @@ def _make_folder(folder: Path) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def _locked(folder: Path):
-    """Hold an exclusive lock on the keyring folder: one writer at a time, across processes."""
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def _write_private(folder: Path, key: Ed25519PrivateKey) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     path = folder / f"{key_id_for(raw_public_key(key))}.pem"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.read_bytes() != pem:
-            raise ImproperlyConfigured(f"{path} exists and holds another key") from None
-        return
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-        handle.flush()
-        os.fsync(handle.fileno())
+    if not write_once(path, pem, mode=0o600) and path.read_bytes() != pem:
+        raise ImproperlyConfigured(f"{path} exists and holds another key")
 
 
 def _write_keyring(folder: Path, keys: list[dict], rotations: list[dict]) -> None:
     """Replace keyring.json atomically: readers see the old file or the new one, never a part."""
     body = json.dumps({"format": KEYRING_FORMAT, "keys": keys, "rotations": rotations}, indent=2) + "\n"
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".keyring-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)  # public keys and statements only
-        os.replace(temp, folder / KEYRING)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomic(folder / KEYRING, body.encode(), mode=0o644)  # public keys and statements only
 
 
 def _initialise(folder: Path) -> None:
@@ -241,7 +206,7 @@ def _initialise(folder: Path) -> None:
     problem = _make_folder(folder)
     if problem:
         raise ImproperlyConfigured(problem)
-    with _locked(folder):
+    with file_lock(folder / ".lock"):  # one writer at a time, across processes and machines sharing it
         if (folder / KEYRING).exists():
             return  # another process created it first: use theirs
         first = first or Ed25519PrivateKey.generate()
@@ -374,7 +339,7 @@ def signing_key_rotate(*, actor: Actor, reason: str = "") -> dict:
         raise TakedownError(f"Cannot rotate the signing key: {problem}. Run the command as the user that "
                             f"owns the keyring (the one the web and worker processes run as).")
     keyring()  # creates the keyring on first use and checks BLOCKLIST_SIGNING_KEY
-    with _locked(folder):
+    with file_lock(folder / ".lock"):  # one writer at a time, across processes and machines sharing it
         # Under the lock: the state another rotation may just have left.
         ring = _parse(folder, (folder / KEYRING).read_bytes())
         old_id, new = ring.active_id, Ed25519PrivateKey.generate()

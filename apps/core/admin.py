@@ -1,5 +1,6 @@
 """Shared admin pieces."""
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -26,42 +27,50 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class CreateThroughServiceAdmin(admin.ModelAdmin):
-    """An admin whose add page has its own form and creates the object through a service.
+class ServiceAdmin(admin.ModelAdmin):
+    """An admin whose every save goes through a service, which records it in the audit trail.
 
-    Subclasses set `add_form` and `add_fields` and implement `create(request, form)`
-    returning the new object; the change page stays the plain ModelAdmin one.
+    The add page (its own form when `add_form`, `add_fields` are set) saves with
+    `create(request, form)`; the change page saves with `update(request, obj,
+    form)`. Each returns the saved object. An admin without `update` shows a
+    read-only change page. Inlines never save: a relation that staff may change
+    is a field of the form, changed by `update`.
     """
 
     add_form = None
     add_fields: list[str] = []
+    update = None
+
+    def create(self, request, form):
+        raise NotImplementedError
 
     def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs.update(form=self.add_form, fields=self.add_fields)
+        if obj is None and self.add_fields:
+            kwargs.update(fields=self.add_fields, **({"form": self.add_form} if self.add_form else {}))
         return super().get_form(request, obj, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
-        return [(None, {"fields": self.add_fields})] if obj is None else super().get_fieldsets(request, obj)
+        if obj is None and self.add_fields:
+            return [(None, {"fields": self.add_fields})]
+        return super().get_fieldsets(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else super().get_readonly_fields(request, obj)
+        if obj is None:
+            return [] if self.add_fields else super().get_readonly_fields(request, obj)
+        if self.update is None:
+            return [name for name in flatten_fieldsets(super().get_fieldsets(request, obj))]
+        return super().get_readonly_fields(request, obj)
 
     def get_inlines(self, request, obj):
         return [] if obj is None else super().get_inlines(request, obj)
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        created = self.create(request, form)
-        obj.pk = created.pk
-        obj.__dict__.update({k: v for k, v in created.__dict__.items() if not k.startswith("_")})
+        saved = self.update(request, obj, form) if change else self.create(request, form)
+        obj.pk = saved.pk
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
 
     def save_related(self, request, form, formsets, change):
-        if change:  # a new object's relations were made by its service
-            super().save_related(request, form, formsets, change)
+        """Nothing: the service saved the object's relations with it."""
 
-
-# Registered here so the admin's autodiscovery (after django.contrib.auth's) picks it up.
-from apps.core import users_admin  # noqa: E402,F401
+    def construct_change_message(self, request, form, formsets, add=False):
+        return super().construct_change_message(request, form, [], add)  # the inlines saved nothing

@@ -4,7 +4,12 @@ One module decides what a URL, key or hash "is", so removal files, dataset
 ingest and the matcher always compare like with like.
 """
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from apps.core.csvfiles import read_file, read_keyed_csv
+from apps.core.errors import TakedownError
 
 URL = "url"
 KEY = "key"
@@ -181,3 +186,42 @@ def host_suffixes(host: str) -> list[str]:
         return [host] if host else []
     labels = host.split(".")
     return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]
+
+
+# ---------------------------------------------------------------- removal files
+
+
+@dataclass(frozen=True)
+class ParsedIdentifier:
+    line: int | None
+    kind: str
+    value: str
+
+
+def _parse_row(row: dict[str, str]) -> tuple[str, str]:
+    kind = parse_kind(row["kind"])
+    return kind, normalise(kind, row["value"])
+
+
+def parse_identifiers_csv(data: bytes | str, *, source_name: str = "file") -> list[ParsedIdentifier]:
+    """Validate and normalise every line of a `kind,value` CSV (csvfiles.read_keyed_csv).
+
+    Any bad line makes the whole file fail, with every bad line named, so
+    nothing is half-imported. Blank lines are skipped and repeats of an
+    identifier are kept once, at their first line.
+    """
+    parsed: list[ParsedIdentifier] = []
+    seen: set[tuple[str, str]] = set()
+    for line, (kind, value) in read_keyed_csv(data, columns=("kind", "value"), parse=_parse_row,
+                                              source_name=source_name):
+        if (kind, value) not in seen:
+            seen.add((kind, value))
+            parsed.append(ParsedIdentifier(line=line, kind=kind, value=value))
+    if not parsed:
+        raise TakedownError(f"{source_name}: no identifiers after the header")
+    return parsed
+
+
+def read_identifiers_file(path: str | Path) -> list[ParsedIdentifier]:
+    """parse_identifiers_csv on a file, with errors naming the file."""
+    return parse_identifiers_csv(read_file(path), source_name=Path(path).name)

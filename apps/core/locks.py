@@ -1,7 +1,23 @@
-"""Serialising writers that must commit in order."""
-import zlib
+"""Locks, one module for all of them: writers that must commit in order, and work one process does at a time.
 
-from django.db import connection
+Every lock here dies with its holder, however it dies: PostgreSQL drops a
+killed process's advisory locks with its connection, and the kernel its locks
+on files. So work taken over from a dead worker never runs beside a live one.
+"""
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+
+def _key(name: str) -> int:
+    """A 64-bit advisory lock key for a name (signed, as PostgreSQL takes it)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def serialize(name: str) -> None:
@@ -12,4 +28,50 @@ def serialize(name: str) -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(name.encode())])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_key(name)])
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive lock on a file (created if missing), across processes on the machines sharing it;
+    yields whether it is held (always True when `wait`)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            locked = True
+        except BlockingIOError:
+            locked = False
+        yield locked
+    finally:
+        os.close(fd)  # which lets go of the lock
+
+
+@contextlib.contextmanager
+def held(name: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the lock `name` for the block, outside any transaction; yields whether it is held.
+
+    PostgreSQL: a session advisory lock, so processes on every machine share
+    it. SQLite (one machine): a file lock under DATA_DIR/locks, named for the
+    database file too, so two databases (test runs side by side) never share one.
+    """
+    if connection.vendor != "postgresql":
+        digest = hashlib.sha256(f"{connection.settings_dict['NAME']}\n{name}".encode()).hexdigest()[:32]
+        with file_lock(Path(settings.DATA_DIR) / "locks" / f"{digest}.lock", wait=wait) as locked:
+            yield locked
+        return
+    key = _key(name)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)" if wait else "SELECT pg_try_advisory_lock(%s)", [key])
+        row = cursor.fetchone()
+    locked = True if wait else bool(row[0])
+    try:
+        yield locked
+    finally:
+        if locked:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            except DatabaseError:
+                connection.close()  # which lets go of the lock too

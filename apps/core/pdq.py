@@ -3,9 +3,21 @@ import io
 
 import numpy as np
 
+from apps.core.errors import TakedownError
+
 BITS = 256
+# The largest match distance anyone may ask for: beyond it a PDQ "match" says little (Meta's own threshold
+# is 31), and the multi-index search slows down sharply.
+MAX_THRESHOLD = 64
 # Meta's reference downsamples large images before hashing; the hash barely moves and it is much faster.
 _MAX_SIDE = 512
+
+
+def check_threshold(value: int, *, where: str = "PDQ threshold") -> int:
+    """A PDQ match distance someone asked for, refused with a clear message when out of bounds."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_THRESHOLD:
+        raise TakedownError(f"{where} {value}: must be a whole number from 0 to {MAX_THRESHOLD}")
+    return value
 
 
 def to_words(hex_hashes: list[str]) -> np.ndarray:

@@ -6,6 +6,7 @@ the identifiers, matches and requester of csam and ncii requests.
 """
 from django.contrib.auth.models import AbstractBaseUser
 
+from apps.core.categories import RESTRICTED_CATEGORIES
 from apps.core.errors import TakedownError
 
 INTAKE = "intake"
@@ -42,6 +43,4 @@ def require_role(user: AbstractBaseUser | None, role: str, doing: str) -> None:
 
 def may_see(user: AbstractBaseUser | None, category: str) -> bool:
     """Whether a user may see a request's identifiers, matches and requester (csam and ncii: restricted only)."""
-    from apps.removals.models import RESTRICTED_CATEGORIES
-
     return category not in RESTRICTED_CATEGORIES or has_role(user, RESTRICTED)

@@ -1,7 +1,9 @@
 from django.contrib import admin
 
-from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from apps.core.actors import Actor
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdmin
 from apps.datasets.models import Dataset, Release, Shard
+from apps.datasets.services import dataset_save
 
 
 class ReleaseInline(ReadOnlyInline):
@@ -12,13 +14,21 @@ class ReleaseInline(ReadOnlyInline):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(ServiceAdmin):
     list_display = ["name", "title", "created_at"]
     search_fields = ["name", "title"]
     inlines = [ReleaseInline]
+    fields = ["name", "title", "created_at"]
+    readonly_fields = ["name", "created_at"]
+    add_fields = ["name", "title"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return ["name"] if obj else []
+    def create(self, request, form):
+        return dataset_save(name=form.cleaned_data["name"], title=form.cleaned_data["title"],
+                            actor=Actor.for_user(request.user))
+
+    def update(self, request, obj, form):
+        return dataset_save(name=obj.name, title=form.cleaned_data["title"], dataset=obj,
+                            actor=Actor.for_user(request.user))
 
 
 class ShardInline(ReadOnlyInline):

@@ -1,8 +1,8 @@
 """Reading a release from disk and turning each shard into an index part.
 
-A shard's part (apps.matching.index) holds each sample's key, normalised URL,
+A shard's part (apps.index.index) holds each sample's key, normalised URL,
 digests and PDQ, and their fingerprints, computed column-wise: pyarrow reads,
-compiled loops (apps.matching.kernels) check URLs, fingerprint and decode hex,
+compiled loops (apps.index.kernels) check URLs, fingerprint and decode hex,
 and only URLs that are not already in canonical form go through Python. No
 database here.
 """
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from apps.core import identifiers, pdq
 from apps.core.errors import TakedownError
-from apps.matching import fingerprints, index, kernels
+from apps.index import fingerprints, index, kernels
 
 # Fields the importer understands, with img2dataset's column names as defaults.
 FIELDS = ("key", "url", "caption", "status", "md5", "sha1", "sha256", "pdq")

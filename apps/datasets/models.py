@@ -43,10 +43,7 @@ class Release(models.Model):
     content_sha256 = models.CharField(max_length=64, blank=True, help_text="Digest of the imported shard files.")
     error = models.TextField(blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
-    finalize_claimed_at = models.DateTimeField(null=True, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
-    caught_up_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the removals approved before it was imported were applied to it.")
 
     class Meta:
         ordering = ["dataset__name", "name"]

@@ -26,7 +26,7 @@ def release_samples(*, release: Release, limit: int = 100) -> list[dict]:
     """The first samples of a ready release, from its index: shard, key, url and digests (hex)."""
     import numpy as np
 
-    from apps.matching.index import open_index
+    from apps.index.index import open_index
 
     segment = open_index(release.index_path).segments[0]
     count = min(limit, segment.meta["rows"])

@@ -8,28 +8,29 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
 
 from apps.audit.services import audit_record
+from apps.core import faults
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
+from apps.core.locks import held
 from apps.datasets import ingest
+from apps.datasets.events import RELEASE_INDEXED, RELEASE_READY, SHARD_QUEUED
 from apps.datasets.models import Dataset, Release, Shard
-from apps.matching import index, kernels, storage
+from apps.events.selectors import runs_for_objects
+from apps.events.services import event_record, events_record, runs_retry
+from apps.index import index, kernels, storage
 
 _RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
-# A finalize claim older than this belongs to a worker that died: another may take over.
-FINALIZE_LEASE = timedelta(minutes=30)
 
 
 @dataclass
@@ -164,10 +165,36 @@ def _record_parts(done: list[tuple[Shard, dict]]) -> None:
 
 
 def shard_index(*, shard: Shard) -> dict:
-    """Index one shard (its part); done again, it reuses the part already built from the same file."""
+    """Index one shard (its part); done again, it reuses the part already built from the same file.
+
+    The last shard of a release to be indexed records release.indexed, on which
+    a worker finalizes the release.
+    """
     meta = _build_part(_part_job(shard))
-    _record_parts([(shard, meta)])
+    faults.point("datasets.shard.part_built")
+    with transaction.atomic():
+        _record_parts([(shard, meta)])
+        if not Shard.objects.filter(release_id=shard.release_id, indexed_at__isnull=True).exists():
+            event_record(RELEASE_INDEXED, key=str(shard.release_id), release=shard.release_id)
     return meta
+
+
+def release_index_in_background(*, release: Release) -> int:
+    """Queue every shard of a registered release not yet indexed, for the workers (shard.queued, one each);
+    returns how many. Run again for a release whose import was cut short, it queues only what is left, and
+    a release whose shards are all indexed is finalized."""
+    pending = list(release.shards.filter(indexed_at__isnull=True).order_by("pk").values_list("pk", flat=True))
+    # What gave up for good before (a database outage outlasting its retries) is tried again.
+    dead = [run.pk for run in runs_for_objects(key="release", ids=[release.pk]) if run.status == run.Status.DEAD]
+    if dead:
+        runs_retry(run_ids=dead, actor=Actor.system())
+    with transaction.atomic():
+        if pending:
+            events_record(SHARD_QUEUED, [{"shard": pk, "release": release.pk} for pk in pending],
+                          keys=[str(pk) for pk in pending])
+        elif release.status == Release.Status.INDEXING:
+            event_record(RELEASE_INDEXED, key=str(release.pk), release=release.pk)
+    return len(pending)
 
 
 def release_index_parts(*, release: Release, progress: TextIO | None = None) -> None:
@@ -199,22 +226,17 @@ def release_index_parts(*, release: Release, progress: TextIO | None = None) -> 
     bar.close()
 
 
-def release_claim_finalize(*, release: Release) -> bool:
-    """Claim the right to finalize a release whose shards are all indexed (one worker wins)."""
-    if release.shards.filter(indexed_at__isnull=True).exists():
-        return False
-    now = timezone.now()
-    stale = now - FINALIZE_LEASE
-    return bool(
-        Release.objects.filter(pk=release.pk, status=Release.Status.INDEXING)
-        .filter(Q(finalize_claimed_at__isnull=True) | Q(finalize_claimed_at__lt=stale))
-        .update(finalize_claimed_at=now)
-    )
-
-
 def release_finalize(*, release: Release, actor: Actor | None = None) -> Release:
-    """Build the release's index segments from its parts and make it ready; a bad release is marked failed."""
-    release = Release.objects.select_related("dataset").get(pk=release.pk)
+    """Build the release's index segments from its parts and make it ready (release.ready); a bad release is
+    marked failed. One process at a time per release; a finalize cut short resumes where it stopped."""
+    with held(f"release-finalize:{release.pk}"):
+        release = Release.objects.select_related("dataset").get(pk=release.pk)
+        if release.status != Release.Status.INDEXING:
+            return release  # finalized meanwhile by another process
+        return _finalize(release, actor)
+
+
+def _finalize(release: Release, actor: Actor | None) -> Release:
     shards = list(release.shards.order_by("name"))
     root = release.index_path
     try:
@@ -224,6 +246,7 @@ def release_finalize(*, release: Release, actor: Actor | None = None) -> Release
         raise
     index.publish(root, segments, meta)
     storage.push_index(root)  # segment files, then index.json: the remote commit point
+    faults.point("datasets.finalize.index_published")
     with transaction.atomic():
         release.status = Release.Status.READY
         release.row_count = sum(s.row_count for s in shards)
@@ -237,6 +260,8 @@ def release_finalize(*, release: Release, actor: Actor | None = None) -> Release
             "shards": len(shards), "rows": release.row_count, "samples": release.sample_count,
             "images": release.image_count, "segments": len(segments),
         })
+        event_record(RELEASE_READY, key=str(release.pk), release=release.pk, dataset=release.dataset.name,
+                     release_name=release.name, shards=len(shards), samples=release.sample_count)
     return release
 
 
@@ -255,6 +280,7 @@ def _build_segments(root: Path, shards: list[Shard]) -> tuple[list[str], dict]:
         if index.segment_parts(root, name) != parts:
             index.build_segment(root, name, parts)
             _refuse_duplicate_keys(root, name)
+            faults.point("datasets.finalize.segment_built")
         names.append(name)
     index.remove_leftovers(root)
     return names, {"shards": len(shards), "samples": sum(s.sample_count for s in shards)}
@@ -297,7 +323,6 @@ def release_import(*, dataset: str, release: str, path: Path, columns: dict[str,
         Release.objects.filter(pk=rel.pk).update(status=Release.Status.FAILED, error=exc.message)
         raise
     indexed = time.monotonic()
-    Release.objects.filter(pk=rel.pk).update(finalize_claimed_at=timezone.now())
     rel = release_finalize(release=rel, actor=actor)
     shards = list(rel.shards.all())
     return ImportResult(
@@ -305,3 +330,23 @@ def release_import(*, dataset: str, release: str, path: Path, columns: dict[str,
         problems=[p for s in shards for p in s.problems], shard_seconds=indexed - started,
         index_seconds=time.monotonic() - indexed,
     )
+
+
+def dataset_save(*, name: str, title: str, actor: Actor, dataset: Dataset | None = None) -> Dataset:
+    """Register a dataset before its first release (so mirrors can subscribe), or change its title; audited."""
+    title = title.strip()
+    with transaction.atomic():
+        if dataset is None:
+            _validate_names(name, "r")
+            if Dataset.objects.filter(name=name).exists():
+                raise TakedownError(f"a dataset named {name!r} already exists")
+            dataset = Dataset.objects.create(name=name, title=title)
+            audit_record(actor=actor, action="dataset.registered", obj=dataset, after={"title": title})
+            return dataset
+        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if dataset.title != title:
+            audit_record(actor=actor, action="dataset.changed", obj=dataset, before={"title": dataset.title},
+                         after={"title": title})
+            dataset.title = title
+            dataset.save(update_fields=["title"])
+    return dataset

@@ -3,8 +3,9 @@ from django.contrib import admin, messages
 from django.db.models import Count
 
 from apps.core.actors import Actor
-from apps.core.admin import CreateThroughServiceAdmin
-from apps.intake.flaggers import flagger_create, flagger_revoke, flagger_rotate_token
+from apps.core.admin import ServiceAdmin
+from apps.core.errors import TakedownError
+from apps.intake.flaggers import flagger_create, flagger_revoke, flagger_rotate_token, flagger_update
 from apps.intake.models import TrustedFlagger
 
 
@@ -21,14 +22,14 @@ class TrustedFlaggerAddForm(forms.ModelForm):
 
 
 @admin.register(TrustedFlagger)
-class TrustedFlaggerAdmin(CreateThroughServiceAdmin):
+class TrustedFlaggerAdmin(ServiceAdmin):
     list_display = ["name", "kind", "active", "contact_email", "request_total", "last_seen_at", "token_prefix",
                     "created_at"]
     list_filter = ["kind", "active"]
     search_fields = ["name", "contact_email"]
     # The token is changed only by the actions (audited): never through the form.
-    fields = ["name", "kind", "contact_email", "active", "token_prefix", "created_at", "last_seen_at"]
-    readonly_fields = ["name", "active", "token_prefix", "created_at", "last_seen_at"]
+    fields = ["name", "kind", "contact_email", "active", "token_prefix", "created_at", "last_seen_at", "revoked_at"]
+    readonly_fields = ["name", "active", "token_prefix", "created_at", "last_seen_at", "revoked_at"]
     add_form = TrustedFlaggerAddForm
     add_fields = ["name", "kind", "contact_email"]
     actions = ["rotate_selected", "revoke_selected"]
@@ -43,6 +44,10 @@ class TrustedFlaggerAdmin(CreateThroughServiceAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # its requests keep pointing at it: revoke it instead
 
+    def update(self, request, obj, form):
+        return flagger_update(flagger=obj, kind=form.cleaned_data["kind"],
+                              contact_email=form.cleaned_data["contact_email"], actor=Actor.for_user(request.user))
+
     def create(self, request, form):
         flagger, token = flagger_create(
             name=form.cleaned_data["name"], kind=form.cleaned_data["kind"],
@@ -51,17 +56,25 @@ class TrustedFlaggerAdmin(CreateThroughServiceAdmin):
         self.message_user(request, f"Token for {flagger.name} (shown once, copy it now): {token}", messages.WARNING)
         return flagger
 
-    @admin.action(description="Issue a new token (the old one stops working; a revoked flagger is reinstated)")
+    @admin.action(description="Issue a new token (the old one stops working)")
     def rotate_selected(self, request, queryset):
         for flagger in queryset:
-            token = flagger_rotate_token(flagger=flagger, actor=Actor.for_user(request.user))
+            try:
+                token = flagger_rotate_token(flagger=flagger, actor=Actor.for_user(request.user))
+            except TakedownError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
             self.message_user(request, f"New token for {flagger.name} (shown once, copy it now): {token}",
                               messages.WARNING)
 
-    @admin.action(description="Revoke the selected flaggers' tokens")
+    @admin.action(description="Revoke the selected flaggers' tokens, for good")
     def revoke_selected(self, request, queryset):
         revoked = 0
         for flagger in queryset.filter(active=True):
-            flagger_revoke(flagger=flagger, actor=Actor.for_user(request.user))
+            try:
+                flagger_revoke(flagger=flagger, actor=Actor.for_user(request.user))
+            except TakedownError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
             revoked += 1
         self.message_user(request, f"Revoked {revoked} flagger token(s).", messages.SUCCESS)

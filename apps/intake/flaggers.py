@@ -1,36 +1,24 @@
 """Trusted flaggers: their tokens, and the bulk requests they submit over the API."""
-import hashlib
-import secrets
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
+from apps.core.categories import Category
 from apps.core.errors import TakedownError
+from apps.core.identifiers import ParsedIdentifier
 from apps.core.locks import serialize
 from apps.intake.models import TrustedFlagger
-from apps.removals.models import Category, Channel, HotlineReport, Policy, RemovalRequest, Status
-from apps.removals.parsing import ParsedIdentifier
+from apps.removals.models import Channel, HotlineReport, Policy, RemovalRequest
+from apps.removals.services import Intake, request_approve, request_create
+from apps.tokens.services import TokenKind, token_holder, token_issue_check, token_revoke, token_rotate
 
-TOKEN_PREFIX = "td_flagger_"
+FLAGGER_TOKENS = TokenKind(name="flagger", prefix="td_flagger_")
 # Per request, whether sent as JSON or CSV.
 MAX_IDENTIFIERS = 100_000
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def _prefix(token: str) -> str:
-    return token[: len(TOKEN_PREFIX) + 4]
 
 
 def flagger_actor(flagger: TrustedFlagger) -> Actor:
@@ -40,6 +28,7 @@ def flagger_actor(flagger: TrustedFlagger) -> Actor:
 
 def flagger_create(*, name: str, kind: str, contact_email: str = "", actor: Actor) -> tuple[TrustedFlagger, str]:
     """Register a trusted flagger; returns it and its API token (shown once, stored as a hash)."""
+    token_issue_check(kind=FLAGGER_TOKENS, actor=actor)
     name = name.strip()
     if not name:
         raise TakedownError("a trusted flagger needs a name")
@@ -55,54 +44,55 @@ def flagger_create(*, name: str, kind: str, contact_email: str = "", actor: Acto
             raise TakedownError(f"contact email {contact_email!r} is not an email address") from None
     if TrustedFlagger.objects.filter(name__iexact=name).exists():
         raise TakedownError(f"a trusted flagger named {name!r} already exists")
-    token = _new_token()
+    token, fields = FLAGGER_TOKENS.new()
     with transaction.atomic():
-        flagger = TrustedFlagger.objects.create(
-            name=name, kind=kind, contact_email=contact_email, token_hash=token_digest(token),
-            token_prefix=_prefix(token),
-        )
+        flagger = TrustedFlagger.objects.create(name=name, kind=kind, contact_email=contact_email, **fields)
         audit_record(actor=actor, action="flagger.token_issued", obj=flagger, after={
             "kind": kind, "contact_email": contact_email, "token_prefix": flagger.token_prefix,
         })
     return flagger, token
 
 
-def flagger_rotate_token(*, flagger: TrustedFlagger, actor: Actor) -> str:
-    """Issue a new token; the old one stops working at once. A revoked flagger is reinstated with it."""
-    token = _new_token()
+def flagger_update(*, flagger: TrustedFlagger, kind: str, contact_email: str, actor: Actor) -> TrustedFlagger:
+    """Change a flagger's kind (a hotline's csam is approved on receipt: staff need the admin role) or contact
+    address; audited field by field."""
+    token_issue_check(kind=FLAGGER_TOKENS, actor=actor)
+    if kind not in TrustedFlagger.Kind.values:
+        raise TakedownError(f"unknown flagger kind {kind!r} (expected one of: {', '.join(TrustedFlagger.Kind.values)})")
+    contact_email = contact_email.strip()
+    if contact_email:
+        try:
+            validate_email(contact_email)
+        except ValidationError:
+            raise TakedownError(f"contact email {contact_email!r} is not an email address") from None
     with transaction.atomic():
         flagger = TrustedFlagger.objects.select_for_update().get(pk=flagger.pk)
-        reinstated = not flagger.active
-        flagger.token_hash, flagger.token_prefix, flagger.active = token_digest(token), _prefix(token), True
-        flagger.save(update_fields=["token_hash", "token_prefix", "active"])
-        audit_record(actor=actor, action="flagger.token_issued", obj=flagger, after={
-            "token_prefix": flagger.token_prefix, "rotated": True, **({"reinstated": True} if reinstated else {}),
-        })
-    return token
+        before = {"kind": flagger.kind, "contact_email": flagger.contact_email}
+        after = {"kind": kind, "contact_email": contact_email}
+        changed = {name: value for name, value in after.items() if before[name] != value}
+        if changed:
+            TrustedFlagger.objects.filter(pk=flagger.pk).update(**changed)
+            audit_record(actor=actor, action="flagger.changed", obj=flagger,
+                         before={name: before[name] for name in changed}, after=changed)
+            flagger.refresh_from_db()
+    return flagger
+
+
+def flagger_rotate_token(*, flagger: TrustedFlagger, actor: Actor) -> str:
+    """Issue a new token; the old one stops working at once (apps.tokens' rules: never for a revoked flagger)."""
+    return token_rotate(holder=flagger, kind=FLAGGER_TOKENS, actor=actor)
 
 
 def flagger_revoke(*, flagger: TrustedFlagger, actor: Actor) -> TrustedFlagger:
-    """Stop a flagger's token working (its requests stay). Revoking twice changes nothing."""
-    with transaction.atomic():
-        flagger = TrustedFlagger.objects.select_for_update().get(pk=flagger.pk)
-        if flagger.active:
-            flagger.active = False
-            flagger.save(update_fields=["active"])
-            audit_record(actor=actor, action="flagger.revoked", obj=flagger, before={"active": True},
-                         after={"active": False, "token_prefix": flagger.token_prefix})
+    """Stop a flagger's token working, for good (its requests stay). Revoking twice changes nothing."""
+    token_revoke(holder=flagger, kind=FLAGGER_TOKENS, actor=actor, active=False)
+    flagger.refresh_from_db()
     return flagger
 
 
 def flagger_authenticate(*, token: str) -> TrustedFlagger | None:
     """The active flagger holding this token, or None; records when it was last seen."""
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    flagger = TrustedFlagger.objects.filter(token_hash=token_digest(token), active=True).first()
-    if flagger is not None:
-        now = timezone.now()
-        if flagger.last_seen_at is None or (now - flagger.last_seen_at).total_seconds() > 60:
-            TrustedFlagger.objects.filter(pk=flagger.pk).update(last_seen_at=now)
-    return flagger
+    return token_holder(queryset=TrustedFlagger.objects.filter(active=True), kind=FLAGGER_TOKENS, token=token)
 
 
 class Submission(NamedTuple):
@@ -149,12 +139,9 @@ def flagger_submit(*, flagger: TrustedFlagger, category: str, reference: str, id
     written); `identical` says whether this submission's category and identifiers
     are the ones it holds. A new request is matched by a worker once committed;
     a csam request from a hotline is approved on receipt when the review policy
-    says so (Policy.csam_approve_from_hotlines), and published by a worker.
+    says so (Policy.csam_approve_from_hotlines), and then published by a worker.
     `hotline` (csam only): hotline, report_id, reported_at, hotline_name.
     """
-    from apps.removals.services import Intake, request_approve_later, request_create
-    from apps.removals.tasks import request_match_task
-
     reference = reference.strip()
     if not reference:
         raise TakedownError("reference: your own reference for the request is required (it makes resubmitting safe)")
@@ -180,8 +167,5 @@ def flagger_submit(*, flagger: TrustedFlagger, category: str, reference: str, id
         )
         if (category == Category.CSAM and flagger.kind == TrustedFlagger.Kind.HOTLINE
                 and Policy.current().csam_approve_from_hotlines):
-            # Publication matches the request too: no separate matching run.
-            request = request_approve_later(request=request, actor=actor)
-        if request.status != Status.APPROVED:
-            transaction.on_commit(lambda pk=request.pk: request_match_task.delay(pk))
+            request = request_approve(request=request, actor=actor)
     return Submission(request, True, True)

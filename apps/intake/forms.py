@@ -4,8 +4,9 @@ import secrets
 
 from django import forms
 
+from apps.core.categories import Category
 from apps.intake.services import parse_lines
-from apps.removals.models import Category, DmcaNotice
+from apps.removals.models import DmcaNotice
 
 IDENTIFIERS_HELP = (
     "One per line: a web address (https://…), a sample key from the dataset (such as 000010005), "

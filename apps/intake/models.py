@@ -1,7 +1,9 @@
 from django.db import models
 
+from apps.tokens.models import TokenHolder
 
-class TrustedFlagger(models.Model):
+
+class TrustedFlagger(TokenHolder):
     """An organisation that submits removal requests in bulk over the API (a hotline, a research group)."""
 
     class Kind(models.TextChoices):
@@ -13,11 +15,8 @@ class TrustedFlagger(models.Model):
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     contact_email = models.EmailField(blank=True)
-    token_hash = models.CharField(max_length=64, unique=True)
-    token_prefix = models.CharField(max_length=20)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -14,25 +14,19 @@ from django.db.models import Sum
 
 from apps.core import identifiers as ids
 from apps.core.actors import Actor
+from apps.core.categories import RESTRICTED_CATEGORIES, Category
+from apps.core.csvfiles import MAX_REPORTED_ERRORS
 from apps.core.errors import TakedownError
-from apps.removals.legal import (
-    Recipient,
-    dmca_notice_record,
-    domain_claim_check,
-    domain_claim_start,
-    opt_out_auto_approve,
-    request_recipients,
-)
-from apps.removals.legal import recipients_rows as legal_recipients_rows
-from apps.removals.models import OPEN_STATUSES, RESTRICTED_CATEGORIES, Category, Channel, DomainClaim, RemovalRequest
-from apps.removals.parsing import ParsedIdentifier
+from apps.core.identifiers import ParsedIdentifier
+from apps.mirrors.selectors import Recipient, request_recipients
+from apps.mirrors.selectors import recipients_rows as mirror_recipients_rows
+from apps.removals.legal import dmca_notice_record, domain_claim_check, domain_claim_start, opt_out_auto_approve
+from apps.removals.models import OPEN_STATUSES, Channel, DomainClaim, RemovalRequest
 from apps.removals.services import Intake, request_create, request_status_for, status_secret_issue
-from apps.removals.tasks import request_match_task
 
 PUBLIC_ACTOR = Actor(label="web:public")
 SOURCE = "web form"
 MAX_IDENTIFIERS = 1000
-MAX_REPORTED_ERRORS = 50
 # Kinds a member of the public may name; opt-outs may also name whole domains and URL prefixes.
 PUBLIC_KINDS = (ids.URL, ids.KEY, ids.MD5, ids.SHA1, ids.SHA256, ids.PDQ)
 OPT_OUT_KINDS = (ids.DOMAIN, ids.URL_PREFIX)
@@ -119,7 +113,7 @@ class Receipt:
 def report_submit(*, category: str, identifiers: list[ParsedIdentifier], requester_name: str = "",
                   requester_email: str = "", requester_details: dict | None = None, reference: str = "",
                   dmca: dict | None = None) -> Receipt:
-    """Log a report from the public form, issue its status secret and queue its matching.
+    """Log a report from the public form and issue its status secret; a worker matches it (request.received).
 
     A copyright report carries its DMCA notice (incomplete: sent back as needing
     information). An opt-out gets a domain claim for every domain and URL prefix
@@ -132,8 +126,9 @@ def report_submit(*, category: str, identifiers: list[ParsedIdentifier], request
             category=category, identifiers=identifiers, actor=PUBLIC_ACTOR, source=SOURCE, reference=reference,
             intake=Intake(channel=Channel.WEB_FORM, requester_name=requester_name.strip(),
                           requester_email=requester_email.strip(), requester_details=requester_details or {}),
-            dmca=dmca if category == Category.COPYRIGHT else None,
         )
+        if category == Category.COPYRIGHT and dmca is not None:
+            dmca_notice_record(request=request, actor=PUBLIC_ACTOR, **dmca)
         secret = status_secret_issue(request=request)
         receipt = Receipt(request=request, secret=secret)
         if category == Category.COPYRIGHT:
@@ -145,8 +140,6 @@ def report_submit(*, category: str, identifiers: list[ParsedIdentifier], request
                 except TakedownError as exc:
                     receipt.claim_errors.append(str(exc))
             receipt.approved = opt_out_auto_approve(request=request)
-        pk = request.pk
-        transaction.on_commit(lambda: request_match_task.delay(pk))
     request.refresh_from_db()
     return receipt
 
@@ -263,4 +256,4 @@ def recipients_rows(request: RemovalRequest) -> list[list[str]]:
     """The GDPR Art. 19 list as CSV rows (header first): every mirror told, and whether it applied it."""
     if request.category != Category.PRIVACY:
         raise TakedownError("the list of recipients is kept for privacy (GDPR erasure) requests")
-    return legal_recipients_rows(request=request, contact=False)
+    return mirror_recipients_rows(request=request, contact=False)

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.core.categories import RESTRICTED_CATEGORIES
 from apps.core.errors import TakedownError
 from apps.intake import ratelimit
 from apps.intake.forms import CHOICES, FORMS, DmcaNoticeForm, ReportForm
@@ -27,7 +28,7 @@ from apps.intake.services import (
     status_token,
 )
 from apps.removals.legal import dmca_notice_fields, domain_proof_url
-from apps.removals.models import OPEN_STATUSES, RESTRICTED_CATEGORIES
+from apps.removals.models import OPEN_STATUSES
 
 NONCE_SECONDS = 24 * 3600
 HOTLINES = [

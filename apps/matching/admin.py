@@ -3,12 +3,12 @@ from django.contrib import admin, messages
 
 from apps.core import roles
 from apps.core.actors import Actor
-from apps.core.admin import CreateThroughServiceAdmin, ReadOnlyAdmin
+from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
+from apps.core.categories import RESTRICTED_CATEGORIES
 from apps.core.identifiers import KIND_CHOICES, InvalidIdentifier, normalise
 from apps.datasets.models import Release
 from apps.matching.models import AllowListEntry, Match
 from apps.matching.services import allow_list_add, allow_list_revoke
-from apps.removals.models import RESTRICTED_CATEGORIES
 
 
 @admin.register(Match)
@@ -60,7 +60,7 @@ class AllowListAddForm(forms.ModelForm):
 
 
 @admin.register(AllowListEntry)
-class AllowListEntryAdmin(CreateThroughServiceAdmin):
+class AllowListEntryAdmin(ServiceAdmin):
     list_display = ["__str__", "scope", "reason", "created_by_label", "created_at", "revoked_at"]
     list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["value", "key", "reason"]

@@ -11,8 +11,8 @@ from django.db import models
 
 from apps.core import identifiers
 from apps.datasets.models import Release, Shard
-from apps.matching import fingerprints
-from apps.matching.index import DIGEST_SOURCES, Segment, open_index
+from apps.index import fingerprints
+from apps.index.index import DIGEST_SOURCES, Segment, open_index
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,14 @@ class _Matcher:
         self.indexes = {r.pk: open_index(r.index_path) for r in releases}
         self.shard_ids = {r.pk: _shards(r.pk, r.indexed_at) for r in releases}
 
-    def run(self, queries: list[Query], releases: list[Release], segment: str | None = None) -> list[_Found]:
-        """Verified hits of `queries` in `releases` (in one of their segments only, when named)."""
+    def run(self, queries: list[Query], releases: list[Release]) -> list[_Found]:
+        """Verified hits of `queries` in `releases`, segment by segment."""
         found: list[_Found] = []
         by_kind: dict[str, list[int]] = defaultdict(list)
         for position, query in enumerate(queries):
             by_kind[query.kind].append(position)
         for release in releases:
             for part in self.indexes[release.pk].segments:
-                if segment is not None and part.folder.name != segment:
-                    continue
                 candidates = self._candidates(part, queries, by_kind)
                 found += self._verify(release, part, queries, candidates)
         return found
@@ -218,7 +216,7 @@ def _without_allowed_samples(hits: list[Hit]) -> list[Hit]:
 
 
 def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
-             threshold: int | None = None, expand: bool = False, segment: str | None = None) -> list[Hit]:
+             threshold: int | None = None, expand: bool = False) -> list[Hit]:
     """Every sample of `releases` (all ready ones when None) that each query hits.
 
     url, key, md5, sha1 and sha256 match exactly (digests of the original
@@ -230,9 +228,7 @@ def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
     and digests. With `expand`, URL, key and domain hits also reach every
     sample with the same image digest, in any release. Each (query, release,
     key) is reported once, direct before expanded. Allow-listed identifiers and
-    samples (known false positives) are left out. With `segment`, only that
-    index segment of the releases is searched directly (one task of a fan-out);
-    the same content is still followed everywhere.
+    samples (known false positives) are left out.
     """
     threshold = settings.PDQ_MATCH_THRESHOLD if threshold is None else threshold
     listed = {(q.kind, q.value) for q in allow_listed(queries)}
@@ -246,7 +242,7 @@ def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
     roots = [r for r in chosen if r.derived_from_id is None]
     positional = [q for q in queries if q.kind in _POSITIONAL]
     others = [q for q in queries if q.kind not in _POSITIONAL]
-    found = matcher.run(others, chosen, segment) + matcher.run(positional, roots, segment)
+    found = matcher.run(others, chosen) + matcher.run(positional, roots)
 
     wanted = {r.pk for r in chosen}
     extra: list[_Found] = []

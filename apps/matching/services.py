@@ -3,17 +3,24 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core import identifiers
+from apps.core import faults, identifiers
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
+from apps.events.services import event_record
+from apps.matching.events import ALLOW_LIST_CHANGED
 from apps.matching.models import AllowListEntry, Match
 from apps.matching.selectors import Query, hits_for
 from apps.removals.models import BLOCKING_STATUSES, Identifier, RemovalRequest
+
+# Matches written per transaction, and identifiers recounted per statement: each write stays well under a
+# tenth of a second, so on SQLite a large request never holds the web's writes for long.
+_WRITE_BATCH = 5000
 
 
 @dataclass
@@ -21,54 +28,61 @@ class MatchSummary:
     matches: int
     new_matches: int
     releases: set[int]
+    expanded: int
     unmatched: list[Identifier]
 
 
-def request_match(*, request: RemovalRequest, releases: list[Release] | None = None,
-                  segment: str | None = None) -> MatchSummary:
-    """Match every identifier of a request against releases (all by default) and record the hits.
+def _recount(request: RemovalRequest) -> None:
+    """Each identifier's match count, from the table as it stands (so the last of two runs counts all)."""
+    count = Match.objects.filter(identifier=OuterRef("pk")).order_by().values("identifier").annotate(
+        n=Count("pk")).values("n")
+    ids = list(request.identifiers.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), _WRITE_BATCH):
+        chunk = ids[start:start + _WRITE_BATCH]
+        with transaction.atomic():
+            Identifier.objects.filter(pk__gte=chunk[0], pk__lte=chunk[-1], request=request).update(
+                match_count=Coalesce(Subquery(count), 0))
 
-    Safe to run again, and at the same time for different releases or index
-    segments (one Celery task each): existing matches are kept, new ones added,
-    and the request row is locked while counts are taken, so the last run
-    counts all.
+
+def request_match(*, request: RemovalRequest, releases: list[Release] | None = None) -> MatchSummary:
+    """Match every identifier of a request against releases (all ready ones by default) and record the hits.
+
+    Safe to run again, and beside another run: existing matches are kept and
+    new ones added. Matching itself writes nothing; the hits are then written
+    in short transactions of their own and the identifiers recounted, so a
+    request of 100,000 identifiers never makes another writer wait long.
     URL and key hits expand to the same image elsewhere for the categories in
     settings.EXPAND_SAME_CONTENT_CATEGORIES.
     """
-    idents = list(request.identifiers.all())
-    queries = [Query(ref=ident.pk, kind=ident.kind, value=ident.value) for ident in idents]
-    hits = hits_for(
-        queries, releases=releases, threshold=request.pdq_threshold, segment=segment,
-        expand=request.category in settings.EXPAND_SAME_CONTENT_CATEGORIES,
-    )
-    with transaction.atomic():
-        RemovalRequest.objects.select_for_update().filter(pk=request.pk).first()
-        before = Match.objects.filter(request=request).count()
-        Match.objects.bulk_create(
-            [
-                Match(request=request, identifier_id=hit.ref, release_id=hit.release_id,
-                      shard_id=hit.shard_id, key=hit.key, distance=hit.distance,
-                      expanded=hit.expanded, expanded_via=hit.via)
-                for hit in hits
-            ],
-            ignore_conflicts=True,
-            batch_size=2000,
-        )
-        counts = dict(
-            Match.objects.filter(request=request).values_list("identifier").annotate(n=Count("id"))
-        )
-        for ident in idents:
-            ident.match_count = counts.get(ident.pk, 0)
-        Identifier.objects.bulk_update(idents, ["match_count"], batch_size=2000)
-        request.matched_at = timezone.now()
-        request.save(update_fields=["matched_at", "updated_at"])
-        total = Match.objects.filter(request=request).count()
+    queries = [Query(ref=pk, kind=kind, value=value)
+               for pk, kind, value in request.identifiers.values_list("pk", "kind", "value")]
+    hits = hits_for(queries, releases=releases, threshold=request.pdq_threshold,
+                    expand=request.category in settings.EXPAND_SAME_CONTENT_CATEGORIES)
+    before = Match.objects.filter(request=request).count()
+    rows = [Match(request=request, identifier_id=hit.ref, release_id=hit.release_id, shard_id=hit.shard_id,
+                  key=hit.key, distance=hit.distance, expanded=hit.expanded, expanded_via=hit.via) for hit in hits]
+    for start in range(0, len(rows), _WRITE_BATCH):
+        with transaction.atomic():
+            Match.objects.bulk_create(rows[start:start + _WRITE_BATCH], ignore_conflicts=True, batch_size=1000)
+        faults.point("matching.match.batch_written")
+    _recount(request)
+    RemovalRequest.objects.filter(pk=request.pk).update(matched_at=timezone.now(), updated_at=timezone.now())
+    matches = Match.objects.filter(request=request)
     return MatchSummary(
-        matches=total,
-        new_matches=total - before,
-        releases=set(Match.objects.filter(request=request).values_list("release_id", flat=True)),
-        unmatched=[ident for ident in idents if ident.match_count == 0],
+        matches=matches.count(), new_matches=matches.count() - before,
+        releases=set(matches.values_list("release_id", flat=True).distinct()),
+        expanded=matches.filter(expanded=True).count(),
+        unmatched=list(request.identifiers.filter(match_count=0).order_by("line", "pk")),
     )
+
+
+def release_catch_up(*, release: Release) -> list[RemovalRequest]:
+    """Match every approved request against a newly ready release; returns those that hit it."""
+    hit = []
+    for request in RemovalRequest.objects.filter(status__in=BLOCKING_STATUSES).order_by("pk"):
+        if release.pk in request_match(request=request, releases=[release]).releases:
+            hit.append(request)
+    return hit
 
 
 def _affected_releases(entry: AllowListEntry) -> list[int]:
@@ -80,19 +94,12 @@ def _affected_releases(entry: AllowListEntry) -> list[int]:
     return sorted(set(matches.values_list("release_id", flat=True)))
 
 
-def _republish_later(release_ids: list[int]) -> None:
-    from apps.blocklists.tasks import release_republish_task
-
-    for release_id in release_ids:
-        transaction.on_commit(lambda pk=release_id: release_republish_task.delay(pk))
-
-
 def allow_list_add(*, actor: Actor, reason: str, kind: str = "", value: str = "", release: Release | None = None,
                    key: str = "") -> AllowListEntry:
     """Record a known false positive: an identifier (kind and value) or one sample (release and key).
 
     Matching leaves it alone from now on, and blocklists that carry it are
-    published again without it.
+    published again without it (allow_list.changed).
     """
     if not reason.strip():
         raise TakedownError("an allow-list entry needs a reason")
@@ -118,7 +125,7 @@ def allow_list_add(*, actor: Actor, reason: str, kind: str = "", value: str = ""
             "scope": scope, "kind": kind, "value": value, "release": str(release) if release else None,
             "key": key, "reason": entry.reason,
         })
-        _republish_later(_affected_releases(entry))
+        event_record(ALLOW_LIST_CHANGED, entry=entry.pk, releases=_affected_releases(entry))
     return entry
 
 
@@ -133,5 +140,5 @@ def allow_list_revoke(*, entry: AllowListEntry, actor: Actor) -> AllowListEntry:
         entry.save(update_fields=["revoked_at", "revoked_by_label"])
         audit_record(actor=actor, action="allow_list.revoked", obj=entry, before={"active": True},
                      after={"active": False})
-        _republish_later(_affected_releases(entry))
+        event_record(ALLOW_LIST_CHANGED, entry=entry.pk, releases=_affected_releases(entry))
     return entry

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core import roles
 from apps.core.actors import Actor
-from apps.core.admin import CreateThroughServiceAdmin, ReadOnlyAdmin, ReadOnlyInline
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdmin
 from apps.core.errors import TakedownError
 from apps.datasets.models import Dataset
 from apps.mirrors.deadlines import duration_text, mirror_compliance
@@ -36,16 +36,23 @@ from apps.mirrors.services import (
     mirror_rotate_webhook_secret,
     mirror_update,
 )
+from apps.mirrors.tasks import event_fanout_task
+
+
+def _fan_out_later(event_ids: list[int]) -> None:
+    """Send the due deliveries of these feed events once the change commits."""
+    for event_id in event_ids:
+        transaction.on_commit(lambda pk=event_id: event_fanout_task.delay(pk))
+
 
 # Deliveries shown on a mirror's page: the recent ones (the full list is the deliveries page).
 _RECENT_DAYS = 30
 
 
-class SubscriptionInline(admin.TabularInline):
+class SubscriptionInline(ReadOnlyInline):
     model = Subscription
-    extra = 0
     fields = ["dataset", "created_at"]
-    readonly_fields = ["created_at"]
+    readonly_fields = fields
 
 
 class AcknowledgementInline(ReadOnlyInline):
@@ -82,6 +89,23 @@ class DeliveryInline(ReadOnlyInline):
         return format_html('<a href="{}">{}</a>', url, "attempts / retry" if obj.status == "failed" else "attempts")
 
 
+class MirrorChangeForm(forms.ModelForm):
+    """The change page: the mirror's webhook, contact and datasets, saved together by mirror_update."""
+
+    webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)
+    subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), required=False,
+                                               help_text="Datasets it holds.")
+
+    class Meta:
+        model = Mirror
+        fields = ["contact_email", "webhook_url"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["subscribe"].initial = list(self.instance.subscriptions.values_list("dataset", flat=True))
+
+
 class MirrorAddForm(forms.ModelForm):
     webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)
     subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), help_text="Datasets it holds.")
@@ -104,15 +128,16 @@ def _compliance_summary(rows) -> str:
 
 
 @admin.register(Mirror)
-class MirrorAdmin(CreateThroughServiceAdmin):
+class MirrorAdmin(ServiceAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "active", "webhooks", "compliance", "datasets_list", "webhook_url", "last_seen_at",
                     "token_prefix"]
     list_filter = ["active"]
     search_fields = ["name", "contact_email"]
     inlines = [SubscriptionInline, AcknowledgementInline, DeliveryInline]
-    fields = ["name", "contact_email", "webhook_url", "compliance_table", "active", "disabled_reason", "disabled_at",
-              "revoked_at", "consecutive_failures", "token_prefix", "created_at", "last_seen_at"]
+    form = MirrorChangeForm
+    fields = ["name", "contact_email", "webhook_url", "subscribe", "compliance_table", "active", "disabled_reason",
+              "disabled_at", "revoked_at", "consecutive_failures", "token_prefix", "created_at", "last_seen_at"]
     readonly_fields = ["name", "compliance_table", "active", "disabled_reason", "disabled_at", "revoked_at",
                        "consecutive_failures", "token_prefix", "created_at", "last_seen_at"]
     add_form = MirrorAddForm
@@ -180,15 +205,16 @@ class MirrorAdmin(CreateThroughServiceAdmin):
         )
         return created.mirror
 
-    def save_model(self, request, obj, form, change):
-        if not change:
-            return super().save_model(request, obj, form, change)
-        secret = mirror_update(mirror=Mirror.objects.get(pk=obj.pk), webhook_url=form.cleaned_data["webhook_url"],
-                               contact_email=form.cleaned_data["contact_email"], actor=Actor.for_user(request.user))
-        obj.refresh_from_db()
+    def update(self, request, obj, form):
+        mirror = Mirror.objects.get(pk=obj.pk)
+        secret = mirror_update(mirror=mirror, webhook_url=form.cleaned_data["webhook_url"],
+                               contact_email=form.cleaned_data["contact_email"],
+                               datasets=list(form.cleaned_data["subscribe"]), actor=Actor.for_user(request.user))
         if secret:
-            self.message_user(request, f"Webhook signing secret for {obj.name} (shown once, copy it now): {secret}",
-                              messages.WARNING)
+            self.message_user(request, f"Webhook signing secret for {mirror.name} (shown once, copy it now): "
+                                       f"{secret}", messages.WARNING)
+        mirror.refresh_from_db()
+        return mirror
 
     def _each(self, request, queryset, service, done: str) -> None:
         for mirror in queryset:
@@ -216,7 +242,10 @@ class MirrorAdmin(CreateThroughServiceAdmin):
 
     @admin.action(description="Re-enable the webhooks of a mirror they were disabled for", permissions=["change"])
     def reenable(self, request, queryset):
-        self._each(request, queryset, mirror_reenable,
+        def reenable_and_resend(mirror, actor):
+            _fan_out_later(mirror_reenable(mirror=mirror, actor=actor))
+
+        self._each(request, queryset, reenable_and_resend,
                    "Re-enabled the webhooks of {name}: its pending deliveries are being resent.")
 
 
@@ -288,16 +317,17 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         delivery = get_object_or_404(WebhookDelivery, pk=pk)
         if not self.has_change_permission(request, delivery):
             raise PermissionDenied
-        self._retried(request, deliveries_retry(delivery_ids=[delivery.pk]))
+        self._retried(request, *deliveries_retry(delivery_ids=[delivery.pk]))
         back = request.META.get("HTTP_REFERER", "")
         if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
             back = reverse("admin:mirrors_webhookdelivery_changelist")
         return HttpResponseRedirect(back)
 
-    def _retried(self, request, count: int) -> None:
+    def _retried(self, request, count: int, events: list[int]) -> None:
+        _fan_out_later(events)
         self.message_user(request, f"Queued {count} deliveries for another try (a disabled mirror's wait until "
                                    "it is re-enabled).", messages.SUCCESS)
 
     @admin.action(description="Retry selected deliveries now")
     def retry_selected(self, request, queryset):
-        self._retried(request, deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True))))
+        self._retried(request, *deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True))))

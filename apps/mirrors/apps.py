@@ -8,7 +8,8 @@ class MirrorsConfig(AppConfig):
     label = "mirrors"
 
     def ready(self):
-        from apps.removals.models import Category
+        from apps.core.categories import Category
+        from apps.mirrors import handlers, tasks  # noqa: F401  (subscribes to events; resumes webhooks)
 
         unknown = sorted(set(settings.MIRROR_ACK_DEADLINES) - set(Category.values))
         if unknown:

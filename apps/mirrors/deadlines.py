@@ -6,8 +6,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.blocklists.models import BlocklistVersion
 from apps.core import mail
 from apps.mirrors.models import Acknowledgement, AckReminder, Mirror
+from apps.removals.deadlines import staff_addresses
 
 
 def deadline_seconds(categories: set[str]) -> int:
@@ -70,8 +72,6 @@ def mirror_compliance(*, mirrors=None, now: datetime | None = None) -> list[Mirr
     A mirror is overdue on a release when a version it has not applied (nor a
     later one) is past its deadline; only active mirrors can be overdue.
     """
-    from apps.blocklists.models import BlocklistVersion
-
     now = now or timezone.now()
     mirrors = list((mirrors if mirrors is not None else Mirror.objects.all())
                    .prefetch_related("subscriptions__dataset__releases").order_by("name"))
@@ -142,8 +142,6 @@ def ack_reminders_send(*, now: datetime | None = None) -> int:
     its deadline: the subject then says ESCALATED). Safe to run any number of
     times: a reminder row per mirror, version, day and level is the record.
     """
-    from apps.removals.deadlines import _staff_addresses
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     reported: list[tuple[Mirror, ReleaseCompliance]] = []
@@ -162,7 +160,7 @@ def ack_reminders_send(*, now: datetime | None = None) -> int:
             return 0
         escalated = "ESCALATED: " if any(row.escalated for _, row in reported) else ""
         lines = [_line(mirror, row, now) for mirror, row in reported]
-        if not mail.send(to=_staff_addresses(),
+        if not mail.send(to=staff_addresses(),
                          subject=f"{escalated}Takedown: {len(lines)} mirror acknowledgement(s) overdue",
                          body="\n".join(lines) + "\n"):
             transaction.set_rollback(True)

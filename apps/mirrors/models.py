@@ -1,25 +1,23 @@
 from django.db import models
 
+from apps.tokens.models import TokenHolder
 
-class Mirror(models.Model):
+
+class Mirror(TokenHolder):
     """A downstream copy of one or more datasets, that pulls blocklists and acknowledges them."""
 
     name = models.SlugField(max_length=100, unique=True)
     contact_email = models.EmailField(blank=True)
-    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the API token.")
-    token_prefix = models.CharField(max_length=20, help_text="First characters of the token, to recognise it.")
     webhook_url = models.URLField(max_length=1000, blank=True)
     webhook_secret = models.CharField(max_length=100, blank=True)
     active = models.BooleanField(default=True)
     # Why and when it stopped: webhook failures (re-enabled by staff) or a revocation (final).
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
     # Deliveries ended failed in a row; reset by a delivered one or by re-enabling.
     consecutive_failures = models.IntegerField(default=0)
     datasets = models.ManyToManyField("datasets.Dataset", through="Subscription", related_name="mirrors")
     created_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -60,6 +58,8 @@ class FeedEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # A version is announced once, however often its blocklist.published handler runs.
+        constraints = [models.UniqueConstraint(fields=["blocklist"], name="feed_event_once_per_version")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.type} {self.release}"

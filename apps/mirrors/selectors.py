@@ -1,10 +1,16 @@
 """Reading mirrors, their feed and where each stands."""
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Max
+from django.db.models import Max, Min
 
+from apps.blocklists.models import BlocklistVersion
+from apps.core.spreadsheets import csv_cell
+from apps.datasets.models import Release
 from apps.mirrors.deadlines import mirror_compliance
-from apps.mirrors.models import FeedEvent, FeedRetention, Mirror
+from apps.mirrors.models import Acknowledgement, FeedEvent, FeedRetention, Mirror
+from apps.removals.models import RemovalRequest, Status
 
 FEED_MAX_LIMIT = 500
 
@@ -85,3 +91,95 @@ def mirror_status() -> list[dict]:
             } for r in state.releases],
         })
     return rows
+
+
+# ---------------------------------------------------------------- who has a request's removals
+
+
+@dataclass
+class Recipient:
+    """A mirror told of an erasure (GDPR Art. 19), and whether it applied it."""
+
+    mirror: str
+    contact_email: str
+    dataset: str
+    release: str
+    blocklist_version: int
+    notified_at: datetime
+    applied_at: datetime | None
+
+
+def request_recipients(*, request: RemovalRequest) -> list[Recipient]:
+    """Every mirror that was told of the request's removals: the list a data subject may ask for."""
+    recipients = []
+    for version in request.blocklist_versions.select_related("release__dataset").order_by("release_id", "version"):
+        release = version.release
+        event = version.feed_events.order_by("id").first()
+        for mirror in Mirror.objects.filter(subscriptions__dataset=release.dataset).order_by("name"):
+            applied = Acknowledgement.objects.filter(
+                mirror=mirror, status=Acknowledgement.Status.APPLIED, blocklist__release=release,
+                blocklist__version__gte=version.version).order_by("updated_at").first()
+            recipients.append(Recipient(
+                mirror=mirror.name, contact_email=mirror.contact_email, dataset=release.dataset.name,
+                release=release.name, blocklist_version=version.version,
+                notified_at=event.created_at if event else version.created_at,
+                applied_at=applied.updated_at if applied else None,
+            ))
+    return recipients
+
+
+def recipients_rows(*, request: RemovalRequest, contact: bool) -> list[list[str]]:
+    """request_recipients as CSV rows, header first; `contact`: with each mirror's address (for staff)."""
+    header = ["mirror", *(["contact"] if contact else []), "dataset", "release", "blocklist_version",
+              "notified_at", "applied_at"]
+    rows = [header]
+    for r in request_recipients(request=request):
+        rows.append([csv_cell(r.mirror), *([csv_cell(r.contact_email)] if contact else []), csv_cell(r.dataset),
+                     csv_cell(r.release), str(r.blocklist_version), r.notified_at.isoformat(),
+                     r.applied_at.isoformat() if r.applied_at else ""])
+    return rows
+
+
+def _pending_anywhere(request: RemovalRequest) -> bool:
+    """Whether some active mirror has not yet applied a version that carries the request, in any release."""
+    firsts = (BlocklistVersion.objects.filter(requests=request).values("release_id", "release__dataset_id")
+              .annotate(first=Min("version")))
+    if not firsts:
+        return True
+    for row in firsts:
+        applied = Acknowledgement.objects.filter(
+            status=Acknowledgement.Status.APPLIED, blocklist__release_id=row["release_id"],
+            blocklist__version__gte=row["first"],
+        ).values_list("mirror_id", flat=True)
+        mirrors = Mirror.objects.filter(active=True, subscriptions__dataset_id=row["release__dataset_id"])
+        if mirrors.exclude(pk__in=applied).exists():
+            return True
+    return False
+
+
+def requests_propagated(*, release: Release) -> list[RemovalRequest]:
+    """Published requests hitting this release that every active mirror of every release they hit has applied.
+
+    Run on every acknowledgement, so the common case (some mirror of this
+    release has not applied the request's first version yet) costs three queries.
+    """
+    candidates = list(RemovalRequest.objects.filter(status=Status.PUBLISHED, blocklist_versions__release=release)
+                      .distinct())
+    if not candidates:
+        return []
+    # The newest version each active mirror of this release applied; the least of them bounds what is complete.
+    mirrors = Mirror.objects.filter(active=True, subscriptions__dataset_id=release.dataset_id).values("pk")
+    applied = dict(Acknowledgement.objects.filter(
+        status=Acknowledgement.Status.APPLIED, blocklist__release=release, mirror__in=mirrors,
+    ).values("mirror").annotate(newest=Max("blocklist__version")).values_list("mirror", "newest"))
+    everyone = min((applied.get(pk, 0) for pk in mirrors.values_list("pk", flat=True)), default=None)
+    firsts = dict(BlocklistVersion.objects.filter(release=release, requests__in=candidates)
+                  .values("requests").annotate(first=Min("version")).values_list("requests", "first"))
+    done = []
+    for request in candidates:
+        first = firsts.get(request.pk)
+        if everyone is not None and (first is None or first > everyone):
+            continue  # a mirror of this release has not applied it yet
+        if not _pending_anywhere(request):
+            done.append(request)
+    return done

@@ -1,10 +1,8 @@
 """Mirrors: tokens, the feed they pull, webhooks they receive, and their acknowledgements."""
 import asyncio
 import base64
-import hashlib
 import logging
 import queue
-import random
 import secrets
 import threading
 import time
@@ -17,12 +15,16 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.blocklists.models import BlocklistVersion
 from apps.core import mail, net, roles
 from apps.core.actors import Actor
+from apps.core.backoff import backoff_seconds
 from apps.core.errors import TakedownError
 from apps.core.locks import serialize
 from apps.datasets.models import Dataset
+from apps.events.services import event_record
 from apps.mirrors import transport
+from apps.mirrors.events import MIRROR_ACKNOWLEDGED
 from apps.mirrors.models import (
     Acknowledgement,
     FeedEvent,
@@ -32,19 +34,13 @@ from apps.mirrors.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from apps.removals.deadlines import staff_addresses
+from apps.tokens.services import TokenKind, token_holder, token_issue_check, token_revoke, token_rotate
 
 logger = logging.getLogger(__name__)
 
-TOKEN_PREFIX = "td_mirror_"
+MIRROR_TOKENS = TokenKind(name="mirror", prefix="td_mirror_")
 SECRET_PREFIX = "whsec_"
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def _new_secret() -> str:
@@ -67,15 +63,14 @@ class NewMirror:
 def mirror_create(*, name: str, datasets: list[Dataset], webhook_url: str = "", contact_email: str = "",
                   actor: Actor) -> NewMirror:
     """Create a mirror subscribed to datasets; the token is returned once and stored as a hash."""
+    token_issue_check(kind=MIRROR_TOKENS, actor=actor)
     if Mirror.objects.filter(name=name).exists():
         raise TakedownError(f"a mirror named {name!r} already exists")
-    token = _new_token()
+    token, fields = MIRROR_TOKENS.new()
     secret = _new_secret() if webhook_url else ""
     with transaction.atomic():
         mirror = Mirror.objects.create(
-            name=name, token_hash=token_digest(token), token_prefix=token[: len(TOKEN_PREFIX) + 4],
-            webhook_url=webhook_url, webhook_secret=secret, contact_email=contact_email,
-        )
+            name=name, webhook_url=webhook_url, webhook_secret=secret, contact_email=contact_email, **fields)
         for dataset in datasets:
             Subscription.objects.create(mirror=mirror, dataset=dataset)
         audit_record(actor=actor, action="mirror.token_issued", obj=mirror, after={
@@ -86,18 +81,8 @@ def mirror_create(*, name: str, datasets: list[Dataset], webhook_url: str = "", 
 
 
 def mirror_rotate_token(*, mirror: Mirror, actor: Actor) -> str:
-    """Issue a new token for a mirror; the old one stops working at once."""
-    _require_admin(actor, "rotate a mirror's token")
-    if mirror.revoked_at is not None:
-        raise TakedownError(f"mirror {mirror.name!r} is revoked: create a new mirror instead")
-    token = _new_token()
-    with transaction.atomic():
-        mirror.token_hash = token_digest(token)
-        mirror.token_prefix = token[: len(TOKEN_PREFIX) + 4]
-        mirror.save(update_fields=["token_hash", "token_prefix"])
-        audit_record(actor=actor, action="mirror.token_issued", obj=mirror,
-                     after={"token_prefix": mirror.token_prefix, "rotated": True})
-    return token
+    """Issue a new token for a mirror; the old one stops working at once (apps.tokens' rules)."""
+    return token_rotate(holder=mirror, kind=MIRROR_TOKENS, actor=actor)
 
 
 def mirror_rotate_webhook_secret(*, mirror: Mirror, actor: Actor) -> str:
@@ -113,15 +98,19 @@ def mirror_rotate_webhook_secret(*, mirror: Mirror, actor: Actor) -> str:
     return mirror.webhook_secret
 
 
-def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor: Actor) -> str:
-    """Change a mirror's webhook URL and contact address; returns a new signing secret when one was made.
+def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor: Actor,
+                  datasets: list[Dataset] | None = None) -> str:
+    """Change a mirror's webhook URL, contact address and (when given) the datasets it subscribes to; returns a
+    new signing secret when one was made. Audited.
 
     A mirror with a webhook URL always has a secret: setting a URL on a mirror
     without one generates it (shown once to whoever set the URL).
     """
     _require_admin(actor, "change a mirror")
-    before = {"webhook_url": mirror.webhook_url, "contact_email": mirror.contact_email}
-    after = {"webhook_url": webhook_url, "contact_email": contact_email}
+    subscribed = sorted(mirror.subscriptions.values_list("dataset__name", flat=True))
+    wanted = subscribed if datasets is None else sorted(d.name for d in datasets)
+    before = {"webhook_url": mirror.webhook_url, "contact_email": mirror.contact_email, "datasets": subscribed}
+    after = {"webhook_url": webhook_url, "contact_email": contact_email, "datasets": wanted}
     if before == after:
         return ""
     new_secret = _new_secret() if webhook_url and not mirror.webhook_secret else ""
@@ -129,6 +118,10 @@ def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor
         mirror.webhook_url, mirror.contact_email = webhook_url, contact_email
         mirror.webhook_secret = new_secret or (mirror.webhook_secret if webhook_url else "")
         mirror.save(update_fields=["webhook_url", "contact_email", "webhook_secret"])
+        if datasets is not None:
+            mirror.subscriptions.exclude(dataset__in=datasets).delete()
+            for dataset in datasets:
+                Subscription.objects.get_or_create(mirror=mirror, dataset=dataset)
         audit_record(actor=actor, action="mirror.changed", obj=mirror, before=before,
                      after={**after, "secret_generated": bool(new_secret)})
     return new_secret
@@ -136,21 +129,16 @@ def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor
 
 def mirror_revoke(*, mirror: Mirror, actor: Actor, reason: str = "") -> Mirror:
     """Revoke a mirror for good: its token stops working and its pending webhooks are dropped."""
-    _require_admin(actor, "revoke a mirror")
-    if mirror.revoked_at is not None:
-        raise TakedownError(f"mirror {mirror.name!r} is already revoked")
     now = timezone.now()
     with transaction.atomic():
-        before = {"active": mirror.active, "disabled_reason": mirror.disabled_reason}
-        mirror.active, mirror.revoked_at, mirror.disabled_at = False, now, now
-        mirror.disabled_reason = f"revoked by {actor.label}" + (f": {reason}" if reason else "")
-        # Nothing can turn the old token back on (it is not kept, only its digest: now a random one).
-        mirror.token_hash = token_digest(secrets.token_urlsafe(32))
-        mirror.save(update_fields=["active", "revoked_at", "disabled_at", "disabled_reason", "token_hash"])
+        revoked = token_revoke(holder=mirror, kind=MIRROR_TOKENS, actor=actor, reason=reason, active=False,
+                               disabled_at=now,
+                               disabled_reason=f"revoked by {actor.label}" + (f": {reason}" if reason else ""))
+        if not revoked:
+            raise TakedownError(f"mirror {mirror.name!r} is already revoked")
         WebhookDelivery.objects.filter(mirror=mirror, status=WebhookDelivery.Status.PENDING).update(
             status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
-        audit_record(actor=actor, action="mirror.revoked", obj=mirror, before=before,
-                     after={"active": False, "reason": reason})
+    mirror.refresh_from_db()
     return mirror
 
 
@@ -161,8 +149,6 @@ def mirror_disable(*, mirror: Mirror, reason: str, actor: Actor) -> bool:
     acknowledges, and its acknowledgement deadlines still run. Returns False
     when its webhooks were already paused (or it is revoked).
     """
-    from apps.removals.deadlines import _staff_addresses
-
     now = timezone.now()
     with transaction.atomic():
         if not Mirror.objects.filter(pk=mirror.pk, active=True, disabled_at=None).update(
@@ -171,7 +157,7 @@ def mirror_disable(*, mirror: Mirror, reason: str, actor: Actor) -> bool:
         audit_record(actor=actor, action="mirror.disabled", obj=mirror, before={"webhooks": "on"},
                      after={"webhooks": "paused", "reason": reason})
     mirror.refresh_from_db()
-    mail.send(to=_staff_addresses(), subject=f"Takedown: webhooks of mirror {mirror.name} disabled", body=(
+    mail.send(to=staff_addresses(), subject=f"Takedown: webhooks of mirror {mirror.name} disabled", body=(
         f"The webhooks of mirror {mirror.name} were disabled at {now:%Y-%m-%d %H:%M} UTC: {reason}.\n"
         f"Webhook URL: {mirror.webhook_url or '-'}; contact: {mirror.contact_email or '-'}.\n"
         "No webhooks are sent to it until they are re-enabled in the admin (Mirrors > select it > "
@@ -180,10 +166,9 @@ def mirror_disable(*, mirror: Mirror, reason: str, actor: Actor) -> bool:
     return True
 
 
-def mirror_reenable(*, mirror: Mirror, actor: Actor) -> Mirror:
-    """Turn a mirror's paused webhooks back on: its pending deliveries are resent."""
-    from apps.mirrors.tasks import event_fanout_task
-
+def mirror_reenable(*, mirror: Mirror, actor: Actor) -> list[int]:
+    """Turn a mirror's paused webhooks back on; returns the feed events whose deliveries to it are due again
+    (the caller queues their fan-out; the reconciler would find them otherwise)."""
     _require_admin(actor, "re-enable a mirror")
     if mirror.revoked_at is not None:
         raise TakedownError(f"mirror {mirror.name!r} was revoked and cannot be re-enabled: create a new one")
@@ -195,28 +180,17 @@ def mirror_reenable(*, mirror: Mirror, actor: Actor) -> Mirror:
         mirror.save(update_fields=["disabled_at", "disabled_reason", "consecutive_failures"])
         pending = WebhookDelivery.objects.filter(mirror=mirror, status=WebhookDelivery.Status.PENDING)
         pending.update(next_attempt_at=timezone.now())
-        for event_id in set(pending.values_list("event_id", flat=True)):
-            transaction.on_commit(lambda pk=event_id: event_fanout_task.delay(pk))
         audit_record(actor=actor, action="mirror.reenabled", obj=mirror, before=before, after={"webhooks": "on"})
-    return mirror
+    return sorted(set(pending.values_list("event_id", flat=True)))
 
 
 def mirror_authenticate(*, token: str) -> Mirror | None:
     """The active mirror holding this token, or None; records when it was last seen."""
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    mirror = Mirror.objects.filter(token_hash=token_digest(token), active=True).first()
-    if mirror is not None:
-        now = timezone.now()
-        if mirror.last_seen_at is None or (now - mirror.last_seen_at).total_seconds() > 60:
-            Mirror.objects.filter(pk=mirror.pk).update(last_seen_at=now)
-    return mirror
+    return token_holder(queryset=Mirror.objects.filter(active=True), kind=MIRROR_TOKENS, token=token)
 
 
-def feed_event_payload(version) -> dict:
+def feed_event_payload(version: BlocklistVersion) -> dict:
     """The feed entry (and webhook body) announcing a blocklist version."""
-    from apps.blocklists.models import BlocklistVersion
-
     release = version.release
     base = (
         f"{settings.PUBLIC_BASE_URL}/api/v1/mirror/blocklists/"
@@ -237,28 +211,31 @@ def feed_event_payload(version) -> dict:
     }
 
 
-def feed_event_publish(*, blocklist) -> FeedEvent:
-    """Announce a blocklist version on the feed and queue its webhooks to each subscribed mirror.
+def feed_announce(*, blocklist: BlocklistVersion) -> FeedEvent:
+    """Announce a blocklist version on the feed, with a webhook delivery to each subscribed mirror; returns its
+    feed event. Safe to run again: a version is announced once.
 
     Feed events are created one transaction at a time, so their ids commit in
-    order and a mirror's cursor never skips an event still being written. One
-    task sends all of the event's deliveries at once (event_fanout).
+    order and a mirror's cursor never skips an event still being written; and
+    a release's versions are announced in order, an earlier one not announced
+    yet first, so the feed never lists a version before the one it follows.
     """
-    from apps.mirrors.tasks import event_fanout_task
-
-    serialize("mirror-feed")
-    release = blocklist.release
-    event = FeedEvent.objects.create(
-        type=FeedEvent.Type.BLOCKLIST_PUBLISHED, dataset=release.dataset, release=release,
-        blocklist=blocklist, payload=feed_event_payload(blocklist), created_at=timezone.now(),
-    )
-    mirrors = Mirror.objects.filter(subscriptions__dataset=release.dataset, active=True).exclude(webhook_url="")
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(mirror=m, event=event, next_attempt_at=event.created_at) for m in mirrors]
-    )
-    if deliveries:
-        transaction.on_commit(lambda: event_fanout_task.delay(event.pk))
-    return event
+    with transaction.atomic():
+        serialize("mirror-feed")
+        missing = (BlocklistVersion.objects.filter(release_id=blocklist.release_id, version__lte=blocklist.version,
+                                                   feed_events__isnull=True)
+                   .select_related("release__dataset").order_by("version"))
+        for version in missing:
+            release = version.release
+            event = FeedEvent.objects.create(
+                type=FeedEvent.Type.BLOCKLIST_PUBLISHED, dataset=release.dataset, release=release,
+                blocklist=version, payload=feed_event_payload(version), created_at=timezone.now(),
+            )
+            mirrors = Mirror.objects.filter(subscriptions__dataset=release.dataset, active=True).exclude(
+                webhook_url="")
+            WebhookDelivery.objects.bulk_create(
+                [WebhookDelivery(mirror=m, event=event, next_attempt_at=event.created_at) for m in mirrors])
+    return FeedEvent.objects.get(blocklist=blocklist)
 
 
 def feed_prune(*, now=None) -> int:
@@ -291,11 +268,9 @@ def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, stat
     """Record (or update) a mirror's report on applying a blocklist version.
 
     Every mirror acknowledges every version, so the common case is kept to one
-    lookup, one upsert and the audit event.
+    lookup, one upsert, the audit event and mirror.acknowledged (on which the
+    requests it completes are marked, by a worker).
     """
-    from apps.blocklists.models import BlocklistVersion
-    from apps.removals.services import requests_complete
-
     if status not in Acknowledgement.Status.values:
         raise TakedownError(f"status must be one of {', '.join(Acknowledgement.Status.values)}, got {status!r}")
     blocklist = BlocklistVersion.objects.select_related("release__dataset").filter(
@@ -315,9 +290,8 @@ def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, stat
         )
         audit_record(actor=Actor(label=f"mirror:{mirror.name}"), action="mirror.acknowledged", obj=ack,
                      after={"dataset": dataset, "release": release, "version": version, "status": status})
-    # After the commit: the audit trail's head stays locked only for the acknowledgement itself.
-    if status == Acknowledgement.Status.APPLIED:
-        requests_complete(release=blocklist.release)
+        event_record(MIRROR_ACKNOWLEDGED, mirror=mirror.pk, release=blocklist.release_id, version=version,
+                     status=status)
     return ack
 
 
@@ -331,16 +305,6 @@ _CLAIM_SECONDS = 300
 _BATCH_SECONDS = 0.1
 # A delivery due this soon is taken now: a retry's timer may fire a moment before the time it was set for.
 DUE_EARLY = timedelta(milliseconds=250)
-
-
-def _backoff_seconds(attempt: int) -> float:
-    """Doubling wait after a failed try (WEBHOOK_RETRY_BASE_SECONDS, twice that, ... up to an hour), half of it random.
-
-    The jitter spreads the retries of many deliveries that failed together
-    (a receiver that was down) so they do not all come back at the same second.
-    """
-    base = min(settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1), 3600)
-    return base / 2 + random.uniform(0, base / 2)
 
 
 async def _send(delivery: WebhookDelivery):
@@ -406,7 +370,7 @@ def _fill(delivery: WebhookDelivery, attempt: WebhookAttempt, outcome) -> bool:
 def _retry_wait(delivery: WebhookDelivery, outcome) -> float:
     """Seconds until the next try: the backoff, or longer when the receiver asked so (Retry-After, up to an hour)."""
     asked = outcome.retry_after or 0.0
-    return max(_backoff_seconds(delivery.attempt_count), min(asked, 3600.0))
+    return max(backoff_seconds(delivery.attempt_count, base=settings.WEBHOOK_RETRY_BASE_SECONDS), min(asked, 3600.0))
 
 
 def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, transport.Outcome]], recorded=None) -> None:
@@ -563,17 +527,14 @@ def deliveries_due() -> list[int]:
     )
 
 
-def deliveries_retry(*, delivery_ids: list[int]) -> int:
-    """Send failed or pending deliveries again now, from a fresh count of tries; returns how many were queued.
+def deliveries_retry(*, delivery_ids: list[int]) -> tuple[int, list[int]]:
+    """Make failed or pending deliveries due now, from a fresh count of tries; returns how many, and the feed
+    events whose fan-out the caller queues (the reconciler would find them otherwise).
 
     Those of a mirror whose webhooks are disabled wait, pending, until they are re-enabled.
     """
-    from apps.mirrors.tasks import event_fanout_task
-
     rows = WebhookDelivery.objects.filter(pk__in=delivery_ids).exclude(status=WebhookDelivery.Status.DELIVERED)
     with transaction.atomic():
         events = set(rows.filter(mirror__active=True, mirror__disabled_at=None).values_list("event_id", flat=True))
         count = rows.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), attempt_count=0)
-        for event_id in events:
-            transaction.on_commit(lambda pk=event_id: event_fanout_task.delay(pk))
-    return count
+    return count, sorted(events)

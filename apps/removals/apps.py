@@ -6,6 +6,10 @@ class RemovalsConfig(AppConfig):
     label = "removals"
 
     def ready(self):
+        from apps.audit.visibility import restrict
         from apps.removals import holds
+        from apps.removals.selectors import requests_restricted
 
         holds.connect()
+        # The audit trail shows the details of csam and ncii requests to restricted staff only.
+        restrict("removals.removalrequest", requests_restricted)

@@ -24,7 +24,8 @@ def requests_due_soon():
     return RemovalRequest.objects.filter(status__in=WAITING, due_at__gte=now, due_at__lt=horizon).order_by("due_at")
 
 
-def _staff_addresses() -> list[str]:
+def staff_addresses() -> list[str]:
+    """Who gets staff emails: the policy's reminder addresses, else every active staff user with an email."""
     configured = [line.strip() for line in Policy.current().reminder_emails.splitlines() if line.strip()]
     if configured:
         return configured
@@ -51,7 +52,7 @@ def reminders_send() -> int:
                     continue  # already reminded today
                 lines.append(f"{Reminder.Kind(kind).label}: {request.tracking_id} ({request.get_category_display()}), "
                              f"{request.get_status_display().lower()}, due {request.due_at:%Y-%m-%d %H:%M} UTC")
-        if lines and not mail.send(to=_staff_addresses(),
+        if lines and not mail.send(to=staff_addresses(),
                                    subject=f"Takedown: {len(lines)} removal request(s) need attention",
                                    body="\n".join(lines) + "\n"):
             transaction.set_rollback(True)  # no address, or the mail server refused: try again next run

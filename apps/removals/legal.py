@@ -5,7 +5,6 @@ Services like those in services.py, kept apart because each follows a law:
 opt-out policy.
 """
 import secrets
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import httpx
@@ -17,10 +16,9 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.core import net, roles
 from apps.core.actors import Actor
+from apps.core.categories import Category
 from apps.core.errors import TakedownError
-from apps.core.spreadsheets import csv_cell
 from apps.removals.models import (
-    Category,
     CounterNotice,
     DmcaNotice,
     DomainClaim,
@@ -32,7 +30,7 @@ from apps.removals.models import (
 from apps.removals.services import (
     _check_actor,
     notify_requester,
-    request_approve_later,
+    request_approve,
     request_needs_info,
     request_transition,
 )
@@ -141,9 +139,8 @@ def counter_notices_due(today: date | None = None) -> list[CounterNotice]:
 
 
 def request_reinstate(*, notice: CounterNotice, actor: Actor) -> RemovalRequest:
-    """Undo a removal after a counter-notice: the next blocklist versions un-block its samples."""
-    from apps.blocklists.tasks import release_republish_task
-
+    """Undo a removal after a counter-notice: request.reinstated makes the next blocklist versions un-block
+    its samples."""
     with transaction.atomic():
         request = request_transition(request=notice.request, to=Status.REINSTATED, actor=actor, role=roles.LEGAL,
                                      reason=f"counter-notice from {notice.counter_party}; no lawsuit in time")
@@ -151,8 +148,6 @@ def request_reinstate(*, notice: CounterNotice, actor: Actor) -> RemovalRequest:
         RemovalRequest.objects.filter(pk=request.pk).update(reinstated_at=now)
         notice.restored_at = now
         notice.save(update_fields=["restored_at"])
-        for release_id in set(request.matches.values_list("release_id", flat=True)):
-            transaction.on_commit(lambda pk=release_id: release_republish_task.delay(pk))
     notify_requester(request, f"Material restored for {request.tracking_id}", (
         "After a counter-notice, and with no lawsuit filed in time, the material was restored.\n"))
     return request
@@ -187,52 +182,6 @@ def erasure_extend(*, request: RemovalRequest, actor: Actor, months: int, reason
     notify_requester(request, f"More time needed for {request.tracking_id}", (
         f"We need until {request.due_at:%Y-%m-%d} to complete your request, because:\n\n{extension.reason}\n"))
     return extension
-
-
-@dataclass
-class Recipient:
-    """A mirror told of an erasure (GDPR Art. 19), and whether it applied it."""
-
-    mirror: str
-    contact_email: str
-    dataset: str
-    release: str
-    blocklist_version: int
-    notified_at: datetime
-    applied_at: datetime | None
-
-
-def request_recipients(*, request: RemovalRequest) -> list[Recipient]:
-    """Every mirror that was told of the request's removals: the list a data subject may ask for."""
-    from apps.mirrors.models import Acknowledgement, Mirror
-
-    recipients = []
-    for version in request.blocklist_versions.select_related("release__dataset").order_by("release_id", "version"):
-        release = version.release
-        event = version.feed_events.order_by("id").first()
-        for mirror in Mirror.objects.filter(subscriptions__dataset=release.dataset).order_by("name"):
-            applied = Acknowledgement.objects.filter(
-                mirror=mirror, status=Acknowledgement.Status.APPLIED, blocklist__release=release,
-                blocklist__version__gte=version.version).order_by("updated_at").first()
-            recipients.append(Recipient(
-                mirror=mirror.name, contact_email=mirror.contact_email, dataset=release.dataset.name,
-                release=release.name, blocklist_version=version.version,
-                notified_at=event.created_at if event else version.created_at,
-                applied_at=applied.updated_at if applied else None,
-            ))
-    return recipients
-
-
-def recipients_rows(*, request: RemovalRequest, contact: bool) -> list[list[str]]:
-    """request_recipients as CSV rows, header first; `contact`: with each mirror's address (for staff)."""
-    header = ["mirror", *(["contact"] if contact else []), "dataset", "release", "blocklist_version",
-              "notified_at", "applied_at"]
-    rows = [header]
-    for r in request_recipients(request=request):
-        rows.append([csv_cell(r.mirror), *([csv_cell(r.contact_email)] if contact else []), csv_cell(r.dataset),
-                     csv_cell(r.release), str(r.blocklist_version), r.notified_at.isoformat(),
-                     r.applied_at.isoformat() if r.applied_at else ""])
-    return rows
 
 
 def dmca_notice_fields(request: RemovalRequest) -> dict:
@@ -313,5 +262,5 @@ def opt_out_auto_approve(*, request: RemovalRequest) -> bool:
                 return False  # keys and hashes name no domain: a reviewer decides
         if not proven or not all(_within(host, proven) for host in hosts):
             return False
-    request_approve_later(request=request, actor=Actor(label="policy:opt-out"))
+    request_approve(request=request, actor=Actor(label="policy:opt-out"))
     return True

@@ -2,16 +2,9 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.core import pdq
+from apps.core.categories import Category
 from apps.core.identifiers import KIND_CHOICES
-
-
-class Category(models.TextChoices):
-    CSAM = "csam", "Child sexual abuse material"
-    NCII = "ncii", "Non-consensual intimate imagery"
-    COPYRIGHT = "copyright", "Copyright"
-    PRIVACY = "privacy", "Privacy (GDPR erasure)"
-    OPT_OUT = "opt_out", "Opt-out"
-    OTHER = "other", "Other"
 
 
 class Status(models.TextChoices):
@@ -32,11 +25,7 @@ class Channel(models.TextChoices):
     CLI = "cli", "Command line"
 
 
-# Categories whose identifiers, matches and requester only restricted staff may see.
-RESTRICTED_CATEGORIES = (Category.CSAM, Category.NCII)
 
-# Beyond this a PDQ "match" says little, and the multi-index search gets slow.
-PDQ_MAX_THRESHOLD = 64
 
 # Statuses whose matches belong on the blocklists.
 BLOCKING_STATUSES = (Status.APPROVED, Status.PUBLISHED, Status.COMPLETED)
@@ -78,7 +67,7 @@ class RemovalRequest(models.Model):
     legal_hold_until = models.DateField(
         null=True, blank=True, help_text="The record, identifiers and report ids are kept at least until then.")
     pdq_threshold = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MaxValueValidator(PDQ_MAX_THRESHOLD)],
+        null=True, blank=True, validators=[MaxValueValidator(pdq.MAX_THRESHOLD)],
         help_text="PDQ Hamming distance for this request's matches (blank: the PDQ_MATCH_THRESHOLD setting, 31).",
     )
     created_at = models.DateTimeField(auto_now_add=True)

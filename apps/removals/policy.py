@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 
-from apps.removals.models import Category
+from apps.core.categories import Category
 
 # How long each category may wait from receipt. csam: remove at once. ncii: 48
 # hours (the US TAKE IT DOWN Act's removal window). copyright: "expeditiously"

@@ -1,4 +1,9 @@
-"""Removal requests: intake, approval, publication and completion."""
+"""Removal requests: intake, review, and the statuses later stages report back (published, completed).
+
+Each change that later stages react to records its event (apps.removals.events)
+in the same transaction: matching, publishing and notifying mirrors follow from
+those events, never from a call made here.
+"""
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -6,20 +11,26 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Min
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core import mail, roles
+from apps.core import mail, pdq, roles
 from apps.core.actors import Actor
+from apps.core.categories import Category
 from apps.core.errors import TakedownError
-from apps.datasets.models import Release
+from apps.core.identifiers import ParsedIdentifier
+from apps.events.services import event_record
+from apps.removals.events import (
+    REQUEST_APPROVED,
+    REQUEST_COMPLETED,
+    REQUEST_PUBLISHED,
+    REQUEST_RECEIVED,
+    REQUEST_REINSTATED,
+    REQUEST_REJECTED,
+)
 from apps.removals.models import (
-    BLOCKING_STATUSES,
     OPEN_STATUSES,
-    PDQ_MAX_THRESHOLD,
     Approval,
-    Category,
     Channel,
     HotlineReport,
     Identifier,
@@ -27,13 +38,13 @@ from apps.removals.models import (
     RemovalRequest,
     Status,
 )
-from apps.removals.parsing import ParsedIdentifier
 from apps.removals.policy import due_at
 
 # Crockford's base32 without look-alike letters: tracking ids get read out on the phone.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# An approved request not published after this long has lost its queue message.
-RESUME_AFTER = timedelta(minutes=1)
+# The event each status change records, for the stages that react to it.
+_EVENTS = {Status.APPROVED: REQUEST_APPROVED, Status.REJECTED: REQUEST_REJECTED,
+           Status.REINSTATED: REQUEST_REINSTATED}
 
 
 def _tracking_id() -> str:
@@ -81,18 +92,17 @@ def _check_actor(actor: Actor, role: str, doing: str, request: RemovalRequest | 
 def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor: Actor, source: str = "",
                    reference: str = "", notes: str = "", received_at: datetime | None = None,
                    pdq_threshold: int | None = None, intake: Intake | None = None,
-                   hotline: dict | None = None, dmca: dict | None = None) -> RemovalRequest:
+                   hotline: dict | None = None) -> RemovalRequest:
     """Log a request with its (already validated) identifiers; the due date comes from its category.
 
     csam requests are put under legal hold (Policy.legal_hold_days) and may
     carry their hotline report (`hotline`: hotline, report_id, reported_at,
-    hotline_name). A copyright request may carry its DMCA notice (`dmca`: the
-    six elements); one missing any element is sent back as needing information.
+    hotline_name). Records request.received: a worker matches it for review.
     """
     if category not in Category.values:
         raise TakedownError(f"unknown category {category!r} (expected one of: {', '.join(Category.values)})")
-    if pdq_threshold is not None and not 0 <= pdq_threshold <= PDQ_MAX_THRESHOLD:
-        raise TakedownError(f"PDQ threshold {pdq_threshold} must be between 0 and {PDQ_MAX_THRESHOLD}")
+    if pdq_threshold is not None:
+        pdq.check_threshold(pdq_threshold)
     if not identifiers:
         raise TakedownError("a removal request needs at least one identifier")
     if actor.user is not None:
@@ -119,10 +129,7 @@ def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor:
         })
         if hotline:
             _hotline_report_write(request=request, actor=actor, **hotline)
-        if dmca is not None:
-            from apps.removals.legal import dmca_notice_record
-
-            dmca_notice_record(request=request, actor=actor, **dmca)
+        event_record(REQUEST_RECEIVED, request=request.pk)
     return request
 
 
@@ -161,6 +168,19 @@ def _hotline_report_write(*, request: RemovalRequest, actor: Actor, hotline: str
             "hotline": hotline, "report_id": report.report_id, "reported_at": report.reported_at,
         })
     return report
+
+
+def request_notes_update(*, request: RemovalRequest, notes: str, actor: Actor) -> RemovalRequest:
+    """Change a request's internal notes (staff with the intake role, and restricted for csam and ncii); audited."""
+    _check_actor(actor, roles.INTAKE, "edit notes of", request)
+    with transaction.atomic():
+        request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
+        if request.notes != notes:
+            audit_record(actor=actor, action="request.notes_changed", obj=request, before={"notes": request.notes},
+                         after={"notes": notes})
+            request.notes = notes
+            request.save(update_fields=["notes", "updated_at"])
+    return request
 
 
 def status_secret_issue(*, request: RemovalRequest, actor: Actor | None = None) -> str:
@@ -213,11 +233,13 @@ def request_transition(*, request: RemovalRequest, to: str, actor: Actor, reason
         request.save(update_fields=fields)
         audit_record(actor=actor, action=f"request.{to}", obj=request, before=before,
                      after={**_snapshot(request), **({"reason": reason} if reason else {})})
+        if to in _EVENTS:
+            event_record(_EVENTS[to], request=request.pk)
     return request
 
 
 def request_approve(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
-    """Approve a request for removal; publication follows (request_publish).
+    """Approve a request for removal; workers then match and publish it (request.approved).
 
     A csam request may need two approvals from different reviewers
     (Policy.csam_second_reviewer): the first is recorded and the request waits.
@@ -269,144 +291,41 @@ def notify_requester(request: RemovalRequest, subject: str, body: str) -> None:
         transaction.on_commit(lambda: mail.send(to=[request.requester_email], subject=subject, body=body))
 
 
-def request_approve_later(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
-    """Approve now and let a worker publish, once the approval has committed."""
-    from apps.removals.tasks import request_publish_task
+def request_mark_published(*, request: RemovalRequest, versions: list[str]) -> bool:
+    """An approved request's blocklists are out: it becomes published and the requester is told.
 
-    request = request_approve(request=request, actor=actor)
-    transaction.on_commit(lambda: request_publish_task.delay(request.pk))
-    return request
-
-
-def request_publish(*, request: RemovalRequest, actor: Actor | None = None) -> list:
-    """Match an approved request against every release and publish each affected release's blocklist.
-
-    Returns the blocklist versions that now carry the request. Safe to run
-    again, and by several workers at once: matching adds only what is new and
-    an unchanged blocklist is not published twice.
+    Called by the publishing stage once every release the request hits carries
+    it (`versions` names them, for the audit trail); records request.published.
+    False when it was no longer approved (published already, or reinstated).
     """
-    from apps.blocklists.services import blocklist_publish
-    from apps.matching.services import request_match
-
-    actor = actor or Actor.system()
-    request.refresh_from_db()
-    if request.status not in BLOCKING_STATUSES:
-        raise TakedownError(f"{request.tracking_id} is {request.get_status_display().lower()}, not approved")
-    summary = request_match(request=request)
-    versions = []
-    for release in Release.objects.filter(pk__in=summary.releases).select_related("dataset"):
-        result = blocklist_publish(release=release, requests=[request], actor=actor)
-        if result.version is not None:
-            versions.append(result.version)
     with transaction.atomic():
         request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
-        if request.status == Status.APPROVED:
-            before = _snapshot(request)
-            request.status = Status.PUBLISHED
-            request.published_at = timezone.now()
-            request.save(update_fields=["status", "published_at", "updated_at"])
-            audit_record(actor=actor, action="request.published", obj=request, before=before, after={
-                **_snapshot(request), "versions": [str(v) for v in versions],
-            })
-            notify_requester(request, f"Your removal request {request.tracking_id} was carried out", (
-                "We accepted your request and removed what it names from the dataset's published blocklists.\n"
-                "The mirrors that copy the dataset are being told to remove it too.\n"))
-    for release in {v.release for v in versions}:
-        requests_complete(release=release)
-    return versions
+        if request.status != Status.APPROVED:
+            return False
+        before = _snapshot(request)
+        request.status, request.published_at = Status.PUBLISHED, timezone.now()
+        request.save(update_fields=["status", "published_at", "updated_at"])
+        audit_record(actor=Actor.system(), action="request.published", obj=request, before=before,
+                     after={**_snapshot(request), "versions": versions})
+        event_record(REQUEST_PUBLISHED, request=request.pk)
+        notify_requester(request, f"Your removal request {request.tracking_id} was carried out", (
+            "We accepted your request and removed what it names from the dataset's published blocklists.\n"
+            "The mirrors that copy the dataset are being told to remove it too.\n"))
+    return True
 
 
-def requests_to_resume() -> list[int]:
-    """Approved requests still unpublished a while after approval: their publish message was lost."""
-    cutoff = timezone.now() - RESUME_AFTER
-    return list(
-        RemovalRequest.objects.filter(status=Status.APPROVED, approved_at__lt=cutoff).values_list("pk", flat=True)
-    )
-
-
-def release_catch_up(*, release: Release, actor: Actor | None = None):
-    """Apply every approved request to a newly imported release and publish its first blocklist.
-
-    Safe to run again; the release records when it was done, so a worker that
-    died before finishing is followed by the periodic releases_catch_up_task.
-    """
-    from apps.blocklists.services import blocklist_publish
-    from apps.matching.services import request_match
-
-    requests = list(RemovalRequest.objects.filter(status__in=BLOCKING_STATUSES))
-    hit = [r for r in requests if release.pk in request_match(request=r, releases=[release]).releases]
-    version = blocklist_publish(release=release, requests=hit, actor=actor).version if hit else None
-    Release.objects.filter(pk=release.pk).update(caught_up_at=timezone.now())
-    return version
-
-
-def releases_to_catch_up() -> list[int]:
-    """Ready releases whose catch-up never finished (a worker died first)."""
-    cutoff = timezone.now() - RESUME_AFTER
-    return list(Release.objects.filter(status=Release.Status.READY, caught_up_at__isnull=True,
-                                       indexed_at__lt=cutoff).values_list("pk", flat=True))
-
-
-def _mirrors_pending(request: RemovalRequest) -> bool:
-    """Whether some active mirror has not yet applied a version that carries the request."""
-    from apps.blocklists.models import BlocklistVersion
-    from apps.mirrors.models import Acknowledgement, Mirror
-
-    firsts = (
-        BlocklistVersion.objects.filter(requests=request)
-        .values("release_id", "release__dataset_id")
-        .annotate(first=Min("version"))
-    )
-    if not firsts:
-        return True
-    for row in firsts:
-        applied = Acknowledgement.objects.filter(
-            status=Acknowledgement.Status.APPLIED, blocklist__release_id=row["release_id"],
-            blocklist__version__gte=row["first"],
-        ).values_list("mirror_id", flat=True)
-        mirrors = Mirror.objects.filter(active=True, subscriptions__dataset_id=row["release__dataset_id"])
-        if mirrors.exclude(pk__in=applied).exists():
-            return True
-    return False
-
-
-def requests_complete(*, release: Release) -> list[RemovalRequest]:
-    """Mark published requests completed once every active mirror of every affected release applied them.
-
-    Called on every acknowledgement, so the common case (some mirror of this
-    release has not applied the request's first version yet) costs three queries.
-    """
-    from apps.blocklists.models import BlocklistVersion
-    from apps.mirrors.models import Acknowledgement, Mirror
-
-    completed = []
-    candidates = list(RemovalRequest.objects.filter(status=Status.PUBLISHED, matches__release=release).distinct())
-    if not candidates:
-        return completed
-    # The newest version each active mirror of this release applied; the least of them bounds what is complete.
-    mirrors = Mirror.objects.filter(active=True, subscriptions__dataset_id=release.dataset_id).values("pk")
-    applied = dict(Acknowledgement.objects.filter(
-        status=Acknowledgement.Status.APPLIED, blocklist__release=release, mirror__in=mirrors,
-    ).values("mirror").annotate(newest=Max("blocklist__version")).values_list("mirror", "newest"))
-    everyone = min((applied.get(pk, 0) for pk in mirrors.values_list("pk", flat=True)), default=None)
-    firsts = dict(BlocklistVersion.objects.filter(release=release, requests__in=candidates)
-                  .values("requests").annotate(first=Min("version")).values_list("requests", "first"))
-    for request in candidates:
-        first = firsts.get(request.pk)
-        if everyone is not None and (first is None or first > everyone):
-            continue  # a mirror of this release has not applied it yet
-        if _mirrors_pending(request):  # every release it is in
-            continue
-        with transaction.atomic():
-            updated = RemovalRequest.objects.filter(pk=request.pk, status=Status.PUBLISHED).update(
-                status=Status.COMPLETED, completed_at=timezone.now(), updated_at=timezone.now())
-            if updated:
-                before = _snapshot(request)
-                request.refresh_from_db()
-                audit_record(actor=Actor.system(), action="request.completed", obj=request, before=before,
-                             after=_snapshot(request))
-                completed.append(request)
-    return completed
+def request_complete(*, request: RemovalRequest) -> bool:
+    """A published request that every active mirror has applied is completed; False when it was not published."""
+    with transaction.atomic():
+        now = timezone.now()
+        if not RemovalRequest.objects.filter(pk=request.pk, status=Status.PUBLISHED).update(
+                status=Status.COMPLETED, completed_at=now, updated_at=now):
+            return False
+        request.refresh_from_db()
+        audit_record(actor=Actor.system(), action="request.completed", obj=request,
+                     before={**_snapshot(request), "status": Status.PUBLISHED}, after=_snapshot(request))
+        event_record(REQUEST_COMPLETED, request=request.pk)
+    return True
 
 
 def policy_update(*, actor: Actor, **changes) -> Policy:

@@ -51,9 +51,10 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.blocklists.models import BlocklistVersion
+from apps.core.categories import Category
 from apps.matching.models import Match
 from apps.mirrors.models import Acknowledgement, Subscription, WebhookDelivery
-from apps.removals.models import Category, Channel, RemovalRequest, Status
+from apps.removals.models import Channel, RemovalRequest, Status
 
 MONTH = "month"
 QUARTER = "quarter"

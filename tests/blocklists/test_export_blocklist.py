@@ -4,8 +4,9 @@ import json
 import pytest
 from django.core.management.base import CommandError
 
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
+from apps.core.identifiers import ParsedIdentifier
+from apps.removals.services import request_approve, request_create
+from tests.support.removals import publish
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def published(release, release_on_disk, operator):
         request = request_create(category="other", actor=operator,
                                  identifiers=[ParsedIdentifier(line=2, kind="key", value=sample.key)])
         request_approve(request=request, actor=operator)
-        versions += request_publish(request=request, actor=operator)
+        versions += publish(request)
     return versions
 
 

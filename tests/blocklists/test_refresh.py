@@ -8,10 +8,12 @@ from apps.blocklists.models import BlocklistVersion
 from apps.blocklists.selectors import releases_due_for_refresh
 from apps.blocklists.services import blocklist_refresh
 from apps.blocklists.tasks import blocklists_refresh_task
+from apps.core.identifiers import ParsedIdentifier
 from apps.mirrors.models import FeedEvent
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
+from apps.removals.services import request_approve, request_create
 from tests.blocklists.support import manifest, refused_at_start_up
+from tests.support.events import run_pending
+from tests.support.removals import publish
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def v1(release, release_on_disk, operator):
         ParsedIdentifier(line=2, kind="key", value=samples[0].key),
         ParsedIdentifier(line=3, kind="key", value=samples[30].key)])
     request_approve(request=request, actor=operator)
-    [version] = request_publish(request=request, actor=operator)
+    [version] = publish(request)
     return version
 
 
@@ -49,6 +51,7 @@ def test_a_version_expiring_within_the_window_is_renewed_with_the_same_keys_once
     assert v2.refresh and (v2.key_count, v2.added_keys, v2.removed_keys) == (v1.key_count, 0, 0)
     assert v2.content_sha256 == v1.content_sha256
     assert v2.expires_at > timezone.now() + timedelta(days=89)
+    run_pending()  # a worker announces it to the mirrors
     assert FeedEvent.objects.filter(blocklist=v2).count() == 1
     assert list(v2.requests.all()) == []  # nothing new to carry: the longest ack deadline applies
 
@@ -65,7 +68,7 @@ def test_an_expired_version_is_renewed_and_only_the_latest_version_counts(releas
     request = request_create(category="copyright", actor=operator, identifiers=[
         ParsedIdentifier(line=2, kind="key", value=release_on_disk.data.successful()[5].key)])
     request_approve(request=request, actor=operator)
-    request_publish(request=request, actor=operator)
+    publish(request)
     assert releases_due_for_refresh() == []
 
 

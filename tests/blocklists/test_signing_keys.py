@@ -16,8 +16,9 @@ from apps.audit.models import AuditEvent
 from apps.blocklists import signing
 from apps.blocklists.services import blocklist_read
 from apps.core.errors import TakedownError
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
+from apps.core.identifiers import ParsedIdentifier
+from apps.removals.services import request_approve, request_create
+from tests.support.removals import publish
 from tests.support.workers import ROOT, database_url
 
 URL = "/.well-known/takedown/signing-keys.json"
@@ -168,7 +169,7 @@ def _publish(operator, sample):
     request = request_create(category="copyright", actor=operator,
                              identifiers=[ParsedIdentifier(line=2, kind="key", value=sample.key)])
     request_approve(request=request, actor=operator)
-    [version] = request_publish(request=request, actor=operator)
+    [version] = publish(request)
     return blocklist_read(version=version, name="manifest.json"), blocklist_read(version=version,
                                                                                  name="manifest.json.sig")
 

@@ -5,7 +5,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.blocklists.models import BlocklistVersion
-from apps.removals.models import Category, Channel, RemovalRequest, Status
+from apps.core.categories import Category
+from apps.removals.models import Channel, RemovalRequest, Status
 
 pytestmark = pytest.mark.django_db
 

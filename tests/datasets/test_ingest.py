@@ -8,7 +8,7 @@ from PIL import Image
 
 from apps.core.identifiers import normalise_url
 from apps.datasets.ingest import member_key, unpad
-from apps.matching import fingerprints, kernels
+from apps.index import fingerprints, kernels
 
 
 def _picture(width, height, seed=0):
@@ -55,7 +55,7 @@ def test_it_reads_webdataset_member_keys():
     assert member_key("README") == ("README", "")
 
 
-# What apps.matching.kernels.canonical_urls must accept: the URLs normalise_url returns unchanged
+# What apps.index.kernels.canonical_urls must accept: the URLs normalise_url returns unchanged
 # (lower-case http(s), a plain lower-case host, a path, no fragment, space or control character,
 # only upper-case escapes of reserved bytes, no bare final "?"), written as a regular expression.
 _KEPT_ESCAPE = r"%(?:[01][0-9A-F]|2[0-9A-C]|2F|3[A-F]|40|5[B-E]|60|7[B-D]|7F|[89A-F][0-9A-F])"

@@ -2,7 +2,8 @@
 
 Each test starts `celery -A project worker` processes (as tests/test_worker.py does) on this
 test's database, index folder and queue, queues a synthetic release with
-`import_release --background`, and watches the database until the release is ready.
+`import_release --background` (a shard.queued event per shard), and watches the database until the
+release is ready. A worker killed on the way is made good by the reconciler, with no step by anyone.
 """
 import os
 import time
@@ -15,14 +16,18 @@ from django.db import connection
 
 from apps.audit.models import AuditEvent
 from apps.core.identifiers import normalise
+from apps.core.locks import held
 from apps.datasets import synthetic
 from apps.datasets.models import Release
 from apps.datasets.services import release_index_parts, release_register
-from apps.datasets.tasks import _finalizing
+from apps.events.models import HandlerRun
 from apps.matching.selectors import Query, hits_for
 from tests.support.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+# Workers that resume fast: a dead worker's lease lapses in 2 s and beat reconciles every second.
+FAST_RESUME = {"EVENT_LEASE_SECONDS": "2", "RESUME_INTERVAL_SECONDS": "1", "EVENT_RETRY_BASE_SECONDS": "1",
+               "EVENT_REDISPATCH_SECONDS": "2"}
 
 
 def _ready(*workers: Worker) -> None:
@@ -36,12 +41,16 @@ def _finalize_lock(release: Release, timeout: float = 10.0):
     """Hold the lock a worker holds while it finalizes the release (once the dead worker's is gone)."""
     deadline = time.monotonic() + timeout
     while True:
-        with _finalizing(release) as mine:
+        with held(f"release-finalize:{release.pk}", wait=False) as mine:
             if mine:
                 yield
                 return
         assert time.monotonic() < deadline, "the killed worker's finalize lock was not released"
         time.sleep(0.05)
+
+
+def _runs(release: Release, handler: str) -> list[HandlerRun]:
+    return [r for r in HandlerRun.objects.filter(handler=handler) if r.event.payload.get("release") == release.pk]
 
 
 def _status(release: Release) -> str:
@@ -94,43 +103,42 @@ def test_two_workers_share_the_shards_of_a_release(start_worker, tmp_path, run_c
     assert wait_for(lambda: _status(release) == Release.Status.READY, timeout=120, workers=workers), \
         f"the release is {_status(release)} with {len(_indexed(release))} of 6 shards indexed"
     _assert_ready_and_complete(release, data, shards=6)
-    # A task's log line comes once it has returned, a moment after what it wrote: wait for the last ones.
-    def finished(task: str) -> int:
-        return sum(w.tasks(task, "succeeded") for w in workers)
-    assert wait_for(lambda: finished("shard_index_task") >= 6 and finished("release_finalize_task") >= 1, timeout=30)
-    done = {w.name: w.tasks("shard_index_task", "succeeded") for w in workers}
-    assert sum(done.values()) == 6 and all(done.values()), f"shard tasks per worker: {done}"
-    assert finished("release_finalize_task") == 1
+    shards = _runs(release, "datasets.index_shard")
+    assert len(shards) == 6 and {r.status for r in shards} == {HandlerRun.Status.DONE}
+    assert len({r.worker for r in shards}) == 2, f"one worker indexed every shard: {[r.worker for r in shards]}"
+    [finalize] = _runs(release, "datasets.finalize_release")
+    assert finalize.status == HandlerRun.Status.DONE and finalize.attempts == 1
 
 
 def test_a_worker_killed_mid_release_loses_nothing_and_repeats_nothing(start_worker, tmp_path, run_command):
     data = synthetic.write_release(tmp_path / "shards", shards=12, samples_per_shard=30, seed=42)
-    doomed = start_worker("doomed")
+    doomed = start_worker("doomed", env=FAST_RESUME)
     _ready(doomed)
     out, _ = run_command("import_release", "demo", "2027-02", str(tmp_path / "shards"), "--background")
     assert "Queued 12 shards" in out
     release = Release.objects.get(dataset__name="demo", name="2027-02")
 
-    # Kill it with a shard done and the next one in its hands (received, not finished).
+    # Kill it with a shard done and the next one in its hands (claimed, not finished).
     def mid_shard() -> bool:
-        busy = doomed.tasks("shard_index_task", "received") > doomed.tasks("shard_index_task", "succeeded")
-        return busy and len(_indexed(release)) >= 1
+        running = [r for r in _runs(release, "datasets.index_shard") if r.status == HandlerRun.Status.RUNNING]
+        return bool(running) and len(_indexed(release)) >= 1
     assert wait_for(mid_shard, timeout=60, workers=[doomed], interval=0.02), doomed.output()
     doomed.kill()
     before = _indexed(release)
+    held = [r.pk for r in _runs(release, "datasets.index_shard") if r.status == HandlerRun.Status.RUNNING]
     assert _status(release) == Release.Status.INDEXING and 1 <= len(before) < 12, (len(before), _status(release))
 
-    # The operator starts the workers again and runs the import again: the shards not indexed are queued again
-    # (the killed task's message is gone from the folder broker; Redis would give it back only after an hour).
-    fresh = [start_worker("fresh-1"), start_worker("fresh-2")]
-    out, _ = run_command("import_release", "demo", "2027-02", str(tmp_path / "shards"), "--background")
-    assert f"Queued {12 - len(before)} shards" in out
-
+    # Workers start again, one with beat as ./run starts it: the killed worker's shard is handed out again once
+    # its lease lapses, and what its queue held is sent again. Nobody runs the import again.
+    fresh = [start_worker("fresh-1", beat=True, env=FAST_RESUME), start_worker("fresh-2", env=FAST_RESUME)]
     assert wait_for(lambda: _status(release) == Release.Status.READY, timeout=120, workers=fresh), \
         f"the release is {_status(release)} with {len(_indexed(release))} of 12 shards indexed"
     _assert_ready_and_complete(release, data, shards=12)
     after = _indexed(release)
     assert {name: after[name] for name in before} == before, "a shard indexed before the kill was indexed again"
+    # The shard the dead worker held (if it held one at that instant) was taken over once its lease lapsed.
+    for run in HandlerRun.objects.filter(pk__in=held):
+        assert run.status == HandlerRun.Status.DONE and run.attempts == 2, (run.attempts, run.last_error)
 
 
 def test_a_worker_killed_while_finalizing_does_not_hold_up_the_release(start_worker, tmp_path, run_command):
@@ -142,8 +150,9 @@ def test_a_worker_killed_while_finalizing_does_not_hold_up_the_release(start_wor
     saved = meta.read_bytes()
     meta.unlink()
     os.mkfifo(meta)
-    doomed = start_worker("doomed")
-    run_command("import_release", "demo", "2027-03", str(tmp_path / "shards"), "--background")
+    doomed = start_worker("doomed", env=FAST_RESUME)
+    out, _ = run_command("import_release", "demo", "2027-03", str(tmp_path / "shards"), "--background")
+    assert "Queued 0 shards" in out
 
     # Opening a pipe to write succeeds once a reader has it open; the pipe kept open, that reader's read blocks.
     writer, deadline = None, time.monotonic() + 60
@@ -157,20 +166,17 @@ def test_a_worker_killed_while_finalizing_does_not_hold_up_the_release(start_wor
     os.close(writer)
     meta.unlink()
     meta.write_bytes(saved)
-    release.refresh_from_db()
-    assert release.status == Release.Status.INDEXING and release.finalize_claimed_at is not None
-    assert doomed.tasks("release_finalize_task", "received") == 1
-    assert doomed.tasks("release_finalize_task", "succeeded") == 0
+    [finalize] = _runs(release, "datasets.finalize_release")
+    assert finalize.status == HandlerRun.Status.RUNNING and _status(release) == Release.Status.INDEXING
 
-    # The operator runs the import again: it queues the finalize, which waits for no lease and never runs beside
-    # a live finalize (this process holds the lock a finalizing worker holds, then lets go).
-    fresh = start_worker("fresh")
+    # A fresh worker with beat takes the finalize over once its lease lapses, but never beside a live finalize:
+    # while this process holds the lock a finalizing worker holds, the release stays indexing.
+    fresh = start_worker("fresh", beat=True, env=FAST_RESUME)
     with _finalize_lock(release):
-        out, _ = run_command("import_release", "demo", "2027-03", str(tmp_path / "shards"), "--background")
-        assert "Queued 0 shards" in out
-        assert wait_for(lambda: "is being finalized by another worker" in fresh.output(), timeout=60, workers=[fresh])
-    assert _status(release) == Release.Status.INDEXING
-    run_command("import_release", "demo", "2027-03", str(tmp_path / "shards"), "--background")
+        assert wait_for(lambda: HandlerRun.objects.get(pk=finalize.pk).attempts == 2, timeout=60, workers=[fresh])
+        time.sleep(1)
+        assert _status(release) == Release.Status.INDEXING
     assert wait_for(lambda: _status(release) == Release.Status.READY, timeout=60, workers=[fresh]), \
-        f"the release is still {_status(release)}: the dead worker's finalize claim holds it up\n{fresh.output()}"
+        f"the release is still {_status(release)}\n{fresh.output()}"
     _assert_ready_and_complete(release, data, shards=4)
+    assert HandlerRun.objects.get(pk=finalize.pk).status == HandlerRun.Status.DONE

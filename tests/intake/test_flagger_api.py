@@ -8,11 +8,12 @@ from rest_framework.test import APIClient
 from apps.audit.models import AuditEvent
 from apps.core.actors import Actor
 from apps.core.api import bodies
+from apps.core.errors import TakedownError
+from apps.events.models import Event
 from apps.intake import flaggers
 from apps.intake.api import views
 from apps.intake.flaggers import flagger_authenticate, flagger_create, flagger_revoke, flagger_rotate_token
 from apps.intake.models import TrustedFlagger
-from apps.removals import tasks
 from apps.removals.models import Channel, HotlineReport, Identifier, Policy, RemovalRequest
 from apps.removals.services import policy_update, request_reject
 from tests.support.bodies import kind_value_csv as _csv
@@ -45,13 +46,16 @@ def api(research) -> APIClient:
     return _client(research[1])
 
 
+class _Queued:
+    """What submissions left for the workers: (event, request pk) of every event recorded, oldest first."""
+
+    def __eq__(self, other) -> bool:
+        return [(e.name, e.payload.get("request")) for e in Event.objects.order_by("pk")] == other
+
+
 @pytest.fixture
-def queued(monkeypatch):
-    """The tasks queued once the submission commits, by name: (task, request pk)."""
-    calls = []
-    monkeypatch.setattr(tasks.request_match_task, "delay", lambda pk: calls.append(("match", pk)))
-    monkeypatch.setattr(tasks.request_publish_task, "delay", lambda pk: calls.append(("publish", pk)))
-    return calls
+def queued() -> _Queued:
+    return _Queued()
 
 
 def _body(reference="sio-2023-12", category="other", identifiers=None, **extra) -> dict:
@@ -79,7 +83,7 @@ def test_a_json_submission_logs_a_flagger_request(api, research, queued, django_
     assert request.notes == "from the December 2023 report"
     assert set(request.identifiers.values_list("kind", "value", "line")) == {
         ("md5", MD5.lower(), None), ("url", "https://example.com/a.jpg", None), ("sha256", SHA256.lower(), None)}
-    assert queued == [("match", request.pk)]
+    assert queued == [("request.received", request.pk)]
     event = AuditEvent.objects.get(action="request.received")
     assert event.actor_label == "flagger:Stanford Internet Observatory"
     assert event.after["channel"] == "flagger_api" and event.after["reference"] == "sio-2023-12"
@@ -100,7 +104,7 @@ def test_a_csv_submission_takes_its_fields_as_query_parameters(api, research, qu
         "copyright", "batch-7", "flagger_api", research[0])
     assert list(request.identifiers.order_by("line").values_list("line", "kind", "value")) == [
         (2, "md5", MD5.lower()), (4, "url", "https://example.com/b.jpg")]
-    assert queued == [("match", request.pk)]
+    assert queued == [("request.received", request.pk)]
 
 
 def test_the_same_reference_returns_the_request_already_logged(api, queued, django_capture_on_commit_callbacks):
@@ -131,7 +135,7 @@ def test_the_same_reference_returns_the_request_already_logged(api, queued, djan
     assert RemovalRequest.objects.count() == 1
     assert Identifier.objects.count() == 3
     assert AuditEvent.objects.count() == events
-    assert queued == []
+    assert queued == [("request.received", RemovalRequest.objects.get().pk)]  # the first submission's only
 
 
 def test_references_are_per_flagger(api, hotline, queued):
@@ -312,9 +316,11 @@ def test_token_lifecycle_is_audited(research):
     assert events == [("flagger.token_issued", "cli:tester"), ("flagger.token_issued", "cli:tester"),
                       ("flagger.revoked", "cli:tester")]
     assert flagger_authenticate(token=token) is None
-    reinstated = flagger_rotate_token(flagger=flagger, actor=Actor(label="cli:tester"))
-    assert flagger_authenticate(token=reinstated) == flagger
-    assert AuditEvent.objects.filter(action="flagger.token_issued").order_by("id").last().after["reinstated"] is True
+    # Revoked is for good, as for a mirror: no new token brings it back.
+    with pytest.raises(TakedownError, match="was revoked: it cannot get a new token"):
+        flagger_rotate_token(flagger=flagger, actor=Actor(label="cli:tester"))
+    flagger.refresh_from_db()
+    assert flagger.revoked_at is not None and not flagger.active
 
 
 def test_a_flagger_sees_only_its_own_requests(api, hotline, queued):
@@ -372,7 +378,7 @@ def test_csam_from_a_hotline_is_approved_on_receipt(hotline, queued, django_capt
     assert request.approved_by_label == "flagger:Internet Watch Foundation" and request.approved_by is None
     assert abs(request.due_at - request.received_at) < timedelta(seconds=1)  # due at once
     assert request.legal_hold_until is not None
-    assert queued == [("publish", request.pk)]  # publication matches it too
+    assert queued == [("request.received", request.pk), ("request.approved", request.pk)]  # matched once, approved
     report = request.hotline_report
     assert (report.hotline, report.report_id, report.reported_at) == ("iwf", "IWF-2026-0042", reported)
     assert list(AuditEvent.objects.filter(object_id=str(request.pk), object_type="removals.removalrequest")
@@ -407,7 +413,7 @@ def test_with_the_policy_off_csam_from_a_hotline_waits_for_review(hotline, queue
                                         _csv([("md5", MD5)]), content_type="text/csv").json()
     request = RemovalRequest.objects.get()
     assert body["status"] == request.status == "received"
-    assert queued == [("match", request.pk)]
+    assert queued == [("request.received", request.pk)]
     assert (request.hotline_report.hotline, request.hotline_report.report_id) == ("c3p", "C3P-9")
     assert not request.approvals.exists()
 
@@ -417,7 +423,7 @@ def test_csam_from_a_research_group_waits_for_review(api, queued, django_capture
         body = api.post(URL, _csam(hotline={"hotline": "ncmec", "report_id": "CT-1"}), format="json").json()
     request = RemovalRequest.objects.get()
     assert body["status"] == "received" and body["category"] == "csam"
-    assert queued == [("match", request.pk)]
+    assert queued == [("request.received", request.pk)]
     assert request.hotline_report.hotline == "ncmec"
 
 
@@ -428,7 +434,7 @@ def test_a_second_reviewer_policy_still_needs_a_person(hotline, queued, django_c
     request = RemovalRequest.objects.get()
     assert body["status"] == "received"
     assert list(request.approvals.values_list("actor_label", flat=True)) == ["flagger:Internet Watch Foundation"]
-    assert ("match", request.pk) in queued
+    assert queued == [("request.received", request.pk)]  # a first approval only: nothing to publish yet
 
 
 def test_the_token_prefix_is_kept(research):

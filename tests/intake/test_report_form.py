@@ -24,7 +24,8 @@ from apps.removals.models import (
     RemovalRequest,
     Status,
 )
-from apps.removals.services import request_approve, request_publish
+from apps.removals.services import request_approve
+from tests.support.removals import publish
 
 pytestmark = pytest.mark.django_db
 
@@ -446,7 +447,7 @@ def test_a_privacy_requester_sees_and_downloads_the_mirrors_told(client, release
     assert 'id="recipients-none"' in html
 
     request_approve(request=request, actor=operator)
-    request_publish(request=request, actor=operator)
+    publish(request)
     ack_record(mirror=applied, dataset="demo", release="2026-11", version=1, status="applied")
 
     html = _status(client, tracking, secret).content.decode()

@@ -163,7 +163,7 @@ def test_options_are_validated(api, release):
     one = [{"kind": "key", "value": "1"}]
     response = api.post(URL, {"identifiers": one, "threshold": 257}, format="json")
     assert response.status_code == 400
-    assert response.json()["errors"] == ["threshold: Ensure this value is less than or equal to 256."]
+    assert response.json()["errors"] == ["threshold: Ensure this value is less than or equal to 64."]
     response = api.post(f"{URL}?threshold=-1", "kind,value\nkey,1\n", content_type="text/csv")
     assert response.json()["errors"] == ["threshold: Ensure this value is greater than or equal to 0."]
     response = api.post(URL, {"identifiers": one, "release": "2026-11"}, format="json")

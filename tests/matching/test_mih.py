@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from apps.matching import mih
+from apps.index import mih
 
 
 def _near(codes, rng, max_flips):

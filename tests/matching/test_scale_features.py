@@ -3,13 +3,14 @@ import pytest
 
 from apps.blocklists.models import BlocklistVersion
 from apps.blocklists.services import blocked_keys
+from apps.core.identifiers import ParsedIdentifier
 from apps.datasets import synthetic
 from apps.datasets.services import release_import
 from apps.matching.models import AllowListEntry
 from apps.matching.selectors import Query, allow_listed, hits_for
 from apps.matching.services import allow_list_add, allow_list_revoke
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import release_catch_up, request_approve, request_create, request_publish
+from apps.removals.services import request_approve, request_create
+from tests.support.removals import publish, ready
 
 
 def _keys(hits):
@@ -71,11 +72,12 @@ def test_a_release_imported_later_starts_with_the_approved_removals(release, rel
     request = request_create(category="copyright", actor=operator,
                              identifiers=[ParsedIdentifier(2, "sha256", sample.sha256)])
     request_approve(request=request, actor=operator)
-    request_publish(request=request, actor=operator)
+    publish(request)
 
     copy = release_import(dataset="mirror-of-demo", release="v1", path=release_on_disk.path, actor=operator).release
-    version = release_catch_up(release=copy, actor=operator)
-    assert version is not None and version.version == 1
+    ready(copy)  # what a worker does on release.ready
+    version = BlocklistVersion.objects.get(release=copy)
+    assert version.version == 1
     assert sample.key in blocked_keys(copy)[sample.shard]
     assert request in version.requests.all()
 
@@ -87,7 +89,7 @@ def test_the_allow_list_drops_identifiers_and_samples_and_republishes(
     request = request_create(category="copyright", actor=operator, identifiers=[
         ParsedIdentifier(2, "key", keep.key), ParsedIdentifier(3, "key", drop.key)])
     request_approve(request=request, actor=operator)
-    [v1] = request_publish(request=request, actor=operator)
+    [v1] = publish(request)
     assert v1.key_count == 2
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -138,16 +140,14 @@ def segmented(db, release_on_disk, operator, settings):
     return release_import(dataset="seg", release="r1", path=release_on_disk.path, actor=operator).release
 
 
-def test_a_release_is_indexed_in_segments_and_searched_one_at_a_time(segmented, release_on_disk):
-    from apps.matching.index import open_index
+def test_a_release_is_indexed_in_segments_and_every_segment_is_searched(segmented, release_on_disk):
+    from apps.index.index import open_index
 
     names = [s.folder.name for s in open_index(segmented.index_path).segments]
     assert names == ["seg-0000", "seg-0001", "seg-0002"]
     sample = release_on_disk.data.successful()[-1]  # in the last shard, so the last segment
-    query = [Query(0, "key", sample.key)]
-    assert _keys(hits_for(query)) == {sample.key}
-    assert _keys(hits_for(query, segment="seg-0002")) == {sample.key}
-    assert hits_for(query, segment="seg-0000") == []
+    first = release_on_disk.data.successful()[0]  # in the first segment
+    assert _keys(hits_for([Query(0, "key", sample.key), Query(1, "key", first.key)])) == {sample.key, first.key}
 
 
 def test_a_finalize_cut_short_keeps_finished_segments_and_removes_leftovers(segmented, operator):
@@ -162,18 +162,3 @@ def test_a_finalize_cut_short_keeps_finished_segments_and_removes_leftovers(segm
     release_finalize(release=segmented, actor=operator)
     assert {p.name: p.stat().st_mtime_ns for p in root.glob("seg-*/meta.json")} == built
     assert not list(root.glob(".*.tmp")) and not list((root / "parts").glob(".*.tmp"))
-
-
-def test_a_ready_release_whose_catch_up_never_finished_is_caught_up(release, operator):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from apps.datasets.models import Release
-    from apps.removals.services import releases_to_catch_up
-
-    assert releases_to_catch_up() == []  # the fixture's import ran none: not yet due
-    Release.objects.filter(pk=release.pk).update(indexed_at=timezone.now() - timedelta(minutes=5))
-    assert releases_to_catch_up() == [release.pk]
-    release_catch_up(release=release, actor=operator)
-    assert releases_to_catch_up() == []

@@ -16,8 +16,8 @@ from apps.core.identifiers import normalise
 from apps.datasets import synthetic
 from apps.datasets.models import Release
 from apps.datasets.services import release_finalize, release_import, release_index_parts, release_register
-from apps.matching import storage
-from apps.matching.index import open_index
+from apps.index import storage
+from apps.index.index import open_index
 from apps.matching.selectors import Query, hits_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ from apps.blocklists.models import BlocklistVersion
 from apps.mirrors.models import Mirror, Subscription, WebhookDelivery
 from apps.mirrors.services import mirror_authenticate
 from tests.mirrors.support import publish
+from tests.support.removals import publish as publish_request
 
 
 @pytest.fixture
@@ -43,16 +44,16 @@ def test_it_lists_mirrors_with_their_acknowledgements(logged_in, release, operat
 def test_it_retries_failed_deliveries_from_the_admin(logged_in, release, release_on_disk, operator,
                                                       django_capture_on_commit_callbacks):
     from apps.core.actors import Actor
+    from apps.core.identifiers import ParsedIdentifier
     from apps.mirrors.services import mirror_create
-    from apps.removals.parsing import ParsedIdentifier
-    from apps.removals.services import request_approve, request_create, request_publish
+    from apps.removals.services import request_approve, request_create
 
     mirror_create(name="hooked", datasets=[release.dataset], webhook_url="https://hooks.example/x",
                   actor=Actor.system())
     request = request_create(category="other", actor=operator, identifiers=[
         ParsedIdentifier(2, "key", release_on_disk.data.successful()[0].key)])
     request_approve(request=request, actor=operator)
-    request_publish(request=request, actor=operator)
+    publish_request(request)
     WebhookDelivery.objects.update(status="failed", attempt_count=8, next_attempt_at=None)
     delivery = WebhookDelivery.objects.get()
     response = logged_in.post("/admin/mirrors/webhookdelivery/", {

@@ -7,6 +7,7 @@ from apps.core.actors import Actor
 from apps.mirrors.models import Acknowledgement
 from apps.mirrors.services import mirror_create
 from apps.removals.models import Status
+from tests.support.events import run_pending
 from tests.support.removals import approve_and_publish
 
 BASE = "/api/v1/mirror"
@@ -115,6 +116,7 @@ def test_it_records_acknowledgements_and_completes_requests(client, mirror, rele
     failed = client.post(f"{BASE}/acks", {"dataset": "demo", "release": "2026-11", "version": 1,
                                           "status": "failed", "detail": "disk full"}, format="json")
     assert failed.status_code == 201
+    run_pending()
     request.refresh_from_db()
     assert request.status == Status.PUBLISHED
 
@@ -124,6 +126,7 @@ def test_it_records_acknowledgements_and_completes_requests(client, mirror, rele
     assert applied.json()["status"] == "applied"
     ack = Acknowledgement.objects.get()
     assert (ack.mirror, ack.status, ack.blocklist.version) == (mirror.mirror, "applied", 1)
+    assert [e.name for e in run_pending().events] == ["mirror.acknowledged", "request.completed"]
     request.refresh_from_db()
     assert request.status == Status.COMPLETED
 

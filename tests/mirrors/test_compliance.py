@@ -163,8 +163,13 @@ def test_the_beat_schedule_runs_the_mirror_tasks(settings):
 
     app.loader.import_default_modules()
     schedule = settings.CELERY_BEAT_SCHEDULE
-    for entry in ("mirror-ack-reminders", "feed-prune", "resume-webhook-deliveries"):
+    for entry in ("mirror-ack-reminders", "feed-prune", "reconcile"):
         assert schedule[entry]["task"] in app.tasks, entry
+    # The reconciler also resends webhook deliveries whose queue message was lost.
+    from apps.events import registry
+    from apps.mirrors.tasks import deliveries_resume
+
+    assert deliveries_resume in registry.sweepers()
 
 
 @pytest.mark.parametrize("value, message", [

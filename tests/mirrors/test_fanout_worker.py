@@ -5,11 +5,12 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from apps.core.actors import Actor
+from apps.core.identifiers import ParsedIdentifier
 from apps.mirrors.models import WebhookDelivery
 from apps.mirrors.services import mirror_create
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import request_approve, request_create, request_publish
+from apps.removals.services import request_approve, request_create
 from tests.mirrors.support import start_fleet
+from tests.support.removals import publish
 from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -40,7 +41,7 @@ def test_every_mirror_gets_the_event_within_seconds_though_a_fifth_fail_or_are_s
                              identifiers=[ParsedIdentifier(2, "key", release_on_disk.data.successful()[0].key)])
     request_approve(request=request, actor=operator)
     published = time.monotonic()
-    request_publish(request=request, actor=operator)  # queues one fan-out task on commit
+    publish(request)  # queues one fan-out task on commit
     committed = time.monotonic()
 
     assert wait_for(lambda: len(fleet.received()) == 100, timeout=30, workers=[worker]), \

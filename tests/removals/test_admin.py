@@ -1,9 +1,9 @@
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.core.identifiers import ParsedIdentifier
 from apps.matching.services import request_match
 from apps.removals.models import RemovalRequest, Status
-from apps.removals.parsing import ParsedIdentifier
 from apps.removals.services import request_create
 
 

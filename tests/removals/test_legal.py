@@ -15,6 +15,8 @@ from apps.blocklists.selectors import blocklist_version_get
 from apps.blocklists.services import blocked_keys
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
+from apps.core.identifiers import ParsedIdentifier
+from apps.mirrors.selectors import request_recipients
 from apps.mirrors.services import ack_record, mirror_create
 from apps.removals import deadlines
 from apps.removals.holds import LegalHold
@@ -22,25 +24,24 @@ from apps.removals.legal import (
     add_business_days,
     counter_notice_record,
     counter_notices_due,
+    dmca_notice_record,
     domain_claim_check,
     domain_claim_start,
     erasure_extend,
     lawsuit_record,
-    request_recipients,
 )
 from apps.removals.models import HotlineReport, Identifier, Policy, Reminder, RemovalRequest, Status
-from apps.removals.parsing import ParsedIdentifier
 from apps.removals.services import (
     TRANSITIONS,
     Intake,
     policy_update,
     request_approve,
     request_create,
-    request_publish,
     request_transition,
 )
 from apps.removals.tasks import counter_notices_task, reminders_task
 from tests.support.receiver import start_file_server
+from tests.support.removals import publish
 
 DMCA_COMPLETE = {
     "signature": "/s/ Ada Rights", "copyrighted_work": "Painting 'Harbour at dusk' (2019)",
@@ -60,7 +61,7 @@ def key_identifiers(found):
 def published(release, release_on_disk, operator, category, found, **kwargs):
     request = request_create(category=category, identifiers=key_identifiers(found), actor=operator, **kwargs)
     request_approve(request=request, actor=operator)
-    request_publish(request=request)
+    publish(request)
     request.refresh_from_db()
     assert request.status in (Status.PUBLISHED, Status.COMPLETED)
     return request
@@ -81,8 +82,8 @@ def test_a_dmca_notice_missing_an_element_goes_back_to_the_requester_naming_it(o
     notice = {**DMCA_COMPLETE, missing: False if isinstance(DMCA_COMPLETE[missing], bool) else " "}
     with commits(execute=True):
         request = request_create(category="copyright", identifiers=[ParsedIdentifier(1, "key", "000001")],
-                                 actor=operator, dmca=notice,
-                                 intake=Intake(requester_email="ada@rights.example"))
+                                 actor=operator, intake=Intake(requester_email="ada@rights.example"))
+        dmca_notice_record(request=request, actor=operator, **notice)
     request.refresh_from_db()
     assert request.status == Status.NEEDS_INFO
     assert "512(c)(3)(A)" in request.decision_reason
@@ -97,8 +98,8 @@ def test_a_dmca_notice_missing_an_element_goes_back_to_the_requester_naming_it(o
 def test_a_complete_dmca_notice_waits_for_review(operator, commits):
     with commits(execute=True):
         request = request_create(category="copyright", identifiers=[ParsedIdentifier(1, "key", "000001")],
-                                 actor=operator, dmca=DMCA_COMPLETE,
-                                 intake=Intake(requester_email="ada@rights.example"))
+                                 actor=operator, intake=Intake(requester_email="ada@rights.example"))
+        dmca_notice_record(request=request, actor=operator, **DMCA_COMPLETE)
     request.refresh_from_db()
     assert request.status == Status.RECEIVED
     assert request.dmca_notice.missing() == []

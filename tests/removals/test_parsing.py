@@ -1,7 +1,7 @@
 import pytest
 
 from apps.core.errors import TakedownError
-from apps.removals.parsing import parse_identifiers_csv
+from apps.core.identifiers import parse_identifiers_csv
 
 
 def test_it_reads_every_kind_and_normalises():

@@ -6,9 +6,11 @@ from django.core import mail
 from apps.audit.models import AuditEvent
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
+from apps.core.identifiers import ParsedIdentifier
+from apps.removals.legal import dmca_notice_record
 from apps.removals.models import Channel, HotlineReport, RemovalRequest, Status
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import Intake, hotline_report_record, request_approve, request_create, request_publish
+from apps.removals.services import Intake, hotline_report_record, request_approve, request_create
+from tests.support.removals import publish
 
 pytestmark = pytest.mark.django_db
 DMCA_FIELDS = {
@@ -18,9 +20,13 @@ DMCA_FIELDS = {
 }
 
 
-def _copyright(operator, **kwargs):
-    return request_create(category="copyright", identifiers=[ParsedIdentifier(1, "key", "000001")], actor=operator,
-                          intake=Intake(channel=Channel.WEB_FORM, requester_email="ada@rights.example"), **kwargs)
+def _copyright(operator, dmca: dict | None = None):
+    request = request_create(category="copyright", identifiers=[ParsedIdentifier(1, "key", "000001")],
+                             actor=operator,
+                             intake=Intake(channel=Channel.WEB_FORM, requester_email="ada@rights.example"))
+    if dmca is not None:  # as the public form sends it
+        dmca_notice_record(request=request, actor=operator, **dmca)
+    return request
 
 
 def test_staff_complete_a_dmca_notice_sent_later_and_the_request_returns_to_triage(client, staff_with, operator,
@@ -98,8 +104,8 @@ def test_the_requester_is_told_when_the_removal_is_carried_out(operator, release
                              actor=operator, intake=Intake(channel=Channel.WEB_FORM, requester_email="dana@x.example"))
     request_approve(request=request, actor=operator)
     with django_capture_on_commit_callbacks(execute=True):
-        request_publish(request=request)
-        request_publish(request=request)  # again: nothing new to tell
+        publish(request)
+        publish(request)  # again: nothing new to tell
 
     [message] = mail.outbox
     assert message.to == ["dana@x.example"] and request.tracking_id in message.subject

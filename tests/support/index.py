@@ -1,7 +1,7 @@
 """Reading a release's index back in tests."""
 import numpy as np
 
-from apps.matching.index import open_index
+from apps.index.index import open_index
 
 COLUMNS = ["row", "key", "url", "md5", "sha1", "sha256", "img_md5", "img_sha256", "pdq", "pdq_quality"]
 

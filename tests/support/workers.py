@@ -70,15 +70,17 @@ class Workers:
         if settings.REDIS_URL:
             self.env["REDIS_URL"] = settings.REDIS_URL
 
-    def start(self, name: str) -> Worker:
+    def start(self, name: str, *, beat: bool = False, env: dict | None = None) -> Worker:
+        """A worker (with beat in it, as ./run starts one, when `beat`), with extra environment variables."""
         log = self.logs / f"worker-{name}.log"
+        args = [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", self.queue, "-n", f"{name}@%h",
+                "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
+                "--without-mingle"]
+        if beat:
+            args += ["--beat", "--schedule", str(self.logs / f"beat-{name}")]
         with open(log, "w") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", self.queue, "-n", f"{name}@%h",
-                 "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
+            process = subprocess.Popen(args, cwd=ROOT, env={**self.env, **(env or {})}, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
         worker = Worker(name=name, process=process, log=log)
         self.started.append(worker)
         return worker

@@ -5,21 +5,22 @@ import pytest
 from django.utils import timezone
 
 from apps.blocklists.models import BlocklistVersion
+from apps.core.categories import Category
+from apps.core.identifiers import ParsedIdentifier
 from apps.matching.models import Match
 from apps.mirrors.models import Mirror, Subscription
 from apps.mirrors.services import ack_record, mirror_create
 from apps.removals import legal
-from apps.removals.models import Category, Channel, RemovalRequest
-from apps.removals.parsing import ParsedIdentifier
+from apps.removals.models import Channel, RemovalRequest
 from apps.removals.services import (
     Intake,
     request_approve,
     request_create,
     request_needs_info,
-    request_publish,
     request_reject,
 )
 from apps.transparency.selectors import TOTAL, Period, report
+from tests.support.removals import publish as publish_request
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +149,7 @@ def keys(release_on_disk):
 def publish(operator, category: str, keys: list[str], *, published: str) -> RemovalRequest:
     request = make(operator, category, keys=tuple(keys))
     request_approve(request=request, actor=operator)
-    request_publish(request=request, actor=operator)
+    publish_request(request)
     place(request, published_at=at(published))
     request.refresh_from_db()
     return request

@@ -8,11 +8,13 @@ import pytest
 from django.utils import timezone
 
 from apps.blocklists.models import BlocklistVersion
+from apps.core.categories import Category
+from apps.core.identifiers import ParsedIdentifier
 from apps.mirrors.services import ack_record, mirror_create
-from apps.removals.models import Category, Channel, HotlineReport, RemovalRequest
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import Intake, request_approve, request_create, request_publish, request_reject
+from apps.removals.models import Channel, HotlineReport, RemovalRequest
+from apps.removals.services import Intake, request_approve, request_create, request_reject
 from apps.transparency.selectors import Period
+from tests.support.removals import publish
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +49,7 @@ def march(release, release_on_disk, operator):
                       requester_email="alice.quiet@example.org", requester_details={"phone": "+44 20 7946 0999"}),
     )
     request_approve(request=published, actor=operator)
-    request_publish(request=published, actor=operator)
+    publish(published)
     ack_record(mirror=lab, dataset=release.dataset.name, release=release.name, version=1, status="applied")
     rejected = request_create(
         category=Category.CSAM, actor=operator, reference="CASE-445566",

@@ -13,8 +13,9 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 
 from apps.core import identifiers
+from apps.core.csvfiles import bad_lines
 from apps.core.errors import TakedownError
-from apps.removals.parsing import MAX_REPORTED_ERRORS, ParsedIdentifier, parse_identifiers_csv
+from apps.core.identifiers import ParsedIdentifier, parse_identifiers_csv
 
 # 100,000 identifiers do not fit Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which DRF's JSONParser
 # enforces; these parsers read up to this limit instead.
@@ -49,7 +50,7 @@ class JSONBodyParser(BaseParser):
 
 
 class CSVParser(BaseParser):
-    """text/csv, up to `max_bytes`, handed on undecoded (UTF-8) for apps.removals.parsing to decode and validate."""
+    """text/csv, up to `max_bytes`, handed on undecoded (UTF-8) for apps.core.identifiers to decode and validate."""
 
     media_type = "text/csv"
     max_bytes = MAX_BODY_BYTES
@@ -82,19 +83,11 @@ def too_many(count: int, limit: int) -> TakedownError:
     return TakedownError(f"too many identifiers: {count:,} (at most {limit:,} per request; split the list)")
 
 
-def _bad(errors: list[str], noun: str, outcome: str, where: str) -> TakedownError:
-    shown = errors[:MAX_REPORTED_ERRORS]
-    if len(errors) > len(shown):
-        shown.append(f"... and {len(errors) - len(shown)} more")
-    plural = "s" if len(errors) > 1 else ""
-    return TakedownError(f"{where}: {len(errors)} bad {noun}{plural}, {outcome}", details=shown)
-
-
 def identifiers_from_json(raw, *, limit: int, outcome: str = "nothing was written",
                           dedupe: bool = True) -> list[ParsedIdentifier]:
     """Validate and normalise a JSON list of {kind, value} objects (ParsedIdentifier.line is None).
 
-    Every bad item is named by its index (up to MAX_REPORTED_ERRORS). With
+    Every bad item is named by its index (up to csvfiles.MAX_REPORTED_ERRORS). With
     `dedupe`, an identifier repeated in the list is kept once, at its first index.
     """
     if not isinstance(raw, list):
@@ -123,7 +116,7 @@ def identifiers_from_json(raw, *, limit: int, outcome: str = "nothing was writte
             seen.add((kind, value))
         parsed.append(ParsedIdentifier(line=None, kind=kind, value=value))
     if errors:
-        raise _bad(errors, "identifier", outcome, "identifiers")
+        raise bad_lines("identifiers", errors, noun="identifier", outcome=outcome)
     return parsed
 
 

@@ -2,18 +2,18 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.permissions import BasePermission
 
-from apps.core.api.tokens import BearerTokenAuthentication
-from apps.intake.flaggers import flagger_authenticate
+from apps.intake.flaggers import FLAGGER_TOKENS
 from apps.intake.models import TrustedFlagger
+from apps.tokens.authentication import BearerTokenAuthentication
 
 REQUIRED = "a trusted-flagger token is required (Authorization: Bearer td_flagger_...)"
 
 
 class FlaggerTokenAuthentication(BearerTokenAuthentication):
-    kind = "flagger"
+    kind = FLAGGER_TOKENS
 
-    def lookup(self, token: str) -> TrustedFlagger | None:
-        return flagger_authenticate(token=token)
+    def holders(self):
+        return TrustedFlagger.objects.filter(active=True)
 
 
 class IsFlagger(BasePermission):

@@ -1,8 +1,9 @@
 from rest_framework import serializers
 
 from apps.core import identifiers
+from apps.core.categories import Category
 from apps.intake.flaggers import MAX_IDENTIFIERS
-from apps.removals.models import Category, HotlineReport, Status
+from apps.removals.models import HotlineReport, Status
 
 
 class HotlineSerializer(serializers.Serializer):

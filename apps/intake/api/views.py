@@ -17,12 +17,13 @@ from apps.core.api.bodies import (
 )
 from apps.core.api.permissions import TokenOnlyView
 from apps.core.api.serializers import ErrorSerializer
+from apps.core.categories import Category
 from apps.core.errors import TakedownError
 from apps.intake.api import serializers as s
 from apps.intake.api.auth import FlaggerTokenAuthentication, IsFlagger
 from apps.intake.flaggers import MAX_IDENTIFIERS, flagger_submit
 from apps.matching.models import Match
-from apps.removals.models import Category, HotlineReport, RemovalRequest
+from apps.removals.models import HotlineReport, RemovalRequest
 
 _400 = OpenApiResponse(ErrorSerializer, description="Invalid input; nothing was written. `errors` names each "
                                                     "problem: `index N: ...` (JSON) or `line N: ...` (CSV).")

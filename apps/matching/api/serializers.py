@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from apps.core import identifiers
+from apps.core import identifiers, pdq
 
 MAX_IDENTIFIERS = 100_000
 
@@ -17,8 +17,9 @@ class PreviewOptionsSerializer(serializers.Serializer):
         help_text="Search only this release of `dataset` (needs `dataset`).",
     )
     threshold = serializers.IntegerField(
-        min_value=0, max_value=256, required=False, allow_null=True,
-        help_text="PDQ Hamming distance threshold, 0 to 256 (default: the PDQ_MATCH_THRESHOLD setting, normally 31).",
+        min_value=0, max_value=pdq.MAX_THRESHOLD, required=False, allow_null=True,
+        help_text=f"PDQ Hamming distance threshold, 0 to {pdq.MAX_THRESHOLD} (default: the PDQ_MATCH_THRESHOLD "
+                  "setting, normally 31).",
     )
     expand = serializers.BooleanField(
         default=False, help_text="Also list samples with the same image hash as a URL, key or domain hit.",

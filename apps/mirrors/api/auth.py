@@ -2,16 +2,16 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.permissions import BasePermission
 
-from apps.core.api.tokens import BearerTokenAuthentication
 from apps.mirrors.models import Mirror
-from apps.mirrors.services import mirror_authenticate
+from apps.mirrors.services import MIRROR_TOKENS
+from apps.tokens.authentication import BearerTokenAuthentication
 
 
 class MirrorTokenAuthentication(BearerTokenAuthentication):
-    kind = "mirror"
+    kind = MIRROR_TOKENS
 
-    def lookup(self, token: str) -> Mirror | None:
-        return mirror_authenticate(token=token)
+    def holders(self):
+        return Mirror.objects.filter(active=True)
 
 
 class IsMirror(BasePermission):

@@ -3,11 +3,12 @@ from pathlib import Path
 
 from apps.core.actors import Actor
 from apps.core.commands import TakedownCommand
+from apps.datasets.events import RELEASE_READY
 from apps.datasets.ingest import parse_column_options
 from apps.datasets.models import Release
-from apps.datasets.services import release_import, release_register
-from apps.datasets.tasks import release_index_later
-from apps.removals.services import release_catch_up
+from apps.datasets.services import release_import, release_index_in_background, release_register
+from apps.events.models import Event
+from apps.events.services import events_drain
 
 
 class Command(TakedownCommand):
@@ -42,8 +43,9 @@ class Command(TakedownCommand):
             if rel.status == Release.Status.READY:
                 self.stdout.write(f"{rel} is already imported from these files; nothing changed")
                 return
-            queued = release_index_later(rel)
-            self.stdout.write(f"Queued {queued} shards of {rel} for the workers; the admin shows its status")
+            queued = release_index_in_background(release=rel)
+            self.stdout.write(f"Queued {queued} shards of {rel} for the workers; the admin shows its status "
+                              "(Datasets > Releases, and Background work)")
             return
         started = time.monotonic()
         result = release_import(
@@ -69,7 +71,12 @@ class Command(TakedownCommand):
             self.stderr.write(f"warning: {problem}")
         if len(result.problems) > 20:
             self.stderr.write(f"warning: ... and {len(result.problems) - 20} more")
-        version = release_catch_up(release=rel, actor=actor)
-        if version is not None:
-            self.stdout.write(f"Approved removals already hit this release: published {version} "
-                              f"({version.key_count} keys)")
+        # Approved removals reach the new release before anyone else uses it: run what release.ready sets off.
+        drained = events_drain(list(Event.objects.filter(name=RELEASE_READY, key=str(rel.pk))))
+        for published in drained.of("blocklist.published"):
+            info = published.payload
+            self.stdout.write(f"Approved removals already hit this release: published {info['dataset']}/"
+                              f"{info['release_name']} v{info['number']} ({info['keys']} keys)")
+        for run in drained.unfinished:
+            self.stderr.write(f"warning: {run.handler} did not finish here ({run.last_error or run.status}); "
+                              "a worker retries it")

@@ -3,11 +3,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from apps.core import pdq
 from apps.core.commands import TakedownCommand
-from apps.core.errors import TakedownError
+from apps.core.identifiers import read_identifiers_file
 from apps.datasets.selectors import release_get
 from apps.matching.selectors import Query, allow_listed, hits_for
-from apps.removals.parsing import read_identifiers_file
 
 _SCHEMA = pa.schema([
     ("shard", pa.string()), ("key", pa.string()), ("kind", pa.string()), ("value", pa.string()),
@@ -29,8 +29,8 @@ class Command(TakedownCommand):
                             help="also list samples with the same image hash as a URL or key hit")
 
     def handle(self, *args, dataset, release, file, out, threshold, expand, **options):
-        if threshold is not None and not 0 <= threshold <= 256:
-            raise TakedownError(f"--threshold {threshold}: must be between 0 and 256")
+        if threshold is not None:
+            pdq.check_threshold(threshold, where="--threshold")
         rel = release_get(dataset=dataset, release=release)
         parsed = read_identifiers_file(file)
         queries = [Query(ref=i, kind=p.kind, value=p.value) for i, p in enumerate(parsed)]

@@ -1,12 +1,14 @@
 from django.contrib.auth import get_user_model
 
 from apps.core.actors import Actor
+from apps.core.categories import Category
 from apps.core.commands import TakedownCommand
 from apps.core.errors import TakedownError
-from apps.matching.services import request_match
-from apps.removals.models import Category, Channel
-from apps.removals.parsing import read_identifiers_file
-from apps.removals.services import Intake, request_approve, request_create, request_publish
+from apps.core.identifiers import read_identifiers_file
+from apps.events.services import events_drain
+from apps.removals.models import Channel
+from apps.removals.selectors import events_about
+from apps.removals.services import Intake, request_approve, request_create
 
 
 class Command(TakedownCommand):
@@ -37,37 +39,34 @@ class Command(TakedownCommand):
         request = request_create(category=category, identifiers=parsed, actor=actor,
                                  source=source or "cli", reference=reference, pdq_threshold=pdq_threshold,
                                  intake=Intake(channel=Channel.CLI))
-        try:
-            summary = request_match(request=request)
-        except TakedownError as exc:
-            raise TakedownError(f"{request.tracking_id} is logged but could not be matched: {exc.message}. "
-                                "It is matched again when you open it in the admin and approve it.") from None
-        expanded = request.matches.filter(expanded=True).count()
-        self.stdout.write(
-            f"Request {request.tracking_id}: {len(parsed)} identifiers, category {category}, "
-            f"due {request.due_at:%Y-%m-%d %H:%M} UTC"
-        )
-        self.stdout.write(
-            f"Matched {summary.matches} samples in {len(summary.releases)} release(s)"
-            + (f", {expanded} of them through the same image elsewhere" if expanded else "")
-        )
-        if summary.unmatched:
-            self.stdout.write(f"{len(summary.unmatched)} identifier(s) match nothing yet:")
-            for ident in summary.unmatched:
-                self.stdout.write(f"  line {ident.line}: {ident.kind} {ident.value}")
+        self.stdout.write(f"Request {request.tracking_id}: {len(parsed)} identifiers, category {category}, "
+                          f"due {request.due_at:%Y-%m-%d %H:%M} UTC")
         if approve:
             request_approve(request=request, actor=actor)
-            try:
-                versions = request_publish(request=request, actor=actor)
-            except Exception as exc:
-                raise TakedownError(
-                    f"{request.tracking_id} is approved but publishing failed: {exc}. "
-                    "A worker retries it; check the admin."
-                ) from None
-            request.refresh_from_db()
+        # Matching (and with --approve publishing) follow from the request's events: run them here and report.
+        drained = events_drain(events_about(request=request))
+        request.refresh_from_db()
+        matched = drained.of("request.matched")
+        if matched:
+            info = matched[-1].payload
+            expanded = info["expanded"]
+            self.stdout.write(f"Matched {info['matches']} samples in {len(info['releases'])} release(s)"
+                              + (f", {expanded} of them through the same image elsewhere" if expanded else ""))
+            unmatched = list(request.identifiers.filter(match_count=0).order_by("line", "pk"))
+            if unmatched:
+                self.stdout.write(f"{len(unmatched)} identifier(s) match nothing yet:")
+                for ident in unmatched:
+                    self.stdout.write(f"  line {ident.line}: {ident.kind} {ident.value}")
+        for run in drained.unfinished:
+            self.stderr.write(f"{request.tracking_id}: {run.handler} did not finish ({run.last_error or run.status}); "
+                              "a worker retries it, and the admin shows it under Background work")
+        if approve:
             self.stdout.write(f"Approved by {actor}; status {request.status}")
-            for version in versions:
-                self.stdout.write(f"Published {version}: {version.key_count} keys in {version.shard_count} shards")
-            if not versions:
+            versions = drained.of("blocklist.published")
+            for published in versions:
+                info = published.payload
+                self.stdout.write(f"Published {info['dataset']}/{info['release_name']} v{info['number']}: "
+                                  f"{info['keys']} keys in {info['shards']} shards")
+            if not versions and not drained.unfinished:
                 self.stdout.write("No blocklist changed: the request hits no sample yet")
         self.stdout.write(request.tracking_id)

@@ -71,7 +71,7 @@ def build(code_words: np.ndarray, folder: Path) -> None:
     Slots are sorted a core each, and written one after another with plain
     writes, so memory holds a couple of slots at a time, not the whole table.
     """
-    from apps.matching import kernels
+    from apps.index import kernels
 
     bits, widths = layout(len(code_words))
     starts = _starts(widths)
@@ -116,7 +116,7 @@ class MultiIndex:
 
     def search(self, codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query index, item index, distance) of every stored hash within `radius` of each query."""
-        from apps.matching import kernels
+        from apps.index import kernels
 
         query_words = words(codes)
         flips = radius // len(self.widths)

@@ -12,7 +12,7 @@ Layout under INDEX_DIR/<dataset>/<release>/:
         <kind>_offsets.npy   bucket table per exact kind (url, key, md5, sha1, sha256, host):
         <kind>_fps.npy       fingerprints bucketed by their top bits, and the segment rows
         <kind>_rows.npy      they belong to
-        pdq_rows.npy, mih_*  the PDQ multi-index (apps.matching.mih)
+        pdq_rows.npy, mih_*  the PDQ multi-index (apps.index.mih)
     index.json               the segments; written last, it makes the index visible
 
 Everything is .npy or Arrow IPC, opened memory-mapped: an index opens in
@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from apps.core.errors import TakedownError
-from apps.matching import fingerprints, mih
+from apps.core.files import write_atomic
+from apps.index import fingerprints, mih
 
 FORMAT = 2
 EXACT_KINDS = ("url", "key", "md5", "sha1", "sha256", "host")
@@ -56,16 +57,9 @@ def part_schema(digests: list[str]) -> pa.Schema:
     if "pdq" in digests:
         fields.append(("pdq_quality", pa.uint8()))
     return pa.schema(fields)
+
+
 _ROWS_PER_BUCKET = 64
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- parts
@@ -128,7 +122,7 @@ def _open_part(path: Path) -> pa.Table:
 
 
 def _bucket_table(folder: Path, kind: str, fps: np.ndarray, rows: np.ndarray) -> None:
-    from apps.matching import kernels
+    from apps.index import kernels
 
     bits = int(np.clip(np.ceil(np.log2(max(len(fps), 1) / _ROWS_PER_BUCKET)), 4, 24))
     offsets, fps_out, rows_out = kernels.bucket_scatter(fps, rows, np.uint64(64 - bits), 1 << bits)
@@ -422,7 +416,7 @@ def open_index(root: Path) -> ReleaseIndex:
     try:
         stamp = (root / "index.json").stat().st_mtime_ns
     except FileNotFoundError:
-        from apps.matching import storage  # imported here: it needs Django settings, this module does not
+        from apps.index import storage  # imported here: it needs Django settings, this module does not
 
         if not storage.pull_index(root):
             raise TakedownError(f"{root}: no index (import the release first)") from None

@@ -15,7 +15,7 @@ NAME = "fnv1a64+murmur3mix"
 
 def strings(values: list[str]) -> np.ndarray:
     """uint64 fingerprints of strings, as the index computes them at ingest."""
-    from apps.matching import kernels
+    from apps.index import kernels
 
     if not values:
         return np.zeros(0, dtype=np.uint64)

@@ -7,17 +7,21 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.core.actors import Actor
+from apps.core.categories import Category
 from apps.core.commands import TakedownCommand
+from apps.core.identifiers import ParsedIdentifier
 from apps.datasets import synthetic
 from apps.datasets.selectors import release_samples
 from apps.datasets.services import release_import
+from apps.events.services import events_drain
 from apps.intake.flaggers import flagger_create, flagger_rotate_token
 from apps.intake.models import TrustedFlagger
 from apps.mirrors.models import Mirror
 from apps.mirrors.services import mirror_create, mirror_rotate_token
-from apps.removals.models import Category, Channel, RemovalRequest
-from apps.removals.parsing import ParsedIdentifier
-from apps.removals.services import Intake, request_approve, request_create, request_publish
+from apps.removals.legal import dmca_notice_record
+from apps.removals.models import Channel, RemovalRequest
+from apps.removals.selectors import events_about
+from apps.removals.services import Intake, request_approve, request_create
 
 DATASET, RELEASE, MIRROR, STAFF, FLAGGER = "demo", "2026-11", "demo-mirror", "staff", "Demo hotline"
 
@@ -59,6 +63,9 @@ class Command(TakedownCommand):
 
         if not RemovalRequest.objects.exists():
             self._requests(release, actor)
+            # Matched and published here, so the demo is whole before a worker starts.
+            for request in RemovalRequest.objects.all():
+                events_drain(events_about(request=request))
 
         copy = demo_dir / "mirror-copy"
         if not copy.exists():
@@ -91,17 +98,17 @@ class Command(TakedownCommand):
             hotline={"hotline": "iwf", "report_id": "IWF-DEMO-1"},
         )
         request_approve(request=hotline, actor=actor)
-        request_publish(request=hotline, actor=actor)
         # From the public form: a complete DMCA notice waiting for review, and an erasure request.
-        request_create(
+        copyright = request_create(
             category=Category.COPYRIGHT, source="web form", reference="DMCA-DEMO-7", actor=actor,
             identifiers=[ParsedIdentifier(line=2, kind="url", value=samples[12]["url"]),
                          ParsedIdentifier(line=3, kind="key", value=samples[20]["key"])],
             intake=Intake(channel=Channel.WEB_FORM, requester_name="Ada Artist", requester_email="ada@example.org"),
-            dmca={"signature": "Ada Artist", "copyrighted_work": "The painting 'Harbour at dusk' (2021)",
-                  "infringing_material": "Copies at the URL and sample key listed", "contact": "ada@example.org",
-                  "good_faith": True, "accurate_under_penalty": True},
         )
+        dmca_notice_record(request=copyright, actor=actor, signature="Ada Artist",
+                           copyrighted_work="The painting 'Harbour at dusk' (2021)",
+                           infringing_material="Copies at the URL and sample key listed", contact="ada@example.org",
+                           good_faith=True, accurate_under_penalty=True)
         request_create(
             category=Category.PRIVACY, source="web form", actor=actor,
             identifiers=[ParsedIdentifier(line=1, kind="url", value=samples[25]["url"])],

@@ -7,7 +7,7 @@ also pushed to <INDEX_STORAGE_URL>/<dataset>/<release>/<the same relative path>,
 so that a worker on another machine can finalize from parts it did not build,
 and a web process on another machine can pull an index it never built.
 
-The remote copy keeps the local folder's commit points (apps.matching.index):
+The remote copy keeps the local folder's commit points (apps.index.index):
 a part's .json is pushed after its .arrow, and index.json after every segment
 file, so whoever sees a marker on the remote finds everything it vouches for.
 An object store writes each object whole, so the remote never holds a half
@@ -17,8 +17,6 @@ With no INDEX_STORAGE_URL every function here returns at once, and fsspec (and
 s3fs) are not even imported.
 """
 import json
-import os
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +24,7 @@ from pathlib import Path
 from django.conf import settings
 
 from apps.core.errors import TakedownError
-from apps.matching.index import write_atomic
+from apps.core.files import replacing, write_atomic
 
 # Object stores answer each request slowly but many at once: files whose order does not
 # matter (a segment's files, many parts) are moved this many at a time.
@@ -88,15 +86,8 @@ def pull(local_root: Path, relative_paths: Iterable[str]) -> None:
 
 def _fetch(fs, remote: str, local: Path) -> None:
     local.parent.mkdir(parents=True, exist_ok=True)
-    tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        fs.get_file(remote, str(tmp))
-        with open(tmp, "rb") as handle:  # on disk before the name says the file is there
-            os.fsync(handle.fileno())
-        os.replace(tmp, local)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replacing(local) as temp:
+        fs.get_file(remote, str(temp))
 
 
 def _in_parallel(function: Callable[[str], None], items: list[str]) -> None:

@@ -1,0 +1,37 @@
+"""What the matching stage does when a request is logged or approved, or a release becomes ready."""
+from apps.core import faults
+from apps.datasets.events import RELEASE_READY
+from apps.datasets.models import Release
+from apps.events.registry import subscribe
+from apps.events.services import event_record
+from apps.matching.events import RELEASE_MATCHED, REQUEST_MATCHED
+from apps.matching.services import release_catch_up, request_match
+from apps.removals.events import REQUEST_APPROVED, REQUEST_RECEIVED
+from apps.removals.models import BLOCKING_STATUSES, RemovalRequest
+
+
+@subscribe(REQUEST_RECEIVED, REQUEST_APPROVED, name="matching.match_request")
+def match_request(event) -> None:
+    """Match a request against every ready release: for reviewers when it arrives, for publishing when approved.
+
+    A request approved by the time its arrival is handled (a hotline's, by
+    policy) is matched once, by its approval's run.
+    """
+    request = RemovalRequest.objects.filter(pk=event.payload["request"]).first()
+    if request is None or (event.name == REQUEST_RECEIVED and request.status in BLOCKING_STATUSES):
+        return
+    summary = request_match(request=request)
+    faults.point("matching.request.matched")
+    event_record(REQUEST_MATCHED, key=str(event.pk), request=request.pk, matches=summary.matches,
+                 new_matches=summary.new_matches, expanded=summary.expanded, releases=sorted(summary.releases),
+                 unmatched=len(summary.unmatched))
+
+
+@subscribe(RELEASE_READY, name="matching.catch_up_release")
+def catch_up_release(event) -> None:
+    """Apply every approved request to a newly ready release, before its first blocklist."""
+    release = Release.objects.filter(pk=event.payload["release"], status=Release.Status.READY).first()
+    if release is None:
+        return
+    hit = release_catch_up(release=release)
+    event_record(RELEASE_MATCHED, key=str(event.pk), release=release.pk, requests=[r.pk for r in hit])

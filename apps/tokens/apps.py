@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class TokensConfig(AppConfig):
+    name = "apps.tokens"
+    label = "tokens"
+    verbose_name = "API tokens"
