@@ -370,6 +370,7 @@ def _publish(*, release: Release, requests, actor: Actor, refresh: bool) -> Publ
         event_record(BLOCKLIST_PUBLISHED, version=version.pk, release=release.pk, dataset=release.dataset.name,
                      release_name=release.name, number=number, keys=real_count, shards=len(shards),
                      added=version.added_keys, removed=version.removed_keys, refresh=unchanged)
+    faults.point("blocklists.publish.committed")
     return PublishResult(version=version, created=True)
 
 

@@ -176,6 +176,7 @@ def shard_index(*, shard: Shard) -> dict:
         _record_parts([(shard, meta)])
         if not Shard.objects.filter(release_id=shard.release_id, indexed_at__isnull=True).exists():
             event_record(RELEASE_INDEXED, key=str(shard.release_id), release=shard.release_id)
+    faults.point("datasets.shard.recorded")
     return meta
 
 
@@ -262,6 +263,7 @@ def _finalize(release: Release, actor: Actor | None) -> Release:
         })
         event_record(RELEASE_READY, key=str(release.pk), release=release.pk, dataset=release.dataset.name,
                      release_name=release.name, shards=len(shards), samples=release.sample_count)
+    faults.point("datasets.finalize.ready")
     return release
 
 

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core import faults
 from apps.core.actors import Actor
 from apps.core.backoff import backoff_seconds
 from apps.core.errors import TakedownError
@@ -178,6 +179,7 @@ def handler_run(*, run_id: int, force: bool = False) -> HandlerRun | None:
     """
     if not _claim(run_id, now=timezone.now(), force=force):
         return None
+    faults.point("events.run.claimed")
     run = HandlerRun.objects.select_related("event").get(pk=run_id)
     found = registry.handler(run.event.name, run.handler)
     if found is None:
@@ -207,6 +209,7 @@ def handler_run(*, run_id: int, force: bool = False) -> HandlerRun | None:
             if _finish(run, Status.PENDING, error, retry_in=wait) and not inline:
                 _dispatch([run.pk], countdown=wait)
     else:
+        faults.point("events.run.handled")
         _finish(run, Status.DONE)
     finally:
         _cause.reset(token)
@@ -246,6 +249,7 @@ def runs_reconcile(*, now=None, limit: int = 1000) -> Reconciled:
         due = now + timedelta(seconds=backoff_seconds(run.attempts, base=settings.EVENT_RETRY_BASE_SECONDS))
         result.lapsed += mine.update(status=Status.PENDING, lease_until=None, due_at=due, redispatch_at=due,
                                      dispatches=0, last_error=error)
+        faults.point("events.reconcile.lapsed")
     due = list(HandlerRun.objects.filter(status=Status.PENDING, due_at__lte=now)
                .filter(Q(redispatch_at__isnull=True) | Q(redispatch_at__lte=now))
                .order_by("due_at").values_list("pk", "dispatches")[:limit])

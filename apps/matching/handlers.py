@@ -34,4 +34,5 @@ def catch_up_release(event) -> None:
     if release is None:
         return
     hit = release_catch_up(release=release)
+    faults.point("matching.release.caught_up")
     event_record(RELEASE_MATCHED, key=str(event.pk), release=release.pk, requests=[r.pk for r in hit])

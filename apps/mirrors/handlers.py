@@ -3,6 +3,7 @@ from django.db import transaction
 
 from apps.blocklists.events import BLOCKLIST_PUBLISHED
 from apps.blocklists.models import BlocklistVersion
+from apps.core import faults
 from apps.datasets.models import Release
 from apps.events.registry import subscribe
 from apps.mirrors.events import MIRROR_ACKNOWLEDGED
@@ -21,6 +22,7 @@ def announce(event) -> None:
     if version is None:
         return
     feed_event = feed_announce(blocklist=version)
+    faults.point("mirrors.announce.announced")
     if feed_event.deliveries.filter(status="pending").exists():
         transaction.on_commit(lambda: event_fanout_task.delay(feed_event.pk))
 
@@ -37,3 +39,4 @@ def complete_requests(event) -> None:
     for release in releases:
         for request in requests_propagated(release=release):
             request_complete(request=request)
+            faults.point("mirrors.complete.marked")

@@ -2,6 +2,7 @@
 import asyncio
 import base64
 import logging
+import math
 import queue
 import secrets
 import threading
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.blocklists.models import BlocklistVersion
-from apps.core import mail, net, roles
+from apps.core import faults, mail, net, roles
 from apps.core.actors import Actor
 from apps.core.backoff import backoff_seconds
 from apps.core.errors import TakedownError
@@ -299,8 +300,15 @@ def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, stat
 
 # Status codes worth retrying among the 4xx; every other 4xx is the receiver refusing for good.
 _RETRYABLE_4XX = {408, 429}
-# How long a claimed delivery is left to its claimer before the resume task may try it again.
-_CLAIM_SECONDS = 300
+
+
+def _claim_seconds(count: int) -> float:
+    """How long claimed deliveries are left to their claimer before the reconciler may try them again: the
+    rounds of WEBHOOK_CONCURRENCY sends they take, each bounded by WEBHOOK_TIMEOUT_SECONDS, and one more."""
+    rounds = math.ceil(count / settings.WEBHOOK_CONCURRENCY) + 1
+    return rounds * settings.WEBHOOK_TIMEOUT_SECONDS + 5
+
+
 # Outcomes of a fan-out are saved together when they come within this long of each other.
 _BATCH_SECONDS = 0.1
 # A delivery due this soon is taken now: a retry's timer may fire a moment before the time it was set for.
@@ -381,6 +389,7 @@ def _record_batch(done: list[tuple[WebhookDelivery, WebhookAttempt, transport.Ou
     """
     if not done:
         return
+    faults.point("mirrors.webhooks.outcomes")
     now = timezone.now()
     delivered = set()
     for delivery, _, outcome in done:
@@ -441,9 +450,11 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
     with transaction.atomic():
         # Rows another worker is claiming are skipped (PostgreSQL); SQLite runs one writer at a time anyway.
         claimed = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True))
-        WebhookDelivery.objects.filter(pk__in=claimed).update(next_attempt_at=now + timedelta(seconds=_CLAIM_SECONDS))
+        WebhookDelivery.objects.filter(pk__in=claimed).update(
+            next_attempt_at=now + timedelta(seconds=_claim_seconds(len(claimed))))
     if not claimed:
         return []
+    faults.point("mirrors.webhooks.claimed")
     # An attempt still "sending" from an earlier claim was cut off (its worker died) before its outcome.
     WebhookAttempt.objects.filter(delivery_id__in=claimed, status=WebhookAttempt.Status.SENDING).update(
         status=WebhookAttempt.Status.FAILED, error="interrupted: the worker stopped before the outcome was known")
