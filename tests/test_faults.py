@@ -26,7 +26,6 @@ from django.core.management import call_command
 
 from apps.blocklists.models import BlocklistVersion
 from apps.blocklists.services import blocked_keys
-from apps.datasets import synthetic
 from apps.datasets.models import Release
 from apps.events.models import HandlerRun
 from apps.matching.models import Match
