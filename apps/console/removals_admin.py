@@ -17,6 +17,7 @@ from apps.core.admin import ServiceAdmin
 from apps.core.categories import RESTRICTED_CATEGORIES, Category
 from apps.core.errors import TakedownError
 from apps.core.identifiers import parse_identifiers_csv
+from apps.events.selectors import runs_for_objects
 from apps.matching.selectors import request_matches_grouped
 from apps.mirrors.selectors import recipients_rows
 from apps.removals import deadlines, legal
@@ -347,6 +348,8 @@ class RemovalRequestAdmin(ServiceAdmin):
                 extension=getattr(removal, "erasure_extension", None),
                 domain_claims=removal.domain_claims.all() if visible else [],
                 audit_events=audit_events_for(removal),
+                background=[run for run in runs_for_objects(key="request", ids=[removal.pk])
+                            if run.status != run.Status.DONE],
                 unmatched=removal.identifiers.filter(match_count=0) if visible else [],
                 versions=removal.blocklist_versions.select_related("release__dataset"),
                 hotline_form=_outside(HotlineForm(), "hotline-form"),
