@@ -242,19 +242,21 @@ class Bench:
     def _approve_now(self, key: str):
         """Log a csam removal and publish it here, synchronously (setup only)."""
         from apps.core.identifiers import ParsedIdentifier
-        from apps.removals.services import request_approve, request_create, request_publish
+        from apps.events.services import events_drain
+        from apps.removals.selectors import events_about
+        from apps.removals.services import request_approve, request_create
 
         request = request_create(category="csam", identifiers=[ParsedIdentifier(1, "key", key)], actor=self.actor)
         request_approve(request=request, actor=self.actor)
-        request_publish(request=request, actor=self.actor)
+        events_drain(events_about(request=request))
 
     def _approve_later(self, key: str):
         """What the admin's approve button does: approve, and the worker publishes and notifies."""
         from apps.core.identifiers import ParsedIdentifier
-        from apps.removals.services import request_approve_later, request_create
+        from apps.removals.services import request_approve, request_create
 
         request = request_create(category="csam", identifiers=[ParsedIdentifier(1, "key", key)], actor=self.actor)
-        request_approve_later(request=request, actor=self.actor)
+        request_approve(request=request, actor=self.actor)
         return request
 
     # ---------------------------------------------------------------- mirrors
@@ -393,12 +395,12 @@ class Bench:
         secrets_ = [mirror_create(name=f"sink-{i:04d}", datasets=[release.dataset], webhook_url=sink.url,
                                   actor=self.actor).webhook_secret for i in range(count)]
         from apps.core.identifiers import ParsedIdentifier
-        from apps.removals.services import request_approve_later, request_create
+        from apps.removals.services import request_approve, request_create
 
         start = time.monotonic()
         request = request_create(category="other", identifiers=[ParsedIdentifier(1, "key", data.successful()[0].key)],
                                  actor=self.actor)
-        request_approve_later(request=request, actor=self.actor)
+        request_approve(request=request, actor=self.actor)
         deliveries = WebhookDelivery.objects.filter(mirror__name__startswith="sink-")
         while time.monotonic() - start < 300:
             if deliveries.filter(status=WebhookDelivery.Status.DELIVERED).count() >= count:
