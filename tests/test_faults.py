@@ -25,7 +25,7 @@ import pytest
 from django.core.management import call_command
 
 from apps.blocklists.models import BlocklistVersion
-from apps.blocklists.services import blocked_keys
+from apps.blocklists.selectors import blocked_keys
 from apps.datasets.models import Release
 from apps.events.models import HandlerRun
 from apps.matching.models import Match

@@ -1,13 +1,95 @@
 """Reading published blocklist versions, and what publishing needs to know."""
+import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
+from django.core.files.storage import storages
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from apps.blocklists.models import BlocklistVersion
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
+from apps.matching.models import AllowListEntry, Match
+from apps.removals.models import BLOCKING_STATUSES
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+ADDED, REMOVED = "added", "removed"
+# shard name -> keys
+Keys = dict[str, set[str]]
+
+
+def storage():
+    """Where published blocklist files live (Django storage: local, or S3 with BLOCKLISTS_S3_BUCKET)."""
+    return storages["blocklists"]
+
+
+def blocking_matches(release: Release):
+    """Matches of approved requests in a release, without allow-listed samples and identifiers."""
+    allowed = AllowListEntry.objects.filter(revoked_at=None)
+    return (
+        Match.objects.filter(release=release, request__status__in=BLOCKING_STATUSES)
+        .exclude(key__in=allowed.filter(scope=AllowListEntry.Scope.SAMPLE, release=release).values("key"))
+        .exclude(Exists(allowed.filter(scope=AllowListEntry.Scope.IDENTIFIER, kind=OuterRef("identifier__kind"),
+                                       value=OuterRef("identifier__value"))))
+    )
+
+
+def keys_by_shard(pairs) -> Keys:
+    """(shard, key) pairs as keys by shard."""
+    found: Keys = {}
+    for shard, key in pairs:
+        found.setdefault(shard, set()).add(key)
+    return found
+
+
+def keys_of(matches) -> Keys:
+    """The (shard, key) of matches, by shard."""
+    return keys_by_shard(matches.values_list("shard__name", "key").distinct().order_by().iterator(chunk_size=10_000))
+
+
+def blocked_keys(release: Release) -> dict[str, list[str]]:
+    """The keys every approved request blocks in a release, by shard name, sorted; allow-listed
+    samples and matches of allow-listed identifiers are left out. Decoys are not included."""
+    return {shard: sorted(keys) for shard, keys in sorted(keys_of(blocking_matches(release)).items())}
+
+
+def blocklist_read(*, version: BlocklistVersion, name: str) -> bytes:
+    """The bytes of one file of a published version: the manifest, its signature or a shard file."""
+    path = f"{version.path}/{name}"
+    try:
+        with storage().open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise TakedownError(f"{version}: no file {name!r}") from None
+
+
+def listed_files(manifest: dict) -> list[tuple[str, str]]:
+    """(file name, sha256) of every data file a manifest lists: full shard files, then delta files."""
+    listed = [(entry["file"], entry["sha256"]) for entry in manifest["shards"]]
+    for entry in (manifest.get("delta") or {}).get("shards", []):
+        for side in (ADDED, REMOVED):
+            if entry[f"{side}_file"]:
+                listed.append((entry[f"{side}_file"], entry[f"{side}_sha256"]))
+    return listed
+
+
+def blocklist_files(*, version: BlocklistVersion) -> list[str]:
+    """Names of the data files of a version (full shard files and delta files), from its manifest."""
+    manifest = json.loads(blocklist_read(version=version, name=MANIFEST))
+    return [name for name, _ in listed_files(manifest)]
+
+
+def blocklist_public_url(*, version: BlocklistVersion, name: str) -> str | None:
+    """Where BLOCKLISTS_PUBLIC_URL (a CDN or the bucket's own address) serves a file, or None when unset."""
+    if not settings.BLOCKLISTS_PUBLIC_URL:
+        return None
+    return f"{settings.BLOCKLISTS_PUBLIC_URL}/{version.path}/{name}"
+
+
+
+
 
 
 def blocklist_version_get(*, release: Release, version: int | None = None) -> BlocklistVersion:

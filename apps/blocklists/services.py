@@ -15,15 +15,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import storages
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.blocklists import signing
 from apps.blocklists.events import BLOCKLIST_PUBLISHED
 from apps.blocklists.models import BlocklistVersion, DecoyKey, DecoyPool
+from apps.blocklists.selectors import (
+    ADDED,
+    MANIFEST,
+    REMOVED,
+    SIGNATURE,
+    Keys,
+    blocking_matches,
+    blocklist_read,
+    keys_by_shard,
+    keys_of,
+    listed_files,
+    release_key_shards,
+    storage,
+)
 from apps.core import faults
 from apps.core.actors import Actor
 from apps.core.categories import RESTRICTED_CATEGORIES
@@ -32,19 +44,14 @@ from apps.core.errors import TakedownError
 from apps.core.locks import held
 from apps.datasets.models import Release
 from apps.events.services import event_record
-from apps.matching.models import AllowListEntry, Match
+from apps.matching.models import Match
 from apps.removals.models import BLOCKING_STATUSES, RemovalRequest
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "takedown.blocklist/2"
-MANIFEST = "manifest.json"
-SIGNATURE = "manifest.json.sig"
-ADDED, REMOVED = "added", "removed"
 _SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False)])
 
-# shard name -> keys
-Keys = dict[str, set[str]]
 
 
 @dataclass
@@ -53,51 +60,19 @@ class PublishResult:
     created: bool
 
 
-def storage():
-    return storages["blocklists"]
-
-
 def _iso(moment) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _blocking_matches(release: Release):
-    """Matches of approved requests in a release, without allow-listed samples and identifiers."""
-    allowed = AllowListEntry.objects.filter(revoked_at=None)
-    return (
-        Match.objects.filter(release=release, request__status__in=BLOCKING_STATUSES)
-        .exclude(key__in=allowed.filter(scope=AllowListEntry.Scope.SAMPLE, release=release).values("key"))
-        .exclude(Exists(allowed.filter(scope=AllowListEntry.Scope.IDENTIFIER, kind=OuterRef("identifier__kind"),
-                                       value=OuterRef("identifier__value"))))
-    )
-
-
-def _by_shard(pairs) -> Keys:
-    found: Keys = {}
-    for shard, key in pairs:
-        found.setdefault(shard, set()).add(key)
-    return found
-
-
-def _keys_of(matches) -> Keys:
-    return _by_shard(matches.values_list("shard__name", "key").distinct().order_by().iterator(chunk_size=10_000))
-
-
-def blocked_keys(release: Release) -> dict[str, list[str]]:
-    """The keys every approved request blocks in a release, by shard name, sorted; allow-listed
-    samples and matches of allow-listed identifiers are left out. Decoys are not included."""
-    return {shard: sorted(keys) for shard, keys in sorted(_keys_of(_blocking_matches(release)).items())}
-
-
 def _sensitive_keys(release: Release) -> Keys:
     """The blocked keys that csam and ncii requests name: the ones decoys must hide."""
-    return _keys_of(_blocking_matches(release).filter(request__category__in=RESTRICTED_CATEGORIES))
+    return keys_of(blocking_matches(release).filter(request__category__in=RESTRICTED_CATEGORIES))
 
 
 def _drawn_decoys(release: Release) -> Keys:
     """Decoys published by earlier versions: they stay blocked for good."""
     rows = DecoyKey.objects.filter(pool__release=release, drawn_in__isnull=False)
-    return _by_shard(rows.values_list("shard__name", "key").order_by().iterator(chunk_size=10_000))
+    return keys_by_shard(rows.values_list("shard__name", "key").order_by().iterator(chunk_size=10_000))
 
 
 def _count(keys: Keys) -> int:
@@ -299,7 +274,7 @@ def blocklist_publish(*, release: Release, requests: list[RemovalRequest] = (),
 
 
 def _publish(*, release: Release, requests, actor: Actor, refresh: bool) -> PublishResult:
-    real = _keys_of(_blocking_matches(release))
+    real = keys_of(blocking_matches(release))
     full = _merge(real, _drawn_decoys(release))
     latest = release.blocklist_versions.order_by("-version").first()
     now = timezone.now().replace(microsecond=0)
@@ -317,7 +292,7 @@ def _publish(*, release: Release, requests, actor: Actor, refresh: bool) -> Publ
     files = {shard: _shard_file(keys) for shard, keys in full.items()}
     added, removed = _delta(full, files, base)
     decoys, short = _padding(release=release, number=number, full=full, added=added, base=base)
-    padding = _by_shard([(d.shard.name, d.key) for d in decoys])
+    padding = keys_by_shard([(d.shard.name, d.key) for d in decoys])
     full, added = _merge(full, padding), _merge(added, padding)
     for shard in padding:
         files[shard] = _shard_file(full[shard])
@@ -374,32 +349,6 @@ def _publish(*, release: Release, requests, actor: Actor, refresh: bool) -> Publ
     return PublishResult(version=version, created=True)
 
 
-def blocklist_read(*, version: BlocklistVersion, name: str) -> bytes:
-    """The bytes of one file of a published version: the manifest, its signature or a shard file."""
-    path = f"{version.path}/{name}"
-    try:
-        with storage().open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise TakedownError(f"{version}: no file {name!r}") from None
-
-
-def _listed(manifest: dict) -> list[tuple[str, str]]:
-    """(file name, sha256) of every data file a manifest lists: full shard files, then delta files."""
-    listed = [(entry["file"], entry["sha256"]) for entry in manifest["shards"]]
-    for entry in (manifest.get("delta") or {}).get("shards", []):
-        for side in (ADDED, REMOVED):
-            if entry[f"{side}_file"]:
-                listed.append((entry[f"{side}_file"], entry[f"{side}_sha256"]))
-    return listed
-
-
-def blocklist_files(*, version: BlocklistVersion) -> list[str]:
-    """Names of the data files of a version (full shard files and delta files), from its manifest."""
-    manifest = json.loads(blocklist_read(version=version, name=MANIFEST))
-    return [name for name, _ in _listed(manifest)]
-
-
 def blocklist_export(*, version: BlocklistVersion, out_dir: Path) -> list[Path]:
     """Write a published version to a folder: manifest, signature, shard and delta files, each checked.
 
@@ -413,7 +362,7 @@ def blocklist_export(*, version: BlocklistVersion, out_dir: Path) -> list[Path]:
     if _sha256(manifest_bytes) != version.manifest_sha256:
         raise TakedownError(f"{version}: stored manifest does not match its recorded digest")
     files = {MANIFEST: manifest_bytes, SIGNATURE: blocklist_read(version=version, name=SIGNATURE)}
-    for name, digest in _listed(json.loads(manifest_bytes)):
+    for name, digest in listed_files(json.loads(manifest_bytes)):
         data = blocklist_read(version=version, name=name)
         if _sha256(data) != digest:
             raise TakedownError(f"{version}: stored file {name} does not match the manifest")
@@ -428,13 +377,6 @@ def blocklist_export(*, version: BlocklistVersion, out_dir: Path) -> list[Path]:
         out_dir.rmdir()
     staging.rename(out_dir)
     return [out_dir / name for name in files]
-
-
-def blocklist_public_url(*, version: BlocklistVersion, name: str) -> str | None:
-    """Where BLOCKLISTS_PUBLIC_URL (a CDN or the bucket's own address) serves a file, or None when unset."""
-    if not settings.BLOCKLISTS_PUBLIC_URL:
-        return None
-    return f"{settings.BLOCKLISTS_PUBLIC_URL}/{version.path}/{name}"
 
 
 # ---------------------------------------------------------------- refresh before expiry
@@ -483,8 +425,6 @@ def decoys_load(*, release: Release, keys: list[tuple[int, str]], actor: Actor, 
     removal request; each bad line is named. Keys already in the pool are kept
     as they are.
     """
-    from apps.blocklists.selectors import release_key_shards
-
     if release.status != Release.Status.READY:
         raise TakedownError(f"{release} is {release.get_status_display().lower()}: decoys need a ready release")
     shards = release_key_shards(release=release, keys=[key for _, key in keys])

@@ -22,7 +22,8 @@ from apps.mirrors.selectors import Recipient, request_recipients
 from apps.mirrors.selectors import recipients_rows as mirror_recipients_rows
 from apps.removals.legal import dmca_notice_record, domain_claim_check, domain_claim_start, opt_out_auto_approve
 from apps.removals.models import OPEN_STATUSES, Channel, DomainClaim, RemovalRequest
-from apps.removals.services import Intake, request_create, request_status_for, status_secret_issue
+from apps.removals.selectors import request_status_for
+from apps.removals.services import Intake, request_create, status_secret_issue
 
 PUBLIC_ACTOR = Actor(label="web:public")
 SOURCE = "web form"

@@ -1,18 +1,21 @@
 """Reading mirrors, their feed and where each stands."""
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Max, Min
+from django.utils import timezone
 
 from apps.blocklists.models import BlocklistVersion
 from apps.core.spreadsheets import csv_cell
 from apps.datasets.models import Release
 from apps.mirrors.deadlines import mirror_compliance
-from apps.mirrors.models import Acknowledgement, FeedEvent, FeedRetention, Mirror
+from apps.mirrors.models import Acknowledgement, FeedEvent, FeedRetention, Mirror, WebhookDelivery
 from apps.removals.models import RemovalRequest, Status
 
 FEED_MAX_LIMIT = 500
+# A delivery due this soon is taken now: a retry's timer may fire a moment before the time it was set for.
+DUE_EARLY = timedelta(milliseconds=250)
 
 
 def _visible(mirror: Mirror):
@@ -183,3 +186,26 @@ def requests_propagated(*, release: Release) -> list[RemovalRequest]:
         if not _pending_anywhere(request):
             done.append(request)
     return done
+
+
+# ---------------------------------------------------------------- webhook deliveries due
+
+
+def deliveries_due_with(*, delivery_id: int) -> list[int]:
+    """``delivery_id`` and the other pending deliveries of its event due by now (their retries came due together)."""
+    event_id = WebhookDelivery.objects.filter(pk=delivery_id).values_list("event_id", flat=True).first()
+    if event_id is None:
+        return []
+    due = WebhookDelivery.objects.filter(event_id=event_id, status=WebhookDelivery.Status.PENDING,
+                                         next_attempt_at__lte=timezone.now() + DUE_EARLY).exclude(pk=delivery_id)
+    return [delivery_id, *due.order_by("pk").values_list("pk", flat=True)[:999]]
+
+
+def deliveries_due() -> list[int]:
+    """Pending deliveries to mirrors with webhooks on whose next try is due (their queue message may have been lost)."""
+    return list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(), mirror__active=True,
+            mirror__disabled_at=None,
+        ).values_list("pk", flat=True)[:1000]
+    )

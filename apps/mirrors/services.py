@@ -35,6 +35,7 @@ from apps.mirrors.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from apps.mirrors.selectors import DUE_EARLY
 from apps.removals.deadlines import staff_addresses
 from apps.tokens.services import TokenKind, token_holder, token_issue_check, token_revoke, token_rotate
 
@@ -311,8 +312,6 @@ def _claim_seconds(count: int) -> float:
 
 # Outcomes of a fan-out are saved together when they come within this long of each other.
 _BATCH_SECONDS = 0.1
-# A delivery due this soon is taken now: a retry's timer may fire a moment before the time it was set for.
-DUE_EARLY = timedelta(milliseconds=250)
 
 
 async def _send(delivery: WebhookDelivery):
@@ -516,26 +515,6 @@ def event_fanout(*, event_id: int, recorded=None) -> list[WebhookDelivery]:
         event_id=event_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(),
     ).order_by("pk").values_list("pk", flat=True))
     return deliveries_send(delivery_ids=ids, recorded=recorded)
-
-
-def deliveries_due_with(*, delivery_id: int) -> list[int]:
-    """``delivery_id`` and the other pending deliveries of its event due by now (their retries came due together)."""
-    event_id = WebhookDelivery.objects.filter(pk=delivery_id).values_list("event_id", flat=True).first()
-    if event_id is None:
-        return []
-    due = WebhookDelivery.objects.filter(event_id=event_id, status=WebhookDelivery.Status.PENDING,
-                                         next_attempt_at__lte=timezone.now() + DUE_EARLY).exclude(pk=delivery_id)
-    return [delivery_id, *due.order_by("pk").values_list("pk", flat=True)[:999]]
-
-
-def deliveries_due() -> list[int]:
-    """Pending deliveries to mirrors with webhooks on whose next try is due (their queue message may have been lost)."""
-    return list(
-        WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(), mirror__active=True,
-            mirror__disabled_at=None,
-        ).values_list("pk", flat=True)[:1000]
-    )
 
 
 def deliveries_retry(*, delivery_ids: list[int]) -> tuple[int, list[int]]:

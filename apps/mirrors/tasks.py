@@ -4,7 +4,8 @@ from django.utils import timezone
 from apps.events.registry import sweep
 from apps.mirrors import deadlines
 from apps.mirrors.models import WebhookDelivery
-from apps.mirrors.services import deliveries_due, deliveries_due_with, deliveries_send, event_fanout, feed_prune
+from apps.mirrors.selectors import deliveries_due, deliveries_due_with
+from apps.mirrors.services import deliveries_send, event_fanout, feed_prune
 
 
 def schedule_retry(delivery: WebhookDelivery) -> None:

@@ -129,15 +129,6 @@ def lawsuit_record(*, notice: CounterNotice, actor: Actor, reference: str) -> Co
     return notice
 
 
-def counter_notices_due(today: date | None = None) -> list[CounterNotice]:
-    """Counter-notices whose restore window has opened, with no lawsuit and nothing restored yet."""
-    today = today or timezone.localdate()
-    return list(CounterNotice.objects.filter(
-        restore_not_before__lte=today, lawsuit_at__isnull=True, restored_at__isnull=True,
-        request__status__in=(Status.PUBLISHED, Status.COMPLETED),
-    ).select_related("request"))
-
-
 def request_reinstate(*, notice: CounterNotice, actor: Actor) -> RemovalRequest:
     """Undo a removal after a counter-notice: request.reinstated makes the next blocklist versions un-block
     its samples."""

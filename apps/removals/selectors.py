@@ -1,8 +1,14 @@
 """Reading removal requests."""
+import hashlib
+import secrets
+from datetime import date
+
+from django.utils import timezone
+
 from apps.core.categories import RESTRICTED_CATEGORIES
 from apps.events.models import Event
 from apps.removals import events
-from apps.removals.models import RemovalRequest
+from apps.removals.models import CounterNotice, RemovalRequest, Status
 
 _OWN_EVENTS = [events.REQUEST_RECEIVED, events.REQUEST_APPROVED, events.REQUEST_REJECTED, events.REQUEST_PUBLISHED,
                events.REQUEST_COMPLETED, events.REQUEST_REINSTATED]
@@ -20,3 +26,25 @@ def requests_restricted(ids: list[str]) -> set[str]:
 def events_about(*, request: RemovalRequest) -> list[Event]:
     """The events a request's own changes recorded (received, approved, ...), oldest first."""
     return list(Event.objects.filter(name__in=_OWN_EVENTS, payload__request=request.pk).order_by("pk"))
+
+
+def secret_digest(secret: str) -> str:
+    """How a requester's status secret is kept (SHA-256: it is long and random)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def request_status_for(*, tracking_id: str, secret: str) -> RemovalRequest | None:
+    """The request, when the tracking id and secret match (a requester checking the status)."""
+    request = RemovalRequest.objects.filter(tracking_id=tracking_id.strip().upper()).first()
+    if request is None or not request.status_secret_hash:
+        return None
+    return request if secrets.compare_digest(request.status_secret_hash, secret_digest(secret.strip())) else None
+
+
+def counter_notices_due(today: date | None = None) -> list[CounterNotice]:
+    """Counter-notices whose restore window has opened, with no lawsuit and nothing restored yet."""
+    today = today or timezone.localdate()
+    return list(CounterNotice.objects.filter(
+        restore_not_before__lte=today, lawsuit_at__isnull=True, restored_at__isnull=True,
+        request__status__in=(Status.PUBLISHED, Status.COMPLETED),
+    ).select_related("request"))

@@ -4,7 +4,6 @@ Each change that later stages react to records its event (apps.removals.events)
 in the same transaction: matching, publishing and notifying mirrors follow from
 those events, never from a call made here.
 """
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from apps.removals.models import (
     Status,
 )
 from apps.removals.policy import due_at
+from apps.removals.selectors import secret_digest
 
 # Crockford's base32 without look-alike letters: tracking ids get read out on the phone.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -188,22 +188,10 @@ def status_secret_issue(*, request: RemovalRequest, actor: Actor | None = None) 
     secret = secrets.token_urlsafe(18)
     with transaction.atomic():
         replaced = RemovalRequest.objects.filter(pk=request.pk).exclude(status_secret_hash="").exists()
-        RemovalRequest.objects.filter(pk=request.pk).update(status_secret_hash=_digest(secret))
+        RemovalRequest.objects.filter(pk=request.pk).update(status_secret_hash=secret_digest(secret))
         audit_record(actor=actor or Actor.system(), action="request.status_secret_issued", obj=request,
                      after={"replaced_previous": replaced})
     return secret
-
-
-def request_status_for(*, tracking_id: str, secret: str) -> RemovalRequest | None:
-    """The request, when the tracking id and secret match (a requester checking the status)."""
-    request = RemovalRequest.objects.filter(tracking_id=tracking_id.strip().upper()).first()
-    if request is None or not request.status_secret_hash:
-        return None
-    return request if secrets.compare_digest(request.status_secret_hash, _digest(secret.strip())) else None
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def request_transition(*, request: RemovalRequest, to: str, actor: Actor, reason: str = "",

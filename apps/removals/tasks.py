@@ -2,7 +2,8 @@ from celery import shared_task
 
 from apps.core.actors import Actor
 from apps.removals.deadlines import reminders_send
-from apps.removals.legal import counter_notices_due, request_reinstate
+from apps.removals.legal import request_reinstate
+from apps.removals.selectors import counter_notices_due
 
 
 @shared_task

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from apps.blocklists.services import blocklist_read
+from apps.blocklists.selectors import blocklist_read
 from tests.support.removals import approve_and_publish
 
 ROOT = Path(__file__).resolve().parents[2]

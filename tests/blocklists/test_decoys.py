@@ -10,7 +10,8 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.blocklists import services
 from apps.blocklists.models import BlocklistVersion, DecoyKey, DecoyPool
-from apps.blocklists.services import blocklist_publish, blocklist_read
+from apps.blocklists.selectors import blocklist_read
+from apps.blocklists.services import blocklist_publish
 from apps.core.identifiers import ParsedIdentifier
 from apps.matching.models import Match
 from apps.removals.services import request_approve, request_create

@@ -8,7 +8,8 @@ from django.db import transaction
 
 from apps.blocklists import services
 from apps.blocklists.models import BlocklistVersion
-from apps.blocklists.services import blocklist_files, blocklist_publish, blocklist_read
+from apps.blocklists.selectors import blocklist_files, blocklist_read
+from apps.blocklists.services import blocklist_publish
 from apps.core.identifiers import ParsedIdentifier
 from apps.mirrors.models import FeedEvent
 from apps.removals.legal import counter_notice_record, request_reinstate

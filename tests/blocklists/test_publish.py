@@ -8,7 +8,8 @@ from django.core.files.storage import storages
 
 from apps.blocklists import signing
 from apps.blocklists.models import BlocklistVersion
-from apps.blocklists.services import blocklist_publish, blocklist_read
+from apps.blocklists.selectors import blocklist_read
+from apps.blocklists.services import blocklist_publish
 from apps.core.identifiers import ParsedIdentifier
 from apps.mirrors.models import FeedEvent
 from apps.removals.models import RemovalRequest

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
 from apps.blocklists import signing
-from apps.blocklists.services import blocklist_read
+from apps.blocklists.selectors import blocklist_read
 from apps.core.errors import TakedownError
 from apps.core.identifiers import ParsedIdentifier
 from apps.removals.services import request_approve, request_create

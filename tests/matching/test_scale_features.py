@@ -2,7 +2,7 @@
 import pytest
 
 from apps.blocklists.models import BlocklistVersion
-from apps.blocklists.services import blocked_keys
+from apps.blocklists.selectors import blocked_keys
 from apps.core.identifiers import ParsedIdentifier
 from apps.datasets import synthetic
 from apps.datasets.services import release_import

@@ -11,8 +11,8 @@ from apps.audit.models import AuditEvent
 from apps.core.actors import Actor
 from apps.core.backoff import backoff_seconds
 from apps.mirrors.models import Mirror, WebhookAttempt, WebhookDelivery
+from apps.mirrors.selectors import deliveries_due
 from apps.mirrors.services import (
-    deliveries_due,
     delivery_send,
     event_fanout,
     mirror_authenticate,
@@ -99,7 +99,7 @@ def test_failed_tries_are_saved_and_queued_again_without_waiting_for_a_slow_rece
 
 def test_a_retry_takes_the_deliveries_of_its_event_that_came_due_with_it(
         release, release_on_disk, operator, fleet, allow_loopback_webhooks):
-    from apps.mirrors.services import DUE_EARLY, deliveries_due_with
+    from apps.mirrors.selectors import DUE_EARLY, deliveries_due_with
 
     for name in ("a", "b", "c", "later"):
         _hook(release, fleet, name)

@@ -6,7 +6,8 @@ from standardwebhooks.webhooks import Webhook
 
 from apps.core.actors import Actor
 from apps.mirrors.models import WebhookDelivery
-from apps.mirrors.services import deliveries_due, delivery_send, mirror_create
+from apps.mirrors.selectors import deliveries_due
+from apps.mirrors.services import delivery_send, mirror_create
 from tests.mirrors.support import publish
 
 

@@ -11,8 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.blocklists.selectors import blocklist_version_get
-from apps.blocklists.services import blocked_keys
+from apps.blocklists.selectors import blocked_keys, blocklist_version_get
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.core.identifiers import ParsedIdentifier
@@ -23,7 +22,6 @@ from apps.removals.holds import LegalHold
 from apps.removals.legal import (
     add_business_days,
     counter_notice_record,
-    counter_notices_due,
     dmca_notice_record,
     domain_claim_check,
     domain_claim_start,
@@ -31,6 +29,7 @@ from apps.removals.legal import (
     lawsuit_record,
 )
 from apps.removals.models import HotlineReport, Identifier, Policy, Reminder, RemovalRequest, Status
+from apps.removals.selectors import counter_notices_due
 from apps.removals.services import (
     TRANSITIONS,
     Intake,

@@ -7,8 +7,14 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from apps.blocklists.models import BlocklistVersion
-from apps.blocklists.selectors import blocklist_version_get
-from apps.blocklists.services import MANIFEST, SIGNATURE, blocklist_files, blocklist_public_url, blocklist_read
+from apps.blocklists.selectors import (
+    MANIFEST,
+    SIGNATURE,
+    blocklist_files,
+    blocklist_public_url,
+    blocklist_read,
+    blocklist_version_get,
+)
 from apps.core.api.permissions import TokenOnlyView
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
