@@ -26,14 +26,8 @@ def flagger_actor(flagger: TrustedFlagger) -> Actor:
     return Actor(label=f"flagger:{flagger.name}")
 
 
-def flagger_create(*, name: str, kind: str, contact_email: str = "", actor: Actor) -> tuple[TrustedFlagger, str]:
-    """Register a trusted flagger; returns it and its API token (shown once, stored as a hash)."""
-    token_issue_check(kind=FLAGGER_TOKENS, actor=actor)
-    name = name.strip()
-    if not name:
-        raise TakedownError("a trusted flagger needs a name")
-    if len(name) > TrustedFlagger._meta.get_field("name").max_length:
-        raise TakedownError(f"flagger name {name[:40]!r}... is longer than 200 characters")
+def _checked(kind: str, contact_email: str) -> str:
+    """A flagger's kind and contact address as given, refused with the reason when wrong; the address stripped."""
     if kind not in TrustedFlagger.Kind.values:
         raise TakedownError(f"unknown flagger kind {kind!r} (expected one of: {', '.join(TrustedFlagger.Kind.values)})")
     contact_email = contact_email.strip()
@@ -42,6 +36,18 @@ def flagger_create(*, name: str, kind: str, contact_email: str = "", actor: Acto
             validate_email(contact_email)
         except ValidationError:
             raise TakedownError(f"contact email {contact_email!r} is not an email address") from None
+    return contact_email
+
+
+def flagger_create(*, name: str, kind: str, contact_email: str = "", actor: Actor) -> tuple[TrustedFlagger, str]:
+    """Register a trusted flagger; returns it and its API token (shown once, stored as a hash)."""
+    token_issue_check(kind=FLAGGER_TOKENS, actor=actor)
+    name = name.strip()
+    if not name:
+        raise TakedownError("a trusted flagger needs a name")
+    if len(name) > TrustedFlagger._meta.get_field("name").max_length:
+        raise TakedownError(f"flagger name {name[:40]!r}... is longer than 200 characters")
+    contact_email = _checked(kind, contact_email)
     if TrustedFlagger.objects.filter(name__iexact=name).exists():
         raise TakedownError(f"a trusted flagger named {name!r} already exists")
     token, fields = FLAGGER_TOKENS.new()
@@ -57,14 +63,7 @@ def flagger_update(*, flagger: TrustedFlagger, kind: str, contact_email: str, ac
     """Change a flagger's kind (a hotline's csam is approved on receipt: staff need the admin role) or contact
     address; audited field by field."""
     token_issue_check(kind=FLAGGER_TOKENS, actor=actor)
-    if kind not in TrustedFlagger.Kind.values:
-        raise TakedownError(f"unknown flagger kind {kind!r} (expected one of: {', '.join(TrustedFlagger.Kind.values)})")
-    contact_email = contact_email.strip()
-    if contact_email:
-        try:
-            validate_email(contact_email)
-        except ValidationError:
-            raise TakedownError(f"contact email {contact_email!r} is not an email address") from None
+    contact_email = _checked(kind, contact_email)
     with transaction.atomic():
         flagger = TrustedFlagger.objects.select_for_update().get(pk=flagger.pk)
         before = {"kind": flagger.kind, "contact_email": flagger.contact_email}
