@@ -70,13 +70,14 @@ class Workers:
         if settings.REDIS_URL:
             self.env["REDIS_URL"] = settings.REDIS_URL
 
-    def start(self, name: str) -> Worker:
+    def start(self, name: str, *options: str) -> Worker:
+        """Start a worker named `name`; `options` go to `celery worker` too (e.g. "-I", "some.tasks")."""
         log = self.logs / f"worker-{name}.log"
         with open(log, "w") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", self.queue, "-n", f"{name}@%h",
                  "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle"],
+                 "--without-mingle", *options],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         worker = Worker(name=name, process=process, log=log)
