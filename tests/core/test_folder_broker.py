@@ -5,6 +5,7 @@ Each test has a broker folder of its own (DATA_DIR/celery of its workers), whate
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kombu import Exchange, Queue
 
 from tests.support import broker as support
 from tests.support.workers import ROOT, Worker, Workers, wait_for
@@ -52,12 +54,12 @@ class Broker:
         """Message files under queue/, bad/ or processing/ (every consumer's folder)."""
         return sorted(path.name for path in (self.folder / sub).rglob("*.msg"))
 
-    def produce(self, producers: int, count: int, size: int) -> set[str]:
-        """Start `producers` processes queueing `count` record tasks of `size` characters each, all at once;
-        the tokens they sent."""
+    def produce(self, producers: int, count: int, size: int, pause: float = 0.0) -> set[str]:
+        """Start `producers` processes queueing `count` record tasks of `size` characters each, `pause` seconds
+        apart, all at once; the tokens they sent."""
         go = self.runs_file.with_name(f"go-{uuid.uuid4().hex}")
         processes = [support.run("produce", str(self.folder), self.queue, str(self.runs_file), f"p{i}", str(count),
-                                 str(size), str(go)) for i in range(producers)]
+                                 str(size), str(pause), str(go)) for i in range(producers)]
         go.touch()
         return {token for process in processes for token in support.result(process)["sent"]}
 
@@ -84,7 +86,8 @@ def _assert_alive_and_well(broker: Broker, *workers: Worker) -> None:
 def test_it_delivers_every_message_of_many_producers_to_a_worker_that_keeps_running(broker):
     worker = broker.start("consumer")
 
-    sent = broker.produce(producers=6, count=150, size=20_000)
+    # Paced so that the worker keeps up and lists the queue folder after every message, while others are written.
+    sent = broker.produce(producers=6, count=40, size=1_000_000, pause=0.25)
 
     assert wait_for(lambda: set(broker.runs()) >= sent, timeout=120, workers=[worker]), \
         f"{len(sent - set(broker.runs()))} of {len(sent)} messages never ran"
@@ -92,16 +95,24 @@ def test_it_delivers_every_message_of_many_producers_to_a_worker_that_keeps_runn
     assert set(broker.runs()) == sent
 
 
-def test_a_consumer_never_reads_a_message_in_part(broker):
-    worker = broker.start("consumer")
+def test_a_consumer_never_reads_a_message_in_part(broker, tmp_path):
+    go, stop = tmp_path / "go-consumers", tmp_path / "stop"
+    consumers = [support.run("consume", str(broker.folder), broker.queue, str(stop), str(go)) for _ in range(3)]
+    go.touch()
 
-    size = 2_000_000  # a few milliseconds to write: a reader listing the folder meanwhile would see it in part
-    sent = broker.produce(producers=4, count=10, size=size)
-
-    assert wait_for(lambda: set(broker.runs()) >= sent, timeout=120, workers=[worker]), \
-        f"{len(sent - set(broker.runs()))} of {len(sent)} messages never ran"
-    _assert_alive_and_well(broker, worker)
-    assert all(lengths == {size} for lengths in broker.lengths().values())
+    size = 1_000_000  # milliseconds to encode and write: readers that list the folder meanwhile would see it in part
+    try:
+        sent = broker.produce(producers=4, count=20, size=size)
+        drained = wait_for(lambda: broker.files("queue") == [] and broker.files("processing") == [], timeout=60)
+    finally:
+        stop.touch()
+    results = [support.result(consumer) for consumer in consumers]
+    assert drained
+    assert [r["error_count"] for r in results] == [0, 0, 0], [r["errors"] for r in results]
+    got = [tuple(item) for r in results for item in r["got"]]
+    assert {token for token, _ in got} == sent
+    assert {length for _, length in got} == {size}
+    assert broker.files("bad") == []
 
 
 def test_a_task_held_by_a_killed_worker_runs_on_the_next_one(broker, tmp_path):
@@ -154,23 +165,57 @@ def test_remote_control_answers_and_leaves_nothing_claimed(broker):
 
 
 def test_exchange_tables_are_never_read_in_part_nor_lose_a_binding(tmp_path):
-    folder, go, stop = tmp_path / "celery", tmp_path / "go", tmp_path / "stop"
-    binders = [support.run("bind", str(folder), f"q{i}", "30", str(go)) for i in range(6)]
-    readers = [support.run("read", str(folder), "30", str(stop), str(go)) for _ in range(3)]
+    # Threads, each with a connection of its own: a file lock taken by one blocks the others as it would another
+    # process, and every system call lets another thread run, so they interleave between any two file operations.
+    binders, exchanges, prefix = 8, 30, uuid.uuid4().hex[:8]  # names this process's broker state has not seen
+    barrier, stop, errors, reads = threading.Barrier(binders), threading.Event(), [], Counter()
 
-    go.touch()
-    for binder in binders:
-        support.result(binder)
-    stop.touch()
-    reads = [support.result(reader) for reader in readers]
+    def bind(j: int) -> None:
+        # All binders take each exchange at once: each table is created by several of them, then rewritten.
+        with support.connection(tmp_path) as conn:
+            for i in range(exchanges):
+                barrier.wait()
+                queue = Queue(f"{prefix}-q{j}-{i}", Exchange(f"{prefix}-{i}", type="fanout"))
+                try:
+                    queue(conn.default_channel).declare()
+                except Exception as exc:  # what a starting worker would have raised
+                    errors.append(f"bind: {exc!r}")
 
-    assert [r["error_count"] for r in reads] == [0, 0, 0], [r["errors"] for r in reads]
-    assert [r["shrunk"] for r in reads] == [0, 0, 0]
-    assert all(r["reads"] > 0 for r in reads)
-    with support.connection(folder) as conn:
-        for i in range(30):
-            queues = sorted(row.queue for row in conn.default_channel.get_table(f"table-{i}"))
-            assert queues == [f"q{j}-{i}" for j in range(6)], f"table-{i}"
+    def read(r: int) -> None:
+        # As every publisher to an exchange does; a table seen shorter than before was read in part.
+        seen = Counter()
+        with support.connection(tmp_path) as conn:
+            while not stop.is_set():
+                for i in range(exchanges):
+                    try:
+                        size = len(conn.default_channel.get_table(f"{prefix}-{i}"))
+                    except Exception as exc:  # what a publisher would have raised
+                        errors.append(f"read: {exc!r}")
+                        continue
+                    if size < seen[i]:
+                        errors.append(f"read: {prefix}-{i} had {seen[i]} bindings, then {size}")
+                    seen[i] = max(seen[i], size)
+                    reads[r] += 1
+
+    readers = [threading.Thread(target=read, args=(r,)) for r in range(3)]
+    binding = [threading.Thread(target=bind, args=(j,)) for j in range(binders)]
+    try:
+        for thread in readers + binding:
+            thread.start()
+        for thread in binding:
+            thread.join(timeout=120)
+    finally:
+        stop.set()
+        barrier.abort()
+        for thread in readers + binding:
+            thread.join(timeout=10)
+
+    assert errors == []
+    assert len(reads) == 3
+    with support.connection(tmp_path) as conn:
+        for i in range(exchanges):
+            queues = sorted(row.queue for row in conn.default_channel.get_table(f"{prefix}-{i}"))
+            assert queues == sorted(f"{prefix}-q{j}-{i}" for j in range(binders)), f"table {i} lost a binding"
 
 
 def test_a_message_stays_on_disk_until_it_is_settled(tmp_path):

@@ -1,5 +1,5 @@
-"""The folder broker from a test's side: a broker folder of the test's own, and producers, binders and table
-readers in processes of their own (`python -m tests.support.broker <command> ...`)."""
+"""The folder broker from a test's side: a broker folder of the test's own, and producers and consumers in
+processes of their own (`python -m tests.support.broker <command> ...`)."""
 import json
 import os
 import subprocess
@@ -8,7 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection
 
 from project.celery import app  # also registers the folder:// scheme
 
@@ -46,47 +46,38 @@ def _wait_for(path: Path) -> None:
         time.sleep(0.005)
 
 
-def produce(folder: str, queue: str, record: str, prefix: str, count: str, size: str, go: str) -> dict:
-    """Queue `count` record tasks, `<prefix>-<i>`, each carrying `size` characters."""
+def produce(folder: str, queue: str, record: str, prefix: str, count: str, size: str, pause: str, go: str) -> dict:
+    """Queue `count` record tasks, `<prefix>-<i>`, each carrying `size` characters, `pause` seconds apart."""
     _wait_for(Path(go))
     payload = uuid.uuid4().hex * (int(size) // 32) + "x" * (int(size) % 32)
     tokens = [f"{prefix}-{i}" for i in range(int(count))]
     with connection(Path(folder)) as conn:
         for token in tokens:
             send(conn, queue, "broker_tests.record", record, token, payload, time.time())
+            time.sleep(float(pause))
     return {"sent": tokens}
 
 
-def bind(folder: str, prefix: str, exchanges: str, go: str) -> dict:
-    """Bind a queue `<prefix>-<i>` to each fanout exchange `table-<i>`, as every consumer of a broadcast does."""
+def consume(folder: str, queue: str, stop: str, go: str) -> dict:
+    """Take messages from `queue` until `stop` exists, listing the folder again as soon as it finds none: a
+    reader that would meet any message file before it is whole. Reports each task's token and payload length."""
     _wait_for(Path(go))
+    got, errors = [], []
     with connection(Path(folder)) as conn:
-        channel = conn.default_channel
-        for i in range(int(exchanges)):
-            Queue(f"{prefix}-{i}", Exchange(f"table-{i}", type="fanout"))(channel).declare()
-    return {}
-
-
-def read(folder: str, exchanges: str, stop: str, go: str) -> dict:
-    """Read the tables `table-<i>` until `stop` exists, as every publisher to an exchange does; report what
-    went wrong: errors, and tables seen shorter than before (a binding lost or a file read in part)."""
-    _wait_for(Path(go))
-    errors, shrunk, reads, seen = [], 0, 0, {}
-    with connection(Path(folder)) as conn:
-        channel = conn.default_channel
+        channel = conn.channel()
         while not Path(stop).exists():
-            for i in range(int(exchanges)):
-                try:
-                    size = len(channel.get_table(f"table-{i}"))
-                except Exception as exc:  # what a publisher would have raised
-                    errors.append(repr(exc))
-                    continue
-                reads += 1
-                shrunk += size < seen.get(i, 0)
-                seen[i] = max(size, seen.get(i, 0))
-    return {"reads": reads, "errors": errors[:10], "error_count": len(errors), "shrunk": shrunk}
+            try:
+                message = channel.basic_get(queue)
+            except Exception as exc:  # what would have stopped a worker
+                errors.append(repr(exc))
+                continue
+            if message is not None:
+                args = message.decode()[0]  # a Celery message: (args, kwargs, options)
+                got.append([args[1], len(args[2])])
+                message.ack()
+    return {"got": got, "errors": errors[:10], "error_count": len(errors)}
 
 
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
-    print(json.dumps({"produce": produce, "bind": bind, "read": read}[command](*arguments)))
+    print(json.dumps({"produce": produce, "consume": consume}[command](*arguments)))
