@@ -189,7 +189,7 @@ class Channel(filesystem.Channel):
 
     def _oldest(self, queue: str) -> list[str]:
         suffix = f"{queue}.msg"
-        # Hidden names (files being written) never match: their part after the first dot is the whole name.
+        # Files being written never match: `.<name>.<id>.tmp` has all of <name> after its first dot.
         names = (name for name in os.listdir(self.queue_folder) if name.partition(".")[2] == suffix)
         return heapq.nsmallest(LIST_BATCH, names)
 
