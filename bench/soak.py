@@ -169,7 +169,7 @@ class Soak:
             self.sent.append(token)
             n += 1
             next_send += 1 / self.args.rate
-            if n % (self.args.rate * 60) == 0:
+            if n % round(self.args.rate * 60) == 0:
                 print(f"{n} sent, {len(self.recorded())} completed, worker {own_rss_mib(self.worker.pid)} MiB",
                       flush=True)
         if pinging is not None:
@@ -199,6 +199,9 @@ class Soak:
     def stop(self) -> None:
         pidfile = self.work / "data" / "worker.pid"
         self.pid_at_end = int(pidfile.read_text()) if pidfile.exists() else None
+        # Beat is stopped with the worker, possibly between logging a due task and sending it: only the tasks it
+        # logged before count as sent.
+        self.log_at_stop = self.log.stat().st_size
         if self.worker.poll() is None:
             self.alive_at_end = True
             self.final_rss = (own_rss_mib(self.worker.pid), rss_mib(self.worker.pid))
@@ -232,7 +235,8 @@ class Soak:
         recorded, expected = self.recorded(), self.expected()
         latencies = sorted(float(line.split()[2]) for line in self.runs.read_text().splitlines()
                            if "." not in line.split()[0]) if self.runs.exists() else []
-        beat_sent = Counter(re.findall(r"Sending due task \S+ \((\S+)\)", log))
+        before_stop = self.log.read_bytes()[:self.log_at_stop].decode(errors="replace")
+        beat_sent = Counter(re.findall(r"Sending due task \S+ \((\S+)\)", before_stop))
         beat_done = Counter(name for name in re.findall(r"Task (\S+)\[[0-9a-f-]+\] succeeded", log)
                             if name in beat_sent)
         leftover, queued = self.leftovers()
@@ -249,7 +253,9 @@ class Soak:
             "lost": len(expected - set(recorded) - queued),
             "lost_examples": sorted(expected - set(recorded) - queued)[:10],
             "duplicates": sum(count - 1 for count in recorded.values() if count > 1),
-            "beat_sent": sum(beat_sent.values()), "beat_completed": sum(beat_done.values()),
+            "beat_sent": sum(beat_sent.values()),
+            "beat_sent_while_stopping": len(re.findall(r"Sending due task", log)) - sum(beat_sent.values()),
+            "beat_completed": sum(beat_done.values()),
             "beat_left_queued": sum(leftover[name] for name in beat_sent), "beat_lost": beat_lost,
             "task_failures": len(re.findall(r"Task \S+\[[0-9a-f-]+\] raised", log)),
             "unrecoverable_errors": log.count("Unrecoverable error"),
@@ -286,7 +292,7 @@ def failures(result: dict) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30)
-    parser.add_argument("--rate", type=int, default=10, help="tasks queued per second by this script")
+    parser.add_argument("--rate", type=float, default=10, help="tasks queued per second by this script")
     parser.add_argument("--payload", type=int, default=0, help="characters carried by each task this script queues")
     parser.add_argument("--broker", choices=["folder", "filesystem"], default="folder")
     parser.add_argument("--work", help="a folder to run in (emptied first); default: a new temporary one")
