@@ -281,21 +281,20 @@ SPECTACULAR_SETTINGS = {
 # Celery: Redis when REDIS_URL is set, otherwise a folder queue under DATA_DIR
 # that needs no server but is still consumed by a real `celery -A project worker`.
 REDIS_URL = env_str("REDIS_URL")
+# Redis gives an unacknowledged task to another worker after this long, so it must exceed the longest task:
+# a task still running then would run twice at once.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 7200, minimum=1)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 else:
-    _celery_dir = DATA_DIR / "celery"
-    for _sub in ("queue", "processed", "control"):
-        (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_celery_dir / "queue"),
-        "data_folder_out": str(_celery_dir / "queue"),
-        "processed_folder": str(_celery_dir / "processed"),
-        "control_folder": str(_celery_dir / "control"),
-        "store_processed": False,
-    }
+    # apps.core.folder_broker: messages stay on disk until acknowledged, and those of a killed worker are
+    # put back by the next one. It is polled: every 0.1 s costs a folder listing and keeps a hop through the
+    # queue well under a second. Nothing of Celery's needs turning off for it: gossip and mingle switch
+    # themselves off on any transport but AMQP and Redis, and remote control (`celery inspect ping`) reads
+    # exchange tables that are now written whole.
+    CELERY_BROKER_URL = "folder://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder": str(DATA_DIR / "celery"), "polling_interval": 0.1}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "takedown")
 CELERY_TASK_IGNORE_RESULT = True
 # A task is acknowledged only once it has run, and every task is idempotent,
@@ -305,6 +304,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+(DATA_DIR / "celery").mkdir(exist_ok=True)  # beat opens its schedule file there, on either broker
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 # ---- Background work: the event outbox (apps.events, docs/architecture.md) ----
 # A worker renews the lease of the handler it runs every third of this; a lease that lapses means the worker

@@ -15,10 +15,12 @@ def _sync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def replacing(path: Path, *, mode: int | None = None) -> Iterator[Path]:
+def replacing(path: Path, *, mode: int | None = None, sync_folder: bool = True) -> Iterator[Path]:
     """A temporary path beside `path` to write; on success it is made durable and renamed over `path`.
 
-    On an error the temporary file goes and `path` is left as it was.
+    On an error the temporary file goes and `path` is left as it was. Without
+    `sync_folder` the new name itself may be lost in a machine crash (the file
+    is whole either way): for writers to whom a fsync per file is too dear.
     """
     path = Path(path)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -34,12 +36,13 @@ def replacing(path: Path, *, mode: int | None = None) -> Iterator[Path]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _sync_folder(path.parent)
+    if sync_folder:
+        _sync_folder(path.parent)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None, sync_folder: bool = True) -> None:
     """Replace `path` with `data` atomically (a reader sees the old file or the new one)."""
-    with replacing(path, mode=mode) as temp:
+    with replacing(path, mode=mode, sync_folder=sync_folder) as temp:
         temp.write_bytes(data)
 
 

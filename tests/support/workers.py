@@ -70,12 +70,13 @@ class Workers:
         if settings.REDIS_URL:
             self.env["REDIS_URL"] = settings.REDIS_URL
 
-    def start(self, name: str, *, beat: bool = False, env: dict | None = None) -> Worker:
-        """A worker (with beat in it, as ./run starts one, when `beat`), with extra environment variables."""
+    def start(self, name: str, *options: str, beat: bool = False, env: dict | None = None) -> Worker:
+        """A worker (with beat in it, as ./run starts one, when `beat`), with extra environment variables;
+        `options` go to `celery worker` too (e.g. "-I", "some.tasks")."""
         log = self.logs / f"worker-{name}.log"
         args = [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", self.queue, "-n", f"{name}@%h",
                 "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-                "--without-mingle"]
+                "--without-mingle", *options]
         if beat:
             args += ["--beat", "--schedule", str(self.logs / f"beat-{name}")]
         with open(log, "w") as out:
