@@ -149,9 +149,10 @@ class _LeaseKeeper:
 
 
 def _claim(run_id: int, *, now, force: bool) -> bool:
+    # A running run whose lease lapsed is not taken here even when its message comes back (a broker that put
+    # back a dead worker's messages): the reconciler first records that its worker died, then hands it out.
     due = Q(status=Status.PENDING) if force else Q(status=Status.PENDING, due_at__lte=now + DUE_EARLY)
-    lapsed = Q(status=Status.RUNNING, lease_until__lt=now, attempts__lt=settings.EVENT_MAX_ATTEMPTS)
-    return bool(HandlerRun.objects.filter(due | lapsed, pk=run_id).update(
+    return bool(HandlerRun.objects.filter(due, pk=run_id).update(
         status=Status.RUNNING, attempts=F("attempts") + 1, lease_until=now + _lease(), worker=worker_name(),
         started_at=now, finished_at=None))
 
@@ -159,7 +160,9 @@ def _claim(run_id: int, *, now, force: bool) -> bool:
 def _finish(run: HandlerRun, status: str, error: str = "", *, retry_in: float | None = None) -> bool:
     """Record how a claimed run ended; False when the claim was lost meanwhile (its lease lapsed)."""
     now = timezone.now()
-    fields = {"status": status, "last_error": error[:4000], "lease_until": None, "finished_at": now}
+    fields = {"status": status, "lease_until": None, "finished_at": now}
+    if error:  # a run done after a failure keeps it: staff see what it went through
+        fields["last_error"] = error[:4000]
     if retry_in is not None:
         due = now + timedelta(seconds=retry_in)
         fields.update(due_at=due, dispatches=1, redispatch_at=due + _redispatch_wait(1), finished_at=None)
@@ -171,7 +174,7 @@ def _finish(run: HandlerRun, status: str, error: str = "", *, retry_in: float | 
 
 
 def handler_run(*, run_id: int, force: bool = False) -> HandlerRun | None:
-    """Claim a due run and execute its handler; returns the run as it ended, or None when not claimed.
+    """Claim a pending, due run and execute its handler; returns the run as it ended, or None when not claimed.
 
     `force` takes a pending run before its backoff is over (a drain). A
     TakedownError is a problem a person must fix, so the run is dead at once;
