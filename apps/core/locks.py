@@ -1,4 +1,5 @@
-"""Locks, one module for all of them: writers that must commit in order, and work one process does at a time.
+"""Locks, one module for all of them: writers that must commit in order, work one process does at a time, and
+long jobs that leave SQLite's write lock to others between their transactions.
 
 Every lock here dies with its holder, however it dies: PostgreSQL drops a
 killed process's advisory locks with its connection, and the kernel its locks
@@ -8,6 +9,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,24 @@ def serialize(name: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_key(name)])
+
+
+# SQLite's busy handler (sqlite3_busy_timeout) sleeps at most 100 ms between two tries for the write lock.
+_SQLITE_TURN_SECONDS = 0.15
+
+
+def let_writers_in() -> None:
+    """Between two write transactions of a long job: let a writer that waits for the database have its turn.
+
+    SQLite has one write lock and no queue for it: a connection that waits
+    tries again by itself, sleeping up to 100 ms between tries, so a job that
+    begins its next transaction as soon as it commits keeps the lock until the
+    whole job ends, however short each transaction is. A pause longer than
+    those sleeps lets the waiting writer in. PostgreSQL locks rows, not the
+    database; inside an outer transaction the lock is held anyway.
+    """
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        time.sleep(_SQLITE_TURN_SECONDS)
 
 
 @contextlib.contextmanager
