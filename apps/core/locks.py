@@ -10,11 +10,14 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connection
+
+T = TypeVar("T")
 
 
 def _key(name: str) -> int:
@@ -33,22 +36,31 @@ def serialize(name: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_key(name)])
 
 
-# SQLite's busy handler (sqlite3_busy_timeout) sleeps at most 100 ms between two tries for the write lock.
+# SQLite's busy handler (sqlite3_busy_timeout) sleeps at most 100 ms between two tries for the write lock: a
+# pause longer than that lets a waiting writer in. A job pauses after writing for _SQLITE_STRETCH_SECONDS.
 _SQLITE_TURN_SECONDS = 0.15
+_SQLITE_STRETCH_SECONDS = 0.2
 
 
-def let_writers_in() -> None:
-    """Between two write transactions of a long job: let a writer that waits for the database have its turn.
+def in_turns(batches: Iterable[T]) -> Iterator[T]:
+    """The batches of a long job, each for a write transaction of its own, with turns for other writers between.
 
     SQLite has one write lock and no queue for it: a connection that waits
     tries again by itself, sleeping up to 100 ms between tries, so a job that
     begins its next transaction as soon as it commits keeps the lock until the
-    whole job ends, however short each transaction is. A pause longer than
-    those sleeps lets the waiting writer in. PostgreSQL locks rows, not the
-    database; inside an outer transaction the lock is held anyway.
+    whole job ends, however short each transaction is. So after every 0.2 s of
+    writing, the job pauses a little longer than those sleeps, and a web
+    request waiting to write waits for that stretch at most. PostgreSQL locks
+    rows, not the database; inside an outer transaction the lock is held
+    anyway: no pauses then.
     """
-    if connection.vendor == "sqlite" and not connection.in_atomic_block:
-        time.sleep(_SQLITE_TURN_SECONDS)
+    pace = connection.vendor == "sqlite" and not connection.in_atomic_block
+    since = time.monotonic()
+    for batch in batches:
+        if pace and time.monotonic() - since >= _SQLITE_STRETCH_SECONDS:
+            time.sleep(_SQLITE_TURN_SECONDS)
+            since = time.monotonic()
+        yield batch
 
 
 @contextlib.contextmanager
