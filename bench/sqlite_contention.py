@@ -38,7 +38,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -56,6 +55,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 import laion_like  # noqa: E402 - bench/ is on the path
+from mirror_fanout import free_port, wait_port  # noqa: E402
 
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
 DATASET = "bench"
@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     if "error" in report:
         return 2
     print(_table(report, args), flush=True)
+    load = report["under_load"]
+    if load["sent_while_matching"] < len(load["posts"]):
+        print(f"\nOnly {load['sent_while_matching']} of the {len(load['posts'])} POSTs under load were sent while the "
+              "match ran: a larger release (--shards) or request (--identifiers) makes it last longer.", flush=True)
     print(f"\nSaved to {os.path.relpath(out, Path.cwd())}", flush=True)
     return 0 if report["met"] else 1
 
@@ -140,7 +144,7 @@ class Bench:
         self.logs = self.tmp / "logs"
         self.logs.mkdir()
         self.procs: list[subprocess.Popen] = []
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {**os.environ, "DATA_DIR": str(self.data), "DJANGO_SETTINGS_MODULE": "project.settings",
                     "PYTHONUNBUFFERED": "1"}
         for name in ("DATABASE_URL", "REDIS_URL", "CACHE_URL", "CELERY_TASK_ALWAYS_EAGER"):
@@ -167,15 +171,13 @@ class Bench:
         return proc
 
     def stop_all(self) -> None:
-        """SIGTERM to each started process group (the process and its children), then SIGKILL after 30 s."""
+        """SIGTERM to each started process (gunicorn and Celery stop their children), then SIGKILL to whatever of
+        its process group is left after 30 s."""
         if self.db is not None:
             self.db.close()
         for proc in self.procs:
             if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+                proc.terminate()
         deadline = time.monotonic() + 30  # a Celery worker takes 3 to 10 s to stop
         for proc in self.procs:
             try:
@@ -219,7 +221,10 @@ class Bench:
                                 '%(t)s "%(r)s" %(s)s %(D)sus'])
         self.spawn("worker", [PYTHON, "-m", "celery", "-A", "project", "worker", "--beat", "--loglevel", "INFO",
                               "--concurrency", "2", "--schedule", str(self.data / "celery" / "beat-schedule")])
-        _wait_port(self.port)
+        try:
+            wait_port(self.port)
+        except TimeoutError as exc:
+            raise Failed(f"gunicorn: {exc} (see {self.logs / 'gunicorn.log'})") from None
         self.db = sqlite3.connect(self.data / "takedown.sqlite3", isolation_level=None, timeout=30)
         self._wait(lambda: self.db.execute("SELECT 1 FROM events_heartbeat WHERE kind='worker'").fetchone(),
                    "the worker's first heartbeat", 120)
@@ -474,22 +479,6 @@ def _utc(text: str) -> datetime.datetime:
 
 def _step(title: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {title}", file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise Failed(f"nothing listens on port {port} after {timeout:.0f} s")
 
 
 def _git(*args: str) -> str:
