@@ -19,7 +19,7 @@ from apps.matching.models import AllowListEntry, Match
 from apps.matching.selectors import Query, hits_for
 from apps.removals.models import BLOCKING_STATUSES, Identifier, RemovalRequest
 
-# Matches written, and identifiers recounted, per transaction: 25 ms or so for 1,000 matches on 2 vCPUs (most of
+# Matches written, and identifiers recounted, per transaction: about 30 ms for 1,000 matches on 2 vCPUs (most of
 # it Django building the INSERTs), with turns for other writers between them (in_turns), so on SQLite a web
 # request that wants to write waits for a fraction of a second, not for the whole of a large request's matches.
 _WRITE_BATCH = 1000
