@@ -23,8 +23,10 @@ DATA_DIR, the folder broker, gunicorn serving `project.wsgi` and one
      request (created_at, matched_at) and the match rows (first and last created_at).
 
 Prints a markdown table and saves bench/out/sqlite-contention-<date>.json. Exits 1 when a POST
-under load took more than --limit seconds or did not answer 2xx. Every process it started is
-stopped at the end (also on Ctrl-C or failure), and the temp DATA_DIR removed unless --keep.
+under load took more than --limit seconds, did not answer 2xx, or was sent after the match had
+ended (then it was not under load); 2 when the bench itself failed. Every process it started is
+stopped at the end (also on Ctrl-C, SIGTERM or failure), and the temp DATA_DIR removed unless
+--keep or the bench failed.
 
 Usage: python bench/sqlite_contention.py [--shards 1000] [--rows-per-shard 10000] [--identifiers 100000]
 """
