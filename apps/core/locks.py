@@ -1,4 +1,5 @@
-"""Locks, one module for all of them: writers that must commit in order, and work one process does at a time.
+"""Locks, one module for all of them: writers that must commit in order, work one process does at a time, and
+long jobs that leave SQLite's write lock to others between their transactions.
 
 Every lock here dies with its holder, however it dies: PostgreSQL drops a
 killed process's advisory locks with its connection, and the kernel its locks
@@ -8,11 +9,15 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connection
+
+T = TypeVar("T")
 
 
 def _key(name: str) -> int:
@@ -29,6 +34,33 @@ def serialize(name: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_key(name)])
+
+
+# SQLite's busy handler (sqlite3_busy_timeout) sleeps at most 100 ms between two tries for the write lock: a
+# pause longer than that lets a waiting writer in. A job pauses after writing for _SQLITE_STRETCH_SECONDS.
+_SQLITE_TURN_SECONDS = 0.15
+_SQLITE_STRETCH_SECONDS = 0.2
+
+
+def in_turns(batches: Iterable[T]) -> Iterator[T]:
+    """The batches of a long job, each for a write transaction of its own, with turns for other writers between.
+
+    SQLite has one write lock and no queue for it: a connection that waits
+    tries again by itself, sleeping up to 100 ms between tries, so a job that
+    begins its next transaction as soon as it commits keeps the lock until the
+    whole job ends, however short each transaction is. So after every 0.2 s of
+    writing, the job pauses a little longer than those sleeps, and a web
+    request waiting to write waits for that stretch at most. PostgreSQL locks
+    rows, not the database; inside an outer transaction the lock is held
+    anyway: no pauses then.
+    """
+    pace = connection.vendor == "sqlite" and not connection.in_atomic_block
+    since = time.monotonic()
+    for batch in batches:
+        if pace and time.monotonic() - since >= _SQLITE_STRETCH_SECONDS:
+            time.sleep(_SQLITE_TURN_SECONDS)
+            since = time.monotonic()
+        yield batch
 
 
 @contextlib.contextmanager
