@@ -52,7 +52,7 @@ class _StaffCanSee:
 
 @admin.register(HandlerRun)
 class HandlerRunAdmin(_StaffCanSee, ReadOnlyAdmin):
-    list_display = ["id", "event_link", "handler", "state", "attempts", "age", "due_at", "worker", "error"]
+    list_display = ["id", "event_link", "handler", "state", "attempts", "age", "error"]
     list_filter = [StateFilter, "handler", "event__name"]
     list_select_related = ["event"]
     search_fields = ["handler", "event__name", "last_error"]
@@ -69,6 +69,8 @@ class HandlerRunAdmin(_StaffCanSee, ReadOnlyAdmin):
     @admin.display(description="state", ordering="status")
     def state(self, obj):
         label = "Retrying" if obj.status == Status.PENDING and obj.attempts else obj.get_status_display()
+        if obj.status == Status.RUNNING and obj.lease_until and obj.lease_until < timezone.now():
+            label = "Running, but its worker stopped reporting (handed out again soon)"
         return format_html('<strong style="color:{}">{}</strong>', _COLOURS[obj.status], label)
 
     @admin.display(description="age", ordering="created_at")
