@@ -5,10 +5,13 @@ DATA_DIR in a temporary folder, migrated first, with beat's schedules short (res
 and blocklist refresh every 5 s) so that beat sends due tasks all the time. It also imports the test tasks of
 tests/support/broker_tasks.py, which record every run in a file. For N minutes this script queues a steady
 stream of them, a fifth of them tasks that queue three more each, and every 30 s asks the worker for a
-`celery inspect ping` (remote control). Then it waits for the queue to drain, stops the worker, and reports:
+`celery inspect ping` (remote control). Meanwhile bench/soak_outbox.py logs and approves a removal request on
+the demo release every --requests-every seconds, whose events (matching, publishing, the feed) the worker handles
+through the outbox. Then it waits for the queue and the outbox to drain, stops the worker, and reports:
 tasks sent and completed, lost (sent, never completed) and duplicates (ran more than once), beat's tasks sent
 and completed, "Unrecoverable error" lines, worker restarts (its process must be the one started, alive to
-the end, its consumer connected once), the worker's memory and the queue's latency.
+the end, its consumer connected once), the worker's memory, the queue's latency, and the requests published
+and the handler runs done, retried and dead.
 
 `--broker filesystem` runs the same soak on the transport the product used before (kombu's filesystem://,
 settings as they were), as the baseline.
@@ -16,8 +19,8 @@ settings as they were), as the baseline.
 Prints a summary and saves it as JSON in bench/out/soak-<broker>-<date>-<time>.json (or --out). Exits 1 on
 any loss or crash.
 
-Usage: python bench/soak.py [--minutes 30] [--rate 10] [--payload 0] [--broker folder|filesystem] [--work DIR]
-                            [--out FILE]
+Usage: python bench/soak.py [--minutes 30] [--rate 10] [--payload 0] [--requests-every 20]
+                            [--broker folder|filesystem] [--work DIR] [--out FILE]
 """
 from __future__ import annotations
 
@@ -114,9 +117,13 @@ class Soak:
         self.pings = Counter()
         self.memory: list[tuple[float, float, float]] = []  # (seconds, worker alone, with children)
         self.died_after: float | None = None
+        self.requests, self.stop_feeding = self.work / "requests.txt", self.work / "stop-feeding"
+        self.outbox: dict = {}
+        self.feeder_exit: int | None = None
 
     def start(self) -> None:
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=self.env, check=True)
+        subprocess.run([PYTHON, "manage.py", "demo"], cwd=REPO, env=self.env, check=True, capture_output=True)
         data = self.work / "data"
         # As ./run starts it, with the test tasks imported too.
         command = [PYTHON, "-m", "celery", "-A", "project", "worker", "--beat", "--loglevel", "INFO",
@@ -140,6 +147,9 @@ class Soak:
         from project.celery import app
 
         payload = "x" * self.args.payload
+        feeder = subprocess.Popen([PYTHON, str(REPO / "bench" / "soak_outbox.py"), "feed",
+                                   str(self.args.requests_every), str(self.requests), str(self.stop_feeding)],
+                                  cwd=REPO, env=self.env, start_new_session=True)
         started = time.monotonic()
         end = started + self.args.minutes * 60
         next_send, next_ping, next_sample, n, pinging = started, started + 5, started, 0, None
@@ -172,6 +182,8 @@ class Soak:
             if n % round(self.args.rate * 60) == 0:
                 print(f"{n} sent, {len(self.recorded())} completed, worker {own_rss_mib(self.worker.pid)} MiB",
                       flush=True)
+        self.stop_feeding.touch()
+        self.feeder_exit = feeder.wait(timeout=120)
         if pinging is not None:
             pinging.join()
 
@@ -193,8 +205,14 @@ class Soak:
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline and self.worker.poll() is None:
             if set(self.recorded()) >= self.expected():
-                return
+                break
             time.sleep(0.5)
+        if self.worker.poll() is None:
+            result = subprocess.run([PYTHON, str(REPO / "bench" / "soak_outbox.py"), "tally",
+                                     str(max(deadline - time.monotonic(), 10))], cwd=REPO, env=self.env,
+                                    capture_output=True, text=True, timeout=DRAIN_SECONDS + 60)
+            self.outbox = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {
+                "error": result.stderr[-2000:]}
 
     def stop(self) -> None:
         pidfile = self.work / "data" / "worker.pid"
@@ -272,6 +290,7 @@ class Soak:
             "latency_s": {"p50": statistics.median(latencies), "p95": latencies[int(len(latencies) * 0.95)],
                           "max": latencies[-1]} if latencies else None,
             "pings": dict(self.pings),
+            "outbox": self.outbox, "feeder_exit": self.feeder_exit,
         }
 
 
@@ -283,6 +302,13 @@ def failures(result: dict) -> list[str]:
         problems.append(f"{result['unrecoverable_errors']} 'Unrecoverable error' lines")
     if not result["worker_alive_to_the_end"]:
         problems.append(f"the worker exited after {result['worker_died_after_s']} s")
+    outbox = result["outbox"]
+    published = sum(outbox.get("requests_by_status", {}).get(s, 0) for s in ("published", "completed"))
+    runs = outbox.get("runs_by_status", {})
+    if not outbox.get("requests") or published != outbox["requests"] or set(runs) - {"done"}:
+        problems.append(f"the outbox did not settle: {outbox}")
+    if result["feeder_exit"] != 0:
+        problems.append(f"the request feeder exited with {result['feeder_exit']}")
     if result["worker_starts"] != 1 or result["consumer_connections"] != 1:
         problems.append(f"worker restarts: {result['worker_starts']} starts, "
                         f"{result['consumer_connections']} consumer connections")
@@ -294,6 +320,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--rate", type=float, default=10, help="tasks queued per second by this script")
     parser.add_argument("--payload", type=int, default=0, help="characters carried by each task this script queues")
+    parser.add_argument("--requests-every", type=float, default=20,
+                        help="seconds between the removal requests logged and approved")
     parser.add_argument("--broker", choices=["folder", "filesystem"], default="folder")
     parser.add_argument("--work", help="a folder to run in (emptied first); default: a new temporary one")
     parser.add_argument("--out", help="where to save the JSON (default: bench/out/soak-<broker>-<date>-<time>.json)")

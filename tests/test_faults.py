@@ -8,6 +8,7 @@ started with TAKEDOWN_CRASH_AT naming one point of the code (apps.core.faults): 
 processes reaches it, the whole worker dies by SIGKILL, as when its machine goes. The next worker starts at once.
 Nobody does anything by hand: afterwards everything must converge on its own.
 """
+import io
 import json
 import os
 import random
@@ -21,11 +22,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
 
 from apps.blocklists.models import BlocklistVersion
-from apps.blocklists.selectors import blocked_keys
+from apps.blocklists.selectors import MANIFEST, blocked_keys, blocklist_read
 from apps.datasets.models import Release
 from apps.events.models import HandlerRun
 from apps.matching.models import Match
@@ -39,14 +41,17 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transa
 # release imported in the background, or nothing new (work already under way gets there).
 POINTS = [
     ("events.run.claimed", "request"),
+    ("events.record.committed", "request"),  # a handler's events committed, their queue messages never sent
     ("events.reconcile.lapsed", "wait"),  # the run the kill above left behind, handed out again
     ("matching.match.batch_written", "request"),
     ("matching.request.matched", "request"),
     ("blocklists.publish.files_written", "request"),
+    ("blocklists.publish.signed", "request"),  # a version folder without its manifest
     ("blocklists.publish.committed", "request"),
     ("blocklists.request.published_all", "request"),
     ("mirrors.announce.announced", "request"),
     ("mirrors.webhooks.claimed", "request"),
+    ("mirrors.webhooks.sending", "request"),  # attempts "sending", their outcome never known
     ("mirrors.webhooks.outcomes", "request"),
     ("mirrors.complete.marked", "request"),
     ("datasets.shard.part_built", "import"),
@@ -229,18 +234,24 @@ def test_a_removal_survives_a_worker_killed_at_every_step_and_a_broker_restart(h
 
     assert wait_for(settled, timeout=240, workers=[final]), _state()
 
-    # Every release is ready, and blocks every approved removal in its latest version; no version repeats the
-    # one before it (a publish run twice after a crash made no second version of the same content).
+    # Every release is ready. Each approved removal is in the published files of one version and of every
+    # version after it (never dropped, never published twice as new), and the versions it is recorded in hold
+    # it; no version repeats the one before it (a publish run twice after a crash made no second version of
+    # the same content), and the database's blocked keys are the latest version's.
     assert Release.objects.filter(dataset__name="incoming").count() == host.imports
     for release in Release.objects.all():
-        latest = blocked_keys(release)
+        versions = list(release.blocklist_versions.order_by("version"))
+        assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+        published = {v.version: _published_keys(v) for v in versions}
+        latest = {key for shard in blocked_keys(release).values() for key in shard}
+        assert latest <= published[versions[-1].version], release
         for request in RemovalRequest.objects.all():
             keys = set(Match.objects.filter(request=request, release=release).values_list("key", flat=True))
             assert keys, (request, release)
-            assert keys <= {key for shard in latest.values() for key in shard}, (request, release)
-            assert request.blocklist_versions.filter(release=release).exists()
-        versions = list(release.blocklist_versions.order_by("version"))
-        assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+            holding = [number for number, held in published.items() if keys <= held]
+            assert holding == list(range(holding[0], versions[-1].version + 1)), (request, release, holding)
+            recorded = set(request.blocklist_versions.filter(release=release).values_list("version", flat=True))
+            assert recorded and recorded <= set(holding), (request, release, recorded, holding)
         for before, after in zip(versions, versions[1:]):
             assert after.content_sha256 != before.content_sha256 or after.refresh, (release, after.version)
     # The mirror applied the latest version, and its copy holds none of the blocked samples.
@@ -248,6 +259,13 @@ def test_a_removal_survives_a_worker_killed_at_every_step_and_a_broker_restart(h
                             capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     call_command("verify_audit")
+
+
+def _published_keys(version: BlocklistVersion) -> set[str]:
+    """Every key in a published version's shard files (decoys too), read back from storage."""
+    manifest = json.loads(blocklist_read(version=version, name=MANIFEST))
+    return {key for shard in manifest["shards"] for key in pq.read_table(
+        io.BytesIO(blocklist_read(version=version, name=shard["file"]))).column("key").to_pylist()}
 
 
 def _answers(base: str) -> bool:

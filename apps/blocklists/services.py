@@ -318,6 +318,7 @@ def _publish(*, release: Release, requests, actor: Actor, refresh: bool) -> Publ
     manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
     signature = signing.sign(manifest_bytes, expected_key_id=manifest["key_id"])
     _write(f"{folder}/{SIGNATURE}", signature.encode() + b"\n")
+    faults.point("blocklists.publish.signed")
     # The manifest last: a folder without one is an attempt that never finished.
     _write(f"{folder}/{MANIFEST}", manifest_bytes)
     faults.point("blocklists.publish.files_written")

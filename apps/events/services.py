@@ -109,6 +109,7 @@ def _record_batch(name: str, payloads: list[dict], keys: list[str]) -> list[Even
 
 def _dispatch(run_ids: list[int], *, countdown: float = 0.0) -> None:
     """Send a queue message per run; in eager mode run them here instead (no worker)."""
+    faults.point("events.record.committed")  # the runs are in the database, their messages not yet sent
     if current_app.conf.task_always_eager:
         if not countdown:  # a retry is left to the reconciler or a drain: running it now would loop
             for pk in run_ids:

@@ -459,6 +459,7 @@ def deliveries_send(*, delivery_ids: list[int], recorded=None) -> list[WebhookDe
         status=WebhookAttempt.Status.FAILED, error="interrupted: the worker stopped before the outcome was known")
     deliveries = list(WebhookDelivery.objects.select_related("mirror", "event").filter(pk__in=claimed).order_by("pk"))
     attempts = WebhookAttempt.objects.bulk_create([WebhookAttempt(delivery=d, started_at=now) for d in deliveries])
+    faults.point("mirrors.webhooks.sending")
     # One thread sends them all from an event loop; this one saves the outcomes as they come. Those that
     # delivered or will be tried again go in batches: a batch is saved once it is 50 long or its first
     # outcome is a tenth of a second old, and its retries are queued then, without waiting for the slowest

@@ -24,3 +24,6 @@ def test_two_minutes_of_steady_load_lose_no_task_and_never_stop_the_worker(tmp_p
     assert report["unrecoverable_errors"] == 0 and report["bad_messages"] == 0
     assert report["worker_alive_to_the_end"] and report["worker_starts"] == report["consumer_connections"] == 1
     assert report["pings"].get("no answer", 0) == 0 and report["pings"]["pong"] >= 3
+    outbox = report["outbox"]
+    assert outbox["requests"] >= 5 and outbox["requests_by_status"] == {"published": outbox["requests"]}
+    assert set(outbox["runs_by_status"]) == {"done"} and outbox["blocklist_versions"] >= 2
