@@ -287,6 +287,8 @@ class Soak:
             "worker_and_children_rss_mib": {"start": self.memory[0][2] if self.memory else None,
                                             "end": self.final_rss[1],
                                             "max": max((m[2] for m in self.memory), default=None)},
+            "memory_every_minute_mib": [{"s": m[0], "worker": m[1], "with_children": m[2]}
+                                        for m in self.memory if m[0] % 60 < 10],
             "latency_s": {"p50": statistics.median(latencies), "p95": latencies[int(len(latencies) * 0.95)],
                           "max": latencies[-1]} if latencies else None,
             "pings": dict(self.pings),
