@@ -1,7 +1,7 @@
 import pytest
 from django.core.management.base import CommandError
 
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditEvent, AuditHead
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 
@@ -70,3 +70,19 @@ def test_an_event_written_after_the_newest_were_removed_shows_the_gap(trail, run
     with pytest.raises(CommandError, match=f"broken at event {later.pk}: the event before it was altered or removed"):
         run_command("verify_audit")
 
+
+def test_staff_with_the_legal_role_see_the_verdict_in_the_admin(trail, client, staff_with):
+    client.force_login(staff_with("counsel", "legal"))
+    assert "Verify the trail" in client.get("/admin/audit/auditevent/").content.decode()
+    page = client.get("/admin/audit/auditevent/verify/").content.decode()
+    assert "audit trail intact: 4 events" in page and 'class="success"' in page
+
+    AuditEvent.objects.filter(pk=trail[3].pk).delete()
+    AuditHead.objects.all().delete()
+    page = client.get("/admin/audit/auditevent/verify/").content.decode()
+    assert "recorded 4 events, up to event" in page and "1 newest event deleted" in page and 'class="error"' in page
+
+    client.force_login(staff_with("clerk", "intake"))
+    assert client.get("/admin/audit/auditevent/verify/").status_code == 403
+    client.force_login(staff_with("boss", "admin"))
+    assert "1 newest event deleted" in client.get("/admin/audit/auditevent/verify/").content.decode()
