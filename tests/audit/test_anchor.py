@@ -197,3 +197,15 @@ def test_a_trail_written_by_several_processes_at_once_verifies(run_command):
     counts = [json.loads(line)["count"] for line in checkpoints_path().read_text().splitlines()]
     assert counts == sorted(set(counts)) and counts[-1] == 160  # only ever longer, never interleaved
 
+
+
+def test_a_checkpoint_line_a_crash_left_half_written_is_passed_over_then_cut_off(trail, run_command):
+    path = checkpoints_path()
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"at": "2026-12-05T07:10:03.000000Z", "cou')
+
+    assert "audit trail intact: 6 events" in run_command("verify_audit")[0]
+    audit_record(actor=Actor(label="user:bob"), action="request.rejected")
+    assert path.read_bytes().startswith(whole) and path.read_bytes().endswith(b"\n")
+    assert [json.loads(line)["count"] for line in path.read_text().splitlines()][-2:] == [6, 7]
+    assert "audit trail intact: 7 events" in run_command("verify_audit")[0]
