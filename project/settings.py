@@ -379,6 +379,15 @@ BLOCKLIST_KEYRING_DIR = Path(env_str("BLOCKLIST_KEYRING_DIR") or DATA_DIR / "key
 # Ed25519 private key as PEM text or a path to a PEM file: the keyring's first key when it is created
 # (else an existing DATA_DIR/keys/blocklist-ed25519.pem, else a new key). Later it must be one of its keys.
 BLOCKLIST_SIGNING_KEY = env_str("BLOCKLIST_SIGNING_KEY")
+# ---- Audit trail anchor (apps.audit.anchor, docs/security.md) ----
+# What someone who can write the database cannot rewrite: the key that MACs every audit event (AUDIT_KEY, or
+# AUDIT_DIR/audit.key made on first use) and AUDIT_DIR/checkpoints.log, the head of the trail after every
+# commit. One folder shared by every process that writes audit events (web, workers, commands); back it up.
+AUDIT_DIR = Path(env_str("AUDIT_DIR") or DATA_DIR / "audit").expanduser().resolve()
+AUDIT_KEY = env_str("AUDIT_KEY")
+if AUDIT_KEY and len(AUDIT_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_KEY must be at least 32 characters (e.g. the output of "
+                               "python -c 'import secrets; print(secrets.token_hex(32))')")
 # Where an opt-out requester publishes the token proving control of a domain ({domain} is filled in).
 DOMAIN_PROOF_URL = env_str("DOMAIN_PROOF_URL", "https://{domain}/.well-known/takedown-opt-out.txt")
 if "{domain}" not in DOMAIN_PROOF_URL:

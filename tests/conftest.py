@@ -40,10 +40,12 @@ def release_copy(release_on_disk, tmp_path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_files(settings, tmp_path):
-    """Each test its own release indexes and blocklist files (tests run in parallel)."""
+    """Each test its own release indexes, blocklist files and audit checkpoints (tests run in parallel)."""
     # Tests make many users: a deliberately slow password hash would cost seconds each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.INDEX_DIR = tmp_path / "index"
+    # The audit key and checkpoints: a test's checkpoints describe its own database's trail only.
+    settings.AUDIT_DIR = tmp_path / "audit"
     settings.STORAGES = {
         **settings.STORAGES,
         "blocklists": {

@@ -19,6 +19,8 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # HMAC of `hash` under the audit key (apps.audit.anchor), which does not live in the database.
+    mac = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
@@ -36,7 +38,8 @@ class AuditEvent(models.Model):
 
 
 class AuditHead(models.Model):
-    """The newest event's id and hash, kept apart, so removing the last events is caught too."""
+    """The newest event's id and hash, kept apart, so removing the last events is caught too (unless the head
+    is rewound with them: the checkpoint file outside the database catches that)."""
 
     last_id = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, blank=True)

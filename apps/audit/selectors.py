@@ -1,8 +1,11 @@
 """Reading the audit trail."""
+import hmac
 from dataclasses import dataclass
 
+from apps.audit.anchor import Checkpoint, audit_key, checkpoint_latest, checkpoints_path, event_mac
 from apps.audit.models import AuditEvent, AuditHead
 from apps.audit.services import GENESIS, event_hash
+from apps.core.errors import TakedownError
 
 
 @dataclass
@@ -10,32 +13,99 @@ class ChainCheck:
     checked: int
     broken_at: int | None = None
     reason: str = ""
+    checkpoint: Checkpoint | None = None
+
+    @property
+    def intact(self) -> bool:
+        return not self.reason
+
+    @property
+    def message(self) -> str:
+        """What verify_audit and the admin's page say."""
+        if self.intact:
+            return f"audit trail intact: {self.checked} events" + (
+                f" ({self.checkpoint.label} recorded {self.checkpoint.count})" if self.checkpoint else "")
+        if self.broken_at is None:
+            return f"audit trail broken: {self.reason}"
+        return (f"audit trail broken at event {self.broken_at}: {self.reason} "
+                f"({self.checked} events before it are intact)")
+
+
+@dataclass(frozen=True)
+class _Witness:
+    """Something that recorded the trail's length and head: the head row, or a checkpoint outside the database."""
+
+    label: str
+    count: int
+    last_id: int
+    head_hash: str
 
 
 def audit_chain_verify() -> ChainCheck:
-    """Walk the chain from the first event; report the first event that was altered or removed."""
+    """Walk the chain from the first event: every link, hash and MAC; then hold it against the head row and the
+    newest checkpoint. Reports the first thing found altered or removed.
+
+    The checkpoint and the head are read before the walk: events committed
+    meanwhile only make the walked trail longer than they say, never shorter.
+    """
+    try:
+        key = audit_key()
+        checkpoint = checkpoint_latest()
+    except TakedownError as exc:
+        return ChainCheck(0, None, exc.message)
+    head = AuditHead.objects.filter(pk=1).first()
+    witnesses = [_Witness(checkpoint.label, checkpoint.count, checkpoint.last_id, checkpoint.head_hash)
+                 if checkpoint else None,
+                 _Witness("the head row", head.count, head.last_id, head.last_hash) if head else None]
+    witnesses = [w for w in witnesses if w is not None and w.count]
+    positions = {w.count for w in witnesses}
+    seen: dict[int, tuple[int, str]] = {}  # position in the chain -> (event id, hash), for the witnesses
+
     expected_prev = GENESIS
     checked = 0
-    last = None
+    last_id = None
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         if event.prev_hash != expected_prev:
-            return ChainCheck(checked, event.id, "the event before it was altered or removed")
+            return ChainCheck(checked, event.id, "the event before it was altered or removed", checkpoint)
         recomputed = event_hash(
             prev_hash=event.prev_hash, created_at=event.created_at, actor_label=event.actor_label,
             action=event.action, object_type=event.object_type, object_id=event.object_id,
             object_repr=event.object_repr, before=event.before, after=event.after,
         )
         if recomputed != event.hash:
-            return ChainCheck(checked, event.id, "its content does not match its hash")
+            return ChainCheck(checked, event.id, "its content does not match its hash", checkpoint)
+        if not event.mac:
+            return ChainCheck(checked, event.id, "it has no MAC (written outside the product, or its MAC was "
+                                                 "removed to pass as an event from before the audit key)", checkpoint)
+        if not hmac.compare_digest(event.mac, event_mac(event_hash=event.hash, key=key)):
+            return ChainCheck(checked, event.id, "its link does not verify with the audit key (edited, and hashes "
+                                                 "recomputed without the key)" + (
+                                                     "; or this is not the key the trail was written with: check "
+                                                     "AUDIT_KEY and AUDIT_DIR" if checked == 0 else ""), checkpoint)
         expected_prev = event.hash
-        last = event
         checked += 1
-    head = AuditHead.objects.filter(pk=1).first()
-    if head is not None and head.last_hash != expected_prev:
-        return ChainCheck(checked, head.last_id, "this newest event was removed (the chain ends earlier)")
-    if head is not None and head.count != checked:
-        return ChainCheck(checked, last.id if checked else 0, "events were removed or added outside the trail")
-    return ChainCheck(checked)
+        last_id = event.id
+        if checked in positions:
+            seen[checked] = (event.id, event.hash)
+
+    for witness in witnesses:
+        if checked < witness.count:
+            lost = witness.count - checked
+            ends = f"ends at event {last_id}" if checked else "holds no events"
+            what = "every event was deleted" if not checked else (
+                f"{lost} newest event{'s' if lost > 1 else ''} deleted")
+            return ChainCheck(checked, None, f"the database {ends} but {witness.label} recorded {witness.count} "
+                                             f"events, up to event {witness.last_id}: {what}", checkpoint)
+        event_id, event_hash_at = seen[witness.count]
+        if event_hash_at != witness.head_hash:
+            return ChainCheck(checked, event_id, f"it is not the event {witness.label} recorded as number "
+                                                 f"{witness.count} (the trail was cut back and written again)",
+                              checkpoint)
+    if checked and checkpoint is None:
+        return ChainCheck(checked, None, f"there is no checkpoint file ({checkpoints_path()}) although the database "
+                                         f"holds {checked} events, so deleted newest events cannot be ruled out: "
+                                         "check AUDIT_DIR, or restore the file from a backup")
+    return ChainCheck(checked, checkpoint=checkpoint)
 
 
 def audit_events_for(obj) -> list[AuditEvent]:

@@ -1,4 +1,5 @@
-"""Writing the audit trail: append-only events chained by hash."""
+"""Writing the audit trail: append-only events chained by hash, each hash MACed with the audit key, and a
+checkpoint of the head outside the database after every commit (apps.audit.anchor)."""
 import hashlib
 import json
 
@@ -6,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
+from apps.audit.anchor import checkpoint_append, event_mac
 from apps.audit.models import AuditEvent, AuditHead
 from apps.core.actors import Actor
 from apps.core.locks import serialize
@@ -21,7 +23,8 @@ def _jsonable(value):
 
 def event_hash(*, prev_hash: str, created_at, actor_label: str, action: str, object_type: str,
                object_id: str, object_repr: str, before, after) -> str:
-    """The digest that chains an event to the one before it."""
+    """The digest that chains an event to the one before it (public: anyone can recompute it; the event's MAC
+    under the audit key is what they cannot)."""
     body = {
         "prev_hash": prev_hash,
         "created_at": created_at.isoformat(),
@@ -43,7 +46,8 @@ def audit_record(*, actor: Actor, action: str, obj: models.Model | None = None,
 
     The new event links to the head's hash (the newest event written), not to
     whichever event is newest now: had the newest events been deleted, the
-    chain shows the gap instead of closing over it.
+    chain shows the gap instead of closing over it. Once the transaction
+    commits, the head is written to the checkpoint file.
     """
     with transaction.atomic(savepoint=False):
         serialize("audit-chain")
@@ -62,6 +66,24 @@ def audit_record(*, actor: Actor, action: str, obj: models.Model | None = None,
             "before": _jsonable(before),
             "after": _jsonable(after),
         }
-        event = AuditEvent.objects.create(actor=actor.user, hash=event_hash(**fields), **fields)
+        digest = event_hash(**fields)
+        event = AuditEvent.objects.create(actor=actor.user, hash=digest, mac=event_mac(event_hash=digest), **fields)
         AuditHead.objects.filter(pk=1).update(last_id=event.pk, last_hash=event.hash, count=models.F("count") + 1)
+        # Robust: the change is committed by then, and a checkpoint that cannot be written is logged and made
+        # up by the next one. A transaction of several events writes one: the others find it there.
+        transaction.on_commit(audit_checkpoint, robust=True)
         return event
+
+
+def audit_checkpoint() -> bool:
+    """Write the committed head of the trail to the checkpoint file, unless a checkpoint as long is there.
+
+    Runs after each commit that recorded events; reads the head as committed,
+    so processes committing in any order only ever append a longer trail.
+    """
+    head = AuditHead.objects.filter(pk=1).values_list("count", "last_id", "last_hash").first()
+    if head is None or not head[0]:
+        return False
+    count, last_id, last_hash = head
+    return checkpoint_append(count=count, last_id=last_id, head_hash=last_hash,
+                             holds=lambda digest: AuditEvent.objects.filter(hash=digest).exists())

@@ -17,7 +17,7 @@ def _form(user, **changes) -> dict:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def test_granting_and_removing_roles_in_the_admin_is_audited(client, staff_with):
+def test_granting_and_removing_roles_in_the_admin_is_audited(client, staff_with, django_capture_on_commit_callbacks):
     admin = staff_with("boss", "admin")
     clerk = staff_with("clerk", "intake")
     client.force_login(admin)
@@ -37,9 +37,10 @@ def test_granting_and_removing_roles_in_the_admin_is_audited(client, staff_with)
     assert last.after == {"is_staff": False, "roles": []}
     # Saving without a change to access writes nothing.
     clerk.refresh_from_db()
-    client.post(f"/admin/auth/user/{clerk.pk}/change/", _form(clerk, is_staff=None, first_name="Clara"))
+    with django_capture_on_commit_callbacks(execute=True):  # its commit writes the trail's checkpoint
+        client.post(f"/admin/auth/user/{clerk.pk}/change/", _form(clerk, is_staff=None, first_name="Clara"))
     assert AuditEvent.objects.filter(action="user.access_changed").count() == 2
-    assert audit_chain_verify().broken_at is None
+    assert audit_chain_verify().reason == ""
 
 
 def test_deleting_a_user_is_audited(client, staff_with):

@@ -1,6 +1,7 @@
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.audit.services import audit_checkpoint
 from apps.core.identifiers import ParsedIdentifier
 from apps.matching.services import request_match
 from apps.removals.models import RemovalRequest, Status
@@ -52,7 +53,8 @@ def test_it_approves_from_the_request_page_and_queues_publication(
     assert "Approved " + pending.tracking_id in response.content.decode()
     pending.refresh_from_db()
     assert pending.status == Status.APPROVED and pending.approved_by_label == "user:reviewer"
-    assert len(callbacks) == 1  # the publish task, sent once the approval commits
+    # The publish task, sent once the approval commits (besides the audit trail's checkpoint).
+    assert len([c for c in callbacks if c is not audit_checkpoint]) == 1
     again = logged_in.post(f"/admin/removals/removalrequest/{pending.pk}/do/approve/", follow=True)
     assert "only received, in-triage or needs-information requests can be approved" in again.content.decode()
     assert logged_in.get(f"/admin/removals/removalrequest/{pending.pk}/do/approve/").status_code == 405
@@ -82,7 +84,7 @@ def test_it_logs_a_staff_request_and_names_bad_lines(logged_in, release, django_
     assert request.tracking_id in good.content.decode()
     assert (request.category, request.reference, request.identifiers.count()) == ("privacy", "GDPR-1", 1)
     assert AuditEvent.objects.filter(action="request.received", actor_label="user:reviewer").exists()
-    assert len(callbacks) == 1  # matching runs on a worker
+    assert len([c for c in callbacks if c is not audit_checkpoint]) == 1  # matching runs on a worker
 
 
 def test_it_never_deletes_a_request(logged_in, pending):

@@ -64,6 +64,7 @@ class Workers:
             "DATA_DIR": str(settings.DATA_DIR),
             "BLOCKLISTS_DIR": str(storages["blocklists"].location),
             "INDEX_DIR": str(settings.INDEX_DIR),
+            "AUDIT_DIR": str(settings.AUDIT_DIR),
             "CELERY_QUEUE": queue,
             "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true",
         }

@@ -1,16 +1,15 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.audit.selectors import audit_chain_verify
+from apps.core.commands import TakedownCommand
 
 
-class Command(BaseCommand):
-    help = "Check the audit trail's hash chain; exit non-zero at the first broken link."
+class Command(TakedownCommand):
+    help = ("Check the audit trail: every hash link and its MAC under the audit key, and that the database holds "
+            "every event the last checkpoint outside it recorded; exit non-zero at the first problem.")
 
     def handle(self, *args, **options):
         result = audit_chain_verify()
-        if result.broken_at is not None:
-            raise CommandError(
-                f"audit trail broken at event {result.broken_at}: {result.reason} "
-                f"({result.checked} events before it are intact)"
-            )
-        self.stdout.write(f"audit trail intact: {result.checked} events")
+        if not result.intact:
+            raise CommandError(result.message)
+        self.stdout.write(result.message)
