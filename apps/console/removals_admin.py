@@ -3,7 +3,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Case, Count, F, Value, When
+from django.db.models import Case, Count, F, Q, Value, When
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -137,7 +137,11 @@ def _outside(form: forms.Form, form_id: str) -> forms.Form:
 
 
 # Fields only staff who may see the category see: the requester and what they named.
-_PRIVATE_FIELDS = ["source", "reference", "notes", "requester_name", "requester_email", "requester_details"]
+# What a csam or ncii request names or who sent and approved it: restricted staff only.
+_PRIVATE_FIELDS = ["flagger", "source", "reference", "notes", "requester_name", "requester_email",
+                   "requester_details", "approved_by_label", "decision_reason"]
+# Searching by these finds a csam or ncii request only for restricted staff (anyone may search by tracking id).
+_PRIVATE_SEARCH = ["reference", "source"]
 
 
 @admin.register(RemovalRequest)
@@ -192,6 +196,20 @@ class RemovalRequestAdmin(ServiceAdmin):
         if obj.status in deadlines.WAITING and obj.due_at < timezone.now():
             return format_html('<strong style="color:#ba2121">{} (overdue)</strong>', f"{obj.due_at:%Y-%m-%d %H:%M}")
         return f"{obj.due_at:%Y-%m-%d %H:%M}"
+
+    def get_search_results(self, request, queryset, search_term):
+        """Staff without the restricted role find csam and ncii requests by tracking id only: a search by source or
+        reference must not tell them such a request exists."""
+        if roles.has_role(request.user, roles.RESTRICTED) or not search_term.strip():
+            return super().get_search_results(request, queryset, search_term)
+        words = [w.strip("\"'") for w in search_term.split() if w.strip("\"'")]
+        for word in words:
+            private = Q()
+            for field in _PRIVATE_SEARCH:
+                private |= Q(**{f"{field}__icontains": word})
+            queryset = queryset.filter(Q(tracking_id__icontains=word) | (
+                ~Q(category__in=RESTRICTED_CATEGORIES) & private))
+        return queryset, False
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -343,11 +361,13 @@ class RemovalRequestAdmin(ServiceAdmin):
                 can_lawsuit=roles.LEGAL in held and removal.counter_notices.filter(restored_at=None).exists(),
                 can_extend=removal.category == Category.PRIVACY and roles.LEGAL in held
                 and not hasattr(removal, "erasure_extension"),
-                approvals=removal.approvals.all(), hotline_report=getattr(removal, "hotline_report", None),
+                approvals=removal.approvals.all() if visible else [],
+                approval_count=removal.approvals.count(),
+                hotline_report=getattr(removal, "hotline_report", None),
                 dmca=getattr(removal, "dmca_notice", None), counter_notices=removal.counter_notices.all(),
                 extension=getattr(removal, "erasure_extension", None),
                 domain_claims=removal.domain_claims.all() if visible else [],
-                audit_events=audit_events_for(removal),
+                audit_events=audit_events_for(removal), show_actors=visible,
                 background=[run for run in runs_for_objects(key="request", ids=[removal.pk])
                             if run.status != run.Status.DONE],
                 unmatched=removal.identifiers.filter(match_count=0) if visible else [],

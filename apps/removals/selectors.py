@@ -3,6 +3,8 @@ import hashlib
 import secrets
 from datetime import date
 
+from django.db.models import CharField, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from apps.core.categories import RESTRICTED_CATEGORIES
@@ -21,6 +23,12 @@ def requests_restricted(ids: list[str]) -> set[str]:
                  .values_list("pk", "category"))
     return {i for i in ids if not str(i).isdigit() or known.get(int(i), RESTRICTED_CATEGORIES[0])
             in RESTRICTED_CATEGORIES}
+
+
+def requests_open_ids() -> QuerySet:
+    """The ids (as text, as the audit trail keeps them) of the requests anyone on the staff may read in full."""
+    return (RemovalRequest.objects.exclude(category__in=RESTRICTED_CATEGORIES)
+            .annotate(text_id=Cast("pk", CharField())).values("text_id"))
 
 
 def events_about(*, request: RemovalRequest) -> list[Event]:
