@@ -11,6 +11,7 @@ from django.db import models
 
 from apps.core import identifiers
 from apps.datasets.models import Release, Shard
+from apps.datasets.selectors import release_progress
 from apps.index import fingerprints
 from apps.index.index import DIGEST_SOURCES, Segment, open_index
 
@@ -312,3 +313,20 @@ def request_matches_grouped(*, request, limit: int = 1000) -> tuple[list[Release
     for release_id, group in groups.items():
         group.total = per_release.get(release_id, 0)
     return list(groups.values()), total
+
+
+def release_not_ready_message(*, release: Release) -> str | None:
+    """Why `release` cannot be matched yet, in words for the user; None when it is ready.
+
+    Its index covers only the shards finalized into it, so matching it before
+    then would report identifiers as hitting nothing that may well be there.
+    """
+    if release.status == Release.Status.READY:
+        return None
+    if release.status == Release.Status.FAILED:
+        error = f" ({release.error})" if release.error else ""
+        return (f"{release} failed to index{error}: it has no index to match against; import it again "
+                "(manage.py import_release) and match once it is ready (Datasets > Releases)")
+    progress = release_progress(release=release)
+    return (f"{release} is still indexing ({progress.shards_indexed} of {release.shard_count} shards): matching it "
+            "now would miss samples; wait for it to be ready (Datasets > Releases) or run again later")
