@@ -53,6 +53,11 @@ def releases_not_ready(*, dataset: Dataset | None = None) -> list[ReleaseProgres
     return _with_progress(releases if dataset is None else releases.filter(dataset=dataset))
 
 
+def releases_progress(*, ids: list[int]) -> list[ReleaseProgress]:
+    """How far each of these releases got, whatever its status; by name."""
+    return _with_progress(Release.objects.filter(pk__in=ids))
+
+
 def release_progress(*, release: Release) -> ReleaseProgress:
     """How far `release` got (its status and shards indexed), as stored now."""
     return ReleaseProgress(release=release, shards_indexed=release.shards.filter(indexed_at__isnull=False).count())

@@ -17,6 +17,7 @@ from apps.events.services import event_record
 from apps.matching.events import ALLOW_LIST_CHANGED
 from apps.matching.models import AllowListEntry, Match
 from apps.matching.selectors import (
+    CAUGHT_UP_STATUSES,
     Query,
     hits_for,
     release_not_ready_message,
@@ -89,9 +90,13 @@ def request_match(*, request: RemovalRequest, releases: list[Release] | None = N
 
 
 def release_catch_up(*, release: Release) -> list[RemovalRequest]:
-    """Match every approved request against a newly ready release; returns those that hit it."""
+    """Match every request under review or approved against a newly ready release; returns those that hit it.
+
+    Requests under review are matched too, so reviewers see what they hit
+    there and none of their identifiers is left seeming to hit nothing.
+    """
     hit = []
-    for request in RemovalRequest.objects.filter(status__in=BLOCKING_STATUSES).order_by("pk"):
+    for request in RemovalRequest.objects.filter(status__in=CAUGHT_UP_STATUSES).order_by("pk"):
         if release.pk in request_match(request=request, releases=[release]).releases:
             hit.append(request)
     return hit

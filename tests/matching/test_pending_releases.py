@@ -1,7 +1,7 @@
 """No false all-clear: a release that is not ready is never matched as if it held nothing.
 
 Matching it on demand (the `match` command, the preview API, request_match) is refused with
-what it is waiting for.
+what it is waiting for; a request logged meanwhile is matched against it once it is ready.
 """
 import pytest
 from django.core.management.base import CommandError
@@ -11,10 +11,15 @@ from apps.core.errors import TakedownError
 from apps.core.identifiers import ParsedIdentifier
 from apps.datasets.models import Release
 from apps.datasets.services import shard_index
+from apps.events.services import events_drain
 from apps.matching.models import Match
+from apps.matching.selectors import request_pending_releases
 from apps.matching.services import request_match
+from apps.removals.models import RemovalRequest, Status
+from apps.removals.selectors import events_about
 from apps.removals.services import request_create
 from tests.support.events import run_pending
+from tests.support.workers import wait_for
 
 URL = "/api/v1/match/preview"
 STILL_INDEXING = ("demo/2026-12 is still indexing ({} of 3 shards): matching it now would miss samples; wait for it "
@@ -93,3 +98,44 @@ def test_request_match_refuses_a_release_that_is_not_ready(release, indexing_rel
         request_match(request=request, releases=[release, indexing_release])
     request.refresh_from_db()
     assert request.matched_at is None and not Match.objects.exists()
+
+
+def test_a_request_under_review_is_matched_against_a_release_once_it_is_ready(
+        release, indexing_release, release_on_disk, operator):
+    sample = release_on_disk.data.successful()[0]
+    request = request_create(category="copyright", actor=operator,
+                             identifiers=[ParsedIdentifier(line=2, kind="key", value=sample.key)])
+    events_drain(events_about(request=request))  # matched on arrival: only 2026-11 is ready
+    request.refresh_from_db()
+    assert request.status == Status.RECEIVED
+    assert set(Match.objects.filter(request=request).values_list("release__name", flat=True)) == {"2026-11"}
+    assert [str(p) for p in request_pending_releases(request=request)] == ["demo/2026-12 (indexing, 0 of 3 shards)"]
+
+    run_pending()  # the shards indexed, the release finalized, and what release.ready sets off
+
+    request.refresh_from_db()
+    assert request.status == Status.RECEIVED
+    assert set(Match.objects.filter(request=request, key=sample.key).values_list("release__name", flat=True)) == {
+        "2026-11", "2026-12"}
+    assert request.identifiers.get().match_count == 2
+    assert request_pending_releases(request=request) == []
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_matches_a_request_logged_while_the_release_indexes(
+        start_worker, run_command, release_on_disk, tmp_path):
+    run_command("import_release", "demo", "2026-12", str(release_on_disk.path), "--background")
+    csv_path = _keys_csv(tmp_path / "r.csv", release_on_disk.data.successful()[:3])
+    out, _ = run_command("import_removals", str(csv_path), "--category", "copyright")
+    assert "Not yet matched against demo/2026-12 (indexing, 0 of 3 shards)" in out
+    assert "match nothing" not in out
+    request = RemovalRequest.objects.get()
+    assert not Match.objects.exists()
+
+    worker = start_worker("one")
+    assert wait_for(lambda: Match.objects.filter(request=request, release__name="2026-12").count() == 3,
+                    timeout=120, workers=[worker]), worker.output()
+    assert wait_for(lambda: request_pending_releases(request=RemovalRequest.objects.get(pk=request.pk)) == [],
+                    timeout=60, workers=[worker])
+    assert RemovalRequest.objects.get(pk=request.pk).status == Status.RECEIVED  # matched for review, not published
