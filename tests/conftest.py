@@ -71,6 +71,18 @@ def release(db, release_on_disk, operator):
 
 
 @pytest.fixture
+def indexing_release(db, release_on_disk, run_command):
+    """The synthetic release queued as demo/2026-12 with `import_release --background` and not indexed yet (no
+    worker here): tests.support.events.run_pending() does what the workers would, and it becomes ready."""
+    from apps.datasets.models import Release
+
+    run_command("import_release", "demo", "2026-12", str(release_on_disk.path), "--background")
+    release = Release.objects.select_related("dataset").get(dataset__name="demo", name="2026-12")
+    assert release.status == Release.Status.INDEXING
+    return release
+
+
+@pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user("reviewer", password="correct horse battery", is_staff=True,
                                                  is_superuser=True)

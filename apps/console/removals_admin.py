@@ -18,7 +18,7 @@ from apps.core.categories import RESTRICTED_CATEGORIES, Category
 from apps.core.errors import TakedownError
 from apps.core.identifiers import parse_identifiers_csv
 from apps.events.selectors import runs_for_objects
-from apps.matching.selectors import request_matches_grouped
+from apps.matching.selectors import request_matches_grouped, request_pending_releases
 from apps.mirrors.selectors import recipients_rows
 from apps.removals import deadlines, legal
 from apps.removals.models import OPEN_STATUSES, HotlineReport, Identifier, Policy, RemovalRequest, Status
@@ -371,6 +371,7 @@ class RemovalRequestAdmin(ServiceAdmin):
                 background=[run for run in runs_for_objects(key="request", ids=[removal.pk])
                             if run.status != run.Status.DONE],
                 unmatched=removal.identifiers.filter(match_count=0) if visible else [],
+                pending_releases=request_pending_releases(request=removal),
                 versions=removal.blocklist_versions.select_related("release__dataset"),
                 hotline_form=_outside(HotlineForm(), "hotline-form"),
                 dmca_form=_outside(DmcaForm(initial=legal.dmca_notice_fields(removal)), "dmca-form"),

@@ -5,6 +5,7 @@ from apps.datasets.models import Release
 from apps.events.registry import subscribe
 from apps.events.services import event_record
 from apps.matching.events import RELEASE_MATCHED, REQUEST_MATCHED
+from apps.matching.selectors import CATCH_UP_HANDLER, request_pending_releases
 from apps.matching.services import release_catch_up, request_match
 from apps.removals.events import REQUEST_APPROVED, REQUEST_RECEIVED
 from apps.removals.models import BLOCKING_STATUSES, RemovalRequest
@@ -21,15 +22,17 @@ def match_request(event) -> None:
     if request is None or (event.name == REQUEST_RECEIVED and request.status in BLOCKING_STATUSES):
         return
     summary = request_match(request=request)
+    # Releases still indexing (or being caught up) are matched when ready: until then "unmatched" is not final.
+    pending = [p.release.pk for p in request_pending_releases(request=RemovalRequest.objects.get(pk=request.pk))]
     faults.point("matching.request.matched")
     event_record(REQUEST_MATCHED, key=str(event.pk), request=request.pk, matches=summary.matches,
                  new_matches=summary.new_matches, expanded=summary.expanded, releases=sorted(summary.releases),
-                 unmatched=len(summary.unmatched))
+                 unmatched=len(summary.unmatched), pending=pending)
 
 
-@subscribe(RELEASE_READY, name="matching.catch_up_release")
+@subscribe(RELEASE_READY, name=CATCH_UP_HANDLER)
 def catch_up_release(event) -> None:
-    """Apply every approved request to a newly ready release, before its first blocklist."""
+    """Match every request under review or approved against a newly ready release, before its first blocklist."""
     release = Release.objects.filter(pk=event.payload["release"], status=Release.Status.READY).first()
     if release is None:
         return

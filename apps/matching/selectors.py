@@ -11,8 +11,11 @@ from django.db import models
 
 from apps.core import identifiers
 from apps.datasets.models import Release, Shard
+from apps.datasets.selectors import release_progress, releases_not_ready, releases_progress
+from apps.events.models import HandlerRun
 from apps.index import fingerprints
 from apps.index.index import DIGEST_SOURCES, Segment, open_index
+from apps.removals.models import BLOCKING_STATUSES, OPEN_STATUSES
 
 
 @dataclass(frozen=True)
@@ -312,3 +315,66 @@ def request_matches_grouped(*, request, limit: int = 1000) -> tuple[list[Release
     for release_id, group in groups.items():
         group.total = per_release.get(release_id, 0)
     return list(groups.values()), total
+
+
+# Requests matched against every release as it becomes ready: those under review (for the reviewers) and those
+# approved (for the blocklists).
+CAUGHT_UP_STATUSES = (*OPEN_STATUSES, *BLOCKING_STATUSES)
+# The handler (apps.matching.handlers) that matches the open and approved requests against a newly ready release.
+CATCH_UP_HANDLER = "matching.catch_up_release"
+
+
+def release_not_ready_message(*, release: Release) -> str | None:
+    """Why `release` cannot be matched yet, in words for the user; None when it is ready.
+
+    Its index covers only the shards finalized into it, so matching it before
+    then would report identifiers as hitting nothing that may well be there.
+    """
+    if release.status == Release.Status.READY:
+        return None
+    if release.status == Release.Status.FAILED:
+        error = f" ({release.error})" if release.error else ""
+        return (f"{release} failed to index{error}: it has no index to match against; import it again "
+                "(manage.py import_release) and match once it is ready (Datasets > Releases)")
+    progress = release_progress(release=release)
+    return (f"{release} is still indexing ({progress.shards_indexed} of {release.shard_count} shards): matching it "
+            "now would miss samples; wait for it to be ready (Datasets > Releases) or run again later")
+
+
+@dataclass(frozen=True)
+class PendingRelease:
+    """A release a request has not been matched against yet, and where it stands."""
+
+    release: Release
+    state: str
+
+    def __str__(self) -> str:
+        return f"{self.release} ({self.state})"
+
+
+def _catching_up() -> set[int]:
+    """Ready releases whose catch-up (the open and approved requests matched against them) is not done."""
+    runs = HandlerRun.objects.filter(handler=CATCH_UP_HANDLER).exclude(status=HandlerRun.Status.DONE)
+    return {run.event.payload.get("release") for run in runs.select_related("event")}
+
+
+def request_pending_releases(*, request) -> list[PendingRelease]:
+    """The releases whose matches a request is still waiting for, by name; empty once it is matched everywhere.
+
+    Those are the releases still indexing or failed (matched once they are
+    ready), and ready ones it was not matched against yet: its own matching
+    has not run since they became ready, or their catch-up has not reached it.
+    A request that is no longer matched (rejected, reinstated) waits for none.
+    Until this is empty, an identifier with no match may still hit a sample.
+    """
+    if request.status not in CAUGHT_UP_STATUSES:
+        return []
+    ready = Release.objects.filter(status=Release.Status.READY)
+    if request.matched_at is not None:
+        later = ready.filter(indexed_at__gt=request.matched_at).values_list("pk", flat=True)
+        ids = set(later) | (_catching_up() & set(ready.values_list("pk", flat=True)))
+    else:
+        ids = set(ready.values_list("pk", flat=True))
+    pending = [PendingRelease(release=p.release, state="ready, being matched") for p in releases_progress(ids=ids)]
+    pending += [PendingRelease(release=p.release, state=str(p)) for p in releases_not_ready()]
+    return sorted(pending, key=lambda p: (p.release.dataset.name, p.release.name))

@@ -10,13 +10,16 @@ from apps.core.actors import Actor
 from apps.core.api import bodies
 from apps.core.errors import TakedownError
 from apps.events.models import Event
+from apps.events.services import events_drain
 from apps.intake import flaggers
 from apps.intake.api import views
 from apps.intake.flaggers import flagger_authenticate, flagger_create, flagger_revoke, flagger_rotate_token
 from apps.intake.models import TrustedFlagger
 from apps.removals.models import Channel, HotlineReport, Identifier, Policy, RemovalRequest
+from apps.removals.selectors import events_about
 from apps.removals.services import policy_update, request_reject
 from tests.support.bodies import kind_value_csv as _csv
+from tests.support.events import run_pending
 
 BASE = "/api/v1/flagger"
 URL = f"{BASE}/requests"
@@ -357,6 +360,28 @@ def test_the_status_shows_the_decision_and_matches_per_release(api, release, rel
     assert body["hotline"] is None
     assert not {"requester_name", "requester_email", "notes", "source"} & set(body)
     assert api.get(f"{URL}?reference=sio-2023-12").json() == [body]
+
+
+def test_the_status_names_the_releases_not_matched_yet_until_they_are_ready(api, release, indexing_release,
+                                                                             release_on_disk):
+    samples = release_on_disk.data.successful()[:2]
+    created = api.post(URL, _body(identifiers=[{"kind": "key", "value": s.key} for s in samples]),
+                       format="json").json()
+    request = RemovalRequest.objects.get(tracking_id=created["tracking_id"])
+    events_drain(events_about(request=request))  # matched on arrival, as a worker would
+
+    body = api.get(f"{URL}/{created['tracking_id']}").json()
+    assert body["status"] == "received"
+    assert body["releases"] == [{"dataset": "demo", "release": "2026-11", "matches": 2}]
+    assert body["releases_pending"] == [{
+        "dataset": "demo", "release": "2026-12", "state": "indexing, 0 of 3 shards",
+        "detail": "not yet matched against demo/2026-12 (indexing, 0 of 3 shards)"}]
+
+    run_pending()  # the release indexed and finalized, and the request matched against it
+    body = api.get(f"{URL}/{created['tracking_id']}").json()
+    assert body["releases"] == [{"dataset": "demo", "release": "2026-11", "matches": 2},
+                                {"dataset": "demo", "release": "2026-12", "matches": 2}]
+    assert body["releases_pending"] == []
 
 
 def _csam(reference="iwf-1", **extra):

@@ -198,12 +198,15 @@ def test_a_release_that_is_not_ready_is_refused(api, release):
     release.save(update_fields=["status"])
     one = [{"kind": "key", "value": "1"}]
     response = api.post(URL, {"identifiers": one, "dataset": "demo", "release": "2026-11"}, format="json")
-    assert response.status_code == 400
-    assert response.json()["detail"] == "release demo/2026-11 is not ready to search (status: indexing)"
-    # Without a release named, only ready ones are searched, and the response says which.
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("demo/2026-11 is still indexing (3 of 3 shards): matching it now "
+                                                "would miss samples")
+    # Without a release named, only ready ones are searched, and the response says which, and which were not.
     response = api.post(URL, {"identifiers": one}, format="json")
     assert response.status_code == 200
     assert response.json()["releases_searched"] == []
+    assert response.json()["releases_pending"] == [
+        {"dataset": "demo", "release": "2026-11", "status": "indexing", "state": "indexing, 3 of 3 shards"}]
 
 
 def test_the_release_filter_searches_only_what_is_asked(api, release, release_on_disk, operator):

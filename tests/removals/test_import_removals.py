@@ -7,6 +7,7 @@ from apps.core.identifiers import normalise
 from apps.datasets import synthetic
 from apps.matching.models import Match
 from apps.removals.models import Identifier, RemovalRequest, Status
+from tests.support.events import run_pending
 
 
 @pytest.fixture
@@ -109,3 +110,21 @@ def test_it_matches_every_kind_on_an_8_digit_md5_release(db, run_command, tmp_pa
     for removal in expected:
         ident = request.identifiers.get(kind=removal.kind, value=normalise(removal.kind, removal.value))
         assert set(Match.objects.filter(identifier=ident).values_list("key", flat=True)) == set(removal.keys)
+
+
+def test_it_says_which_releases_are_not_matched_yet_instead_of_an_all_clear(
+        run_command, release, indexing_release, release_on_disk, tmp_path):
+    sample = release_on_disk.data.successful()[0]
+    path = synthetic.write_removals_csv(tmp_path / "r.csv", [("key", sample.key), ("key", "999999999")])
+    out, _ = run_command("import_removals", str(path), "--category", "copyright")
+
+    assert "Matched 1 samples in 1 release(s)" in out
+    assert ("Not yet matched against demo/2026-12 (indexing, 0 of 3 shards): the request is matched against it "
+            "once it is ready") in out
+    assert "1 identifier(s) hit no ready release so far" in out and "match nothing" not in out
+
+    run_pending()  # the release indexed and finalized, and the request matched against it, as the workers would
+    request = RemovalRequest.objects.get()
+    assert set(request.matches.values_list("release__name", flat=True)) == {"2026-11", "2026-12"}
+    again, _ = run_command("import_removals", str(path), "--category", "copyright")
+    assert "Not yet matched" not in again and "1 identifier(s) match nothing yet" in again

@@ -64,6 +64,15 @@ class ReleaseMatchesSerializer(serializers.Serializer):
     matches = serializers.IntegerField(help_text="Samples of the release the request's identifiers hit.")
 
 
+class ReleaseNotMatchedSerializer(serializers.Serializer):
+    dataset = serializers.CharField()
+    release = serializers.CharField()
+    state = serializers.CharField(help_text="Where it stands: 'indexing, 12 of 40 shards', 'failed to index', or "
+                                            "'ready, being matched'.")
+    detail = serializers.CharField(help_text="In words, e.g. 'not yet matched against demo/2026-12 (indexing, "
+                                             "12 of 40 shards)'.")
+
+
 class HotlineReportSerializer(serializers.Serializer):
     hotline = serializers.CharField()
     hotline_name = serializers.CharField()
@@ -88,6 +97,9 @@ class RequestStatusSerializer(serializers.Serializer):
     identifiers = serializers.IntegerField()
     hotline = HotlineReportSerializer(allow_null=True)
     releases = ReleaseMatchesSerializer(many=True, help_text="Releases with matches, by dataset and release.")
+    releases_pending = ReleaseNotMatchedSerializer(
+        many=True, help_text="Releases the request was not matched against yet (still indexing, failed, or just "
+                             "ready): it is matched against each once it is ready. Empty when its matches are final.")
 
 
 class RequestLookupSerializer(serializers.Serializer):

@@ -23,6 +23,7 @@ from apps.intake.api import serializers as s
 from apps.intake.api.auth import FlaggerTokenAuthentication, IsFlagger
 from apps.intake.flaggers import MAX_IDENTIFIERS, flagger_submit
 from apps.matching.models import Match
+from apps.matching.selectors import request_pending_releases
 from apps.removals.models import HotlineReport, RemovalRequest
 
 _400 = OpenApiResponse(ErrorSerializer, description="Invalid input; nothing was written. `errors` names each "
@@ -134,6 +135,9 @@ def _status(request: RemovalRequest) -> dict:
         },
         "releases": [{"dataset": r["release__dataset__name"], "release": r["release__name"], "matches": r["n"]}
                      for r in releases],
+        "releases_pending": [
+            {"dataset": p.release.dataset.name, "release": p.release.name, "state": p.state,
+             "detail": f"not yet matched against {p}"} for p in request_pending_releases(request=request)],
     }
 
 
@@ -196,8 +200,10 @@ class RequestsView(FlaggerView):
 class RequestDetailView(FlaggerView):
     @extend_schema(
         summary="The status of one of your requests",
-        description="Where the request stands, when it is due, why it was decided so, and how many samples of "
-                    "each release it matches. Only the flagger that submitted it can see it.",
+        description="Where the request stands, when it is due, why it was decided so, how many samples of "
+                    "each release it matches, and which releases it was not matched against yet (still "
+                    "indexing: until they are ready, a release missing from `releases` may still hold what it "
+                    "names). Only the flagger that submitted it can see it.",
         responses={200: s.RequestStatusSerializer, 401: _401, 403: _403, 404: _404},
     )
     def get(self, request, tracking_id: str):

@@ -73,11 +73,23 @@ class SearchedReleaseSerializer(serializers.Serializer):
     release = serializers.CharField()
 
 
+class UnsearchedReleaseSerializer(serializers.Serializer):
+    dataset = serializers.CharField()
+    release = serializers.CharField()
+    status = serializers.CharField(help_text="indexing or failed.")
+    state = serializers.CharField(help_text="How far it got, for example 'indexing, 12 of 40 shards'.")
+
+
 class PreviewSerializer(serializers.Serializer):
     identifiers = serializers.IntegerField(
         help_text="How many identifiers were read (a CSV's repeated lines count once).")
     matches = PreviewMatchSerializer(many=True, help_text="Sorted by dataset, release, shard, key, index.")
-    unmatched = PreviewItemSerializer(many=True, help_text="Identifiers that hit nothing, by index.")
+    unmatched = PreviewItemSerializer(
+        many=True, help_text="Identifiers that hit nothing in `releases_searched`, by index; they may still hit "
+                             "a release of `releases_pending`.")
     allow_listed = PreviewItemSerializer(
         many=True, help_text="Identifiers on the allow-list (known false positives), left out of matching; by index.")
     releases_searched = SearchedReleaseSerializer(many=True)
+    releases_pending = UnsearchedReleaseSerializer(
+        many=True, help_text="Releases (of `dataset`, if given) not searched because they are not ready yet: "
+                             "still indexing, or failed.")

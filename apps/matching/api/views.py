@@ -3,7 +3,9 @@ from dataclasses import dataclass
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
@@ -21,9 +23,9 @@ from apps.core.api.permissions import role_required
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
-from apps.datasets.selectors import dataset_get, release_get
+from apps.datasets.selectors import ReleaseProgress, dataset_get, release_get, releases_not_ready
 from apps.matching.api import serializers as s
-from apps.matching.selectors import Query, allow_listed, hits_for
+from apps.matching.selectors import Query, allow_listed, hits_for, release_not_ready_message
 
 _ERRORS = {
     400: OpenApiResponse(ErrorSerializer,
@@ -31,6 +33,10 @@ _ERRORS = {
                                      "nothing was matched. `errors` names each bad identifier."),
     401: OpenApiResponse(ErrorSerializer, description="Not logged in (session or HTTP Basic)."),
     403: OpenApiResponse(ErrorSerializer, description="The user holds no staff role."),
+    409: OpenApiResponse(ErrorSerializer,
+                         description="The release named is not ready (still indexing, or failed): its index "
+                                     "would miss samples, so nothing was matched. `detail` names the release and "
+                                     "how far it got; ask again once it is ready."),
     413: OpenApiResponse(ErrorSerializer, description=f"The body is larger than {MAX_BODY_BYTES // 2**20} MiB."),
     415: OpenApiResponse(ErrorSerializer, description="The body is neither application/json nor text/csv."),
 }
@@ -42,6 +48,11 @@ _PARAMETERS = [
     for name, kind in (("dataset", str), ("release", str), ("threshold", int), ("expand", bool))
 ]
 _FORMAT_PARAM = api_settings.URL_FORMAT_OVERRIDE  # the response format, allowed on any request
+
+
+class ReleaseNotReady(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "release_not_ready"
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,10 @@ class MatchPreviewView(APIView):
         summary="Preview which samples identifiers would hit",
         description=(
             "Matches identifiers against the ready releases' indexes, as `manage.py match` does, and "
-            "creates nothing. Send either a JSON object (`identifiers` plus the options) or a text/csv "
-            "body with a `kind,value` header and the options as query parameters (only then). Every "
+            "creates nothing. A release named that is not ready yet is refused (409); without one, the "
+            "releases not ready are listed in `releases_pending`, and `unmatched` says nothing about them. "
+            "Send either a JSON object (`identifiers` plus the options) or a text/csv body with a "
+            "`kind,value` header and the options as query parameters (only then). Every "
             f"identifier is validated first; any bad one fails the request. At most {s.MAX_IDENTIFIERS:,} "
             f"identifiers and {MAX_BODY_BYTES // 2**20} MiB per request."
         ),
@@ -77,9 +90,11 @@ class MatchPreviewView(APIView):
     )
     def post(self, request):
         items, options = _read(request)
-        releases = _releases(dataset=options.get("dataset"), release=options.get("release"))
-        return Response(_preview(items, releases=releases, threshold=options.get("threshold"),
-                                 expand=options["expand"]))
+        releases, pending = _releases(dataset=options.get("dataset"), release=options.get("release"))
+        body = _preview(items, releases=releases, threshold=options.get("threshold"), expand=options["expand"])
+        body["releases_pending"] = [{"dataset": p.release.dataset.name, "release": p.release.name,
+                                     "status": p.release.status, "state": str(p)} for p in pending]
+        return Response(body)
 
 
 def _read(request) -> tuple[list[_Item], dict]:
@@ -127,17 +142,23 @@ def _read_csv(data: bytes | str) -> list[_Item]:
     return [_Item(index, p.kind, p.value, p.line) for index, p in enumerate(parsed)]
 
 
-def _releases(*, dataset: str | None, release: str | None) -> list[Release]:
-    """The ready releases to search; a named release must exist and be ready."""
+def _releases(*, dataset: str | None, release: str | None) -> tuple[list[Release], list[ReleaseProgress]]:
+    """The ready releases to search, and those (of the dataset, if named) not ready to be searched yet.
+
+    A named release must exist and be ready: searching a release still
+    indexing would report identifiers in it as hitting nothing.
+    """
     if release:
         found = release_get(dataset=dataset, release=release)
-        if found.status != Release.Status.READY:
-            raise TakedownError(f"release {found} is not ready to search (status: {found.status})")
-        return [found]
+        problem = release_not_ready_message(release=found)
+        if problem:
+            raise ReleaseNotReady(problem)
+        return [found], []
     ready = Release.objects.filter(status=Release.Status.READY).select_related("dataset")
-    if dataset:
-        ready = ready.filter(dataset=dataset_get(name=dataset))
-    return list(ready.order_by("dataset__name", "name"))
+    chosen = dataset_get(name=dataset) if dataset else None
+    if chosen is not None:
+        ready = ready.filter(dataset=chosen)
+    return list(ready.order_by("dataset__name", "name")), releases_not_ready(dataset=chosen)
 
 
 def _preview(items: list[_Item], *, releases: list[Release], threshold: int | None, expand: bool) -> dict:

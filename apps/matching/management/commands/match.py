@@ -5,9 +5,10 @@ import pyarrow.parquet as pq
 
 from apps.core import pdq
 from apps.core.commands import TakedownCommand
+from apps.core.errors import TakedownError
 from apps.core.identifiers import read_identifiers_file
 from apps.datasets.selectors import release_get
-from apps.matching.selectors import Query, allow_listed, hits_for
+from apps.matching.selectors import Query, allow_listed, hits_for, release_not_ready_message
 
 _SCHEMA = pa.schema([
     ("shard", pa.string()), ("key", pa.string()), ("kind", pa.string()), ("value", pa.string()),
@@ -16,7 +17,8 @@ _SCHEMA = pa.schema([
 
 
 class Command(TakedownCommand):
-    help = "Preview which samples of a release a removal file would hit, without creating a request."
+    help = ("Preview which samples of a release a removal file would hit, without creating a request; a release "
+            "that is not ready (still indexing, or failed) is refused.")
 
     def add_arguments(self, parser):
         parser.add_argument("dataset")
@@ -32,6 +34,10 @@ class Command(TakedownCommand):
         if threshold is not None:
             pdq.check_threshold(threshold, where="--threshold")
         rel = release_get(dataset=dataset, release=release)
+        problem = release_not_ready_message(release=rel)
+        if problem:
+            # Its index is not built: every identifier would seem to match nothing, a false all-clear.
+            raise TakedownError(problem)
         parsed = read_identifiers_file(file)
         queries = [Query(ref=i, kind=p.kind, value=p.value) for i, p in enumerate(parsed)]
         listed = {q.ref for q in allow_listed(queries)}

@@ -5,6 +5,8 @@ from apps.core.categories import Category
 from apps.core.commands import TakedownCommand
 from apps.core.errors import TakedownError
 from apps.core.identifiers import read_identifiers_file
+from apps.datasets.models import Release
+from apps.datasets.selectors import releases_progress
 from apps.events.services import events_drain
 from apps.removals.models import Channel
 from apps.removals.selectors import events_about
@@ -52,9 +54,18 @@ class Command(TakedownCommand):
             expanded = info["expanded"]
             self.stdout.write(f"Matched {info['matches']} samples in {len(info['releases'])} release(s)"
                               + (f", {expanded} of them through the same image elsewhere" if expanded else ""))
+            # Releases still indexing (or not yet caught up) are matched when ready: no all-clear until then.
+            pending = releases_progress(ids=info.get("pending", []))
+            for progress in pending:
+                ready = progress.release.status == Release.Status.READY
+                state = "ready now, being matched" if ready else str(progress)
+                self.stdout.write(f"Not yet matched against {progress.release} ({state}): "
+                                  "the request is matched against it once it is ready")
             unmatched = list(request.identifiers.filter(match_count=0).order_by("line", "pk"))
             if unmatched:
-                self.stdout.write(f"{len(unmatched)} identifier(s) match nothing yet:")
+                where = ("hit no ready release so far (the releases not yet matched may hold them)" if pending
+                         else "match nothing yet")
+                self.stdout.write(f"{len(unmatched)} identifier(s) {where}:")
                 for ident in unmatched:
                     self.stdout.write(f"  line {ident.line}: {ident.kind} {ident.value}")
         for run in drained.unfinished:
