@@ -36,8 +36,10 @@ REFUSED = [
     ("::a00:1", "the IPv4-compatible IPv4 address 10.0.0.1, a private address"),
 ]
 
+# Not a 6to4 address of a public IPv4 one: newer Python releases (CPython gh-113171) count all of 2002::/16 as
+# non-global.
 PUBLIC = ["93.184.216.34", "2606:4700::1", "2a00:1450:4001:82a::200e", "::ffff:93.184.216.34",
-          "64:ff9b::5db8:d822", "2002:5db8:d822::1"]
+          "64:ff9b::5db8:d822"]
 
 
 @pytest.mark.parametrize(("address", "why"), REFUSED)
