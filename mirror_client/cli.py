@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -45,6 +46,20 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _key_ref(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{16}|[0-9a-fA-F]{64}", value.strip()):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither a key id (16 hex digits) nor a sha256 fingerprint (64 hex digits)")
+    return value.strip().lower()
+
+
+def _trust_key(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-key", type=_key_ref, metavar="KEY_ID_OR_FINGERPRINT",
+                   help="the host's signing key expected: its key id or the sha256 of its 32 raw bytes, as the "
+                        "host's operators publish it. Without it the first sync trusts the key the host lists "
+                        "(trust on first use)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the client."""
     parser = argparse.ArgumentParser(
@@ -55,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("sync", help="fetch the newest blocklist of the local release, apply it, acknowledge")
     _connection(p, required=True)
+    _trust_key(p)
     p = commands.add_parser("receive", help="listen for the host's webhooks and sync when a blocklist is published")
     p.add_argument("--listen", required=True, help="HOST:PORT to listen on, e.g. 127.0.0.1:9000 (port 0: any)")
     p.add_argument("--secret", default=os.environ.get(SECRET_ENV),
@@ -63,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"also sync when no sync ran for this long, in case a webhook was lost "
                         f"(default {POLL_SECONDS}; 0: only on webhooks)")
     _connection(p, required=True)
+    _trust_key(p)
     p = commands.add_parser("verify", help="check that no blocked key is left in the local shards (exit 1 if any)")
     _connection(p, required=False)
     return parser
@@ -85,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sync":
             sync(args.server, args.token, args.dataset, args.data, release=args.release,
-                 public_key=args.public_key, log=log)
+                 public_key=args.public_key, log=log, trust_key=args.trust_key)
         elif args.command == "verify":
             return _verify(args, log)
         else:
@@ -118,7 +135,7 @@ def _receive(parser, args, log) -> int:
 
     def run_sync(announced: dict | None = None):
         sync(args.server, args.token, args.dataset, args.data, release=args.release, public_key=args.public_key,
-             log=log, announced=announced)
+             log=log, announced=announced, trust_key=args.trust_key)
 
     def say(line: str) -> None:  # the receiver's own lines go out even with --quiet when they are errors
         if not args.quiet or line.startswith("error:"):

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .errors import MirrorClientError
+from .events import PUBLISHED, published_problem
 
 TOLERANCE_SECONDS = 5 * 60
 MAX_BODY = 1 << 20
 SEEN_IDS = 10_000
-PUBLISHED = "blocklist.published"
 
 
 class WebhookError(MirrorClientError):
@@ -75,6 +75,21 @@ def verify_webhook(key: bytes, headers, body: bytes, now: float | None = None) -
         if version == "v1" and hmac.compare_digest(value, expected):
             return msg_id
     raise WebhookError(f"no valid v1 signature for webhook {msg_id}")
+
+
+def payload_problem(payload: object) -> str | None:
+    """What is wrong with the shape of a webhook payload, or None: an object with a string ``type`` and a ``data``
+    object, whose fields are those of a feed event for ``blocklist.published``."""
+    if not isinstance(payload, dict):
+        return "body is not a JSON object"
+    if not isinstance(payload.get("type"), str):
+        return "type is missing or not a string"
+    if not isinstance(payload.get("data"), dict):
+        return "data is missing or not an object"
+    if payload["type"] == PUBLISHED:
+        problem = published_problem(payload["data"])
+        return f"data.{problem}" if problem else None
+    return None
 
 
 class Receiver:
@@ -188,7 +203,7 @@ class Receiver:
             return True
 
     def handle(self, headers, body: bytes) -> tuple[int, dict]:
-        """Answer one POST: (status, JSON body)."""
+        """Answer one POST: (status, JSON body). A signed payload of the wrong shape is answered 400, with why."""
         try:
             msg_id = verify_webhook(self.key, headers, body)
         except WebhookError as exc:
@@ -197,20 +212,28 @@ class Receiver:
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return 400, {"detail": "body is not JSON"}
+            return self._malformed(msg_id, "body is not JSON")
+        except RecursionError:
+            return self._malformed(msg_id, "body is JSON nested too deeply")
+        problem = payload_problem(payload)
+        if problem:
+            return self._malformed(msg_id, problem)
         if not self.first_time(msg_id):
             self.log(f"webhook {msg_id}: already received, ignored")
             return 200, {"status": "duplicate"}
-        event_type = payload.get("type") if isinstance(payload, dict) else None
-        data = payload.get("data") if isinstance(payload, dict) else None
-        dataset = data.get("dataset") if isinstance(data, dict) else None
-        if event_type != PUBLISHED or (self.dataset and dataset and dataset != self.dataset):
+        event_type, data = payload["type"], payload["data"]
+        dataset = data.get("dataset")
+        if event_type != PUBLISHED or (self.dataset and dataset != self.dataset):
             self.log(f"webhook {msg_id}: {event_type} for {dataset or 'no dataset'}, nothing to do")
             return 200, {"status": "ignored"}
         self.log(f"webhook {msg_id}: {event_type} {dataset}/{data.get('release')} v{data.get('version')}, "
                  f"sync queued")
         self.request_sync({**data, "type": event_type})
         return 202, {"status": "accepted"}
+
+    def _malformed(self, msg_id: str, problem: str) -> tuple[int, dict]:
+        self.log(f"refused webhook {msg_id}: {problem}")
+        return 400, {"detail": problem}
 
     def _handler(self):
         receiver = self
@@ -233,11 +256,20 @@ class Receiver:
                 try:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:
+                    length = -1
+                if length < 0:
+                    self.close_connection = True  # where this body ends cannot be told
                     return self._answer(400, {"detail": "bad Content-Length"})
                 if length > MAX_BODY:
                     self.close_connection = True
                     return self._answer(413, {"detail": f"body larger than {MAX_BODY} bytes"})
-                self._answer(*receiver.handle(self.headers, self.rfile.read(length)))
+                body = self.rfile.read(length)
+                try:
+                    answer = receiver.handle(self.headers, body)
+                except Exception as exc:  # a bug must cost one request, answered, not the connection
+                    receiver.log(f"error: webhook not handled: unexpected {type(exc).__name__}: {exc}")
+                    answer = 500, {"detail": "the receiver failed on this request; see its log"}
+                self._answer(*answer)
 
             def do_GET(self):
                 self._answer(200, receiver.status())

@@ -21,6 +21,7 @@ from .errors import (
     UnknownKeyError,
     VerificationError,
 )
+from .events import PUBLISHED, feed_event_problem, published_problem
 from .fsutil import folder_lock
 from .state import (
     STATE_DIR,
@@ -51,7 +52,6 @@ from .verify import (
 LOCK_FILE = "sync.lock"
 
 FEED_PAGE_SIZE = 500
-PUBLISHED = "blocklist.published"
 # Beyond this many versions, only the newest manifest is fetched (no hash chain from the applied one).
 MAX_CHAIN = 50
 
@@ -153,6 +153,10 @@ def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE, et
     latest version of each subscribed release and a cursor to go on from: those
     events are in ``resync`` and reading goes on from that cursor. ``etag``: of
     an earlier empty read of the same cursor (see :class:`FeedRead`).
+
+    A malformed event (feed_event_problem) fails the read: the cursor must not
+    move past an event the client could not judge, or a version it announces
+    would never be applied.
     """
     read = FeedRead([], after)
     while True:
@@ -163,11 +167,11 @@ def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE, et
         if page.get("resync"):
             if read.resync is not None:
                 raise MirrorClientError(f"feed asked for a resync again at cursor {read.cursor}")
-            read.resync = [e for e in page["latest"] if isinstance(e, dict)]
+            read.resync = _sound_events(page["latest"], f"the feed's resync answer to cursor {read.cursor}")
             read.resync_detail = page["detail"]
             read.cursor = page["cursor"]
             continue
-        read.events.extend(e for e in page["events"] if isinstance(e, dict))
+        read.events.extend(_sound_events(page["events"], f"the feed after cursor {read.cursor}"))
         if page["more"] and page["next"] <= read.cursor:
             raise MirrorClientError(
                 f"feed says more events wait after {read.cursor} but its next cursor does not advance")
@@ -178,9 +182,20 @@ def read_feed(client: ApiClient, after: int, page_size: int = FEED_PAGE_SIZE, et
             return read
 
 
+def _sound_events(events: list, where: str) -> list[dict]:
+    for position, event in enumerate(events, 1):
+        problem = feed_event_problem(event)
+        if problem:
+            name = f"event {event['id']}" if isinstance(event, dict) and type(event.get("id")) is int else \
+                f"event number {position}"
+            raise MirrorClientError(f"{name} of {where} is malformed: {problem}; not reading past it (the cursor "
+                                    f"stays where it was, so the next sync reads it again once the host fixes it)")
+    return events
+
+
 def sync(server: str, token: str, dataset: str, data_dir: Path, *, release: str | None = None,
          public_key: str | None = None, log: Log = lambda line: None,
-         client: ApiClient | None = None, announced: dict | None = None) -> SyncResult:
+         client: ApiClient | None = None, announced: dict | None = None, trust_key: str | None = None) -> SyncResult:
     """Bring ``data_dir`` up to date with the newest blocklist of its release.
 
     Syncs of the same folder run one at a time (a lock in ``.takedown/``): a cron
@@ -191,15 +206,19 @@ def sync(server: str, token: str, dataset: str, data_dir: Path, *, release: str 
     manifest's signature and hash chain are checked all the same, and the next
     full sync moves the cursor on); otherwise it is ignored.
 
+    ``trust_key``: the key id or sha256 fingerprint of the signing key expected
+    (see :meth:`Session._trusted_keys`).
+
     Raises :class:`MirrorClientError` on any failure, after acknowledging the
     version concerned as ``failed`` when the server can be reached.
     """
     data_dir = Path(data_dir)
+    run = _Sync(server, token, dataset, data_dir, release, public_key, log, client, trust_key=trust_key).run
     if not data_dir.is_dir():  # said by the sync itself, without making a lock folder in a wrong place
-        return _Sync(server, token, dataset, data_dir, release, public_key, log, client).run(announced)
+        return run(announced)
     try:
         with folder_lock(data_dir / STATE_DIR / LOCK_FILE):
-            return _Sync(server, token, dataset, data_dir, release, public_key, log, client).run(announced)
+            return run(announced)
     except TimeoutError as exc:
         raise MirrorClientError(f"{data_dir}: {exc}; is a sync stuck?") from None
 
@@ -210,13 +229,14 @@ class Session:
     Shared by ``sync`` and ``verify``.
     """
 
-    def __init__(self, server, token, dataset, data_dir, release, public_key, log, client=None):
+    def __init__(self, server, token, dataset, data_dir, release, public_key, log, client=None, trust_key=None):
         self.server = server.rstrip("/")
         self.client = client or ApiClient(self.server, token)
         self.dataset = dataset
         self.data_dir = Path(data_dir)
         self.explicit_release = release
         self.public_key = public_key
+        self.trust_key = trust_key
         self.log = log
 
     def open(self) -> SyncState:
@@ -243,11 +263,18 @@ class Session:
         return state
 
     def _trusted_keys(self) -> dict[str, bytes]:
-        """Step 2: --public-key, else the trusted keys in the state, else pin the host's active key."""
+        """Step 2: --public-key, else the trusted keys in the state, else pin the host's active key.
+
+        Pinning the host's key at the first sync trusts whatever the host lists
+        then (trust on first use). With ``trust_key`` (--trust-key) the key must
+        be the expected one: the listed, pinned or given key must match it, or
+        the sync stops before anything is saved.
+        """
         state = self.state
         if self.public_key:
             raw = decode_public_key(self.public_key)
             key_id = key_id_for(raw)
+            self._expect({key_id: raw}, "given with --public-key")
             if state.trusted_keys and key_id not in state.trusted_keys:
                 self.log(f"note: trusting key {key_id} from --public-key instead of pinned "
                          f"{', '.join(sorted(state.trusted_keys))}")
@@ -257,9 +284,26 @@ class Session:
             active = {kid: published.keys[kid] for kid in sorted(published.active)}
             if not active:
                 raise VerificationError(f"{self.server} publishes no active Ed25519 signing key")
+            if self.trust_key:
+                active = self._expect(active, f"{self.server} lists as active")
             state.trusted_keys = {kid: base64.b64encode(raw).decode() for kid, raw in active.items()}
-            self.log(f"pinned signing key {', '.join(active)} from {self.server}")
+            how = "the key given with --trust-key" if self.trust_key else "trusted on first use"
+            self.log(f"pinned signing key {', '.join(active)} from {self.server} ({how})")
+        elif self.trust_key:
+            self._expect({kid: base64.b64decode(b64) for kid, b64 in state.trusted_keys.items()},
+                         f"{self.data_dir}/{STATE_DIR} has pinned")
         return {kid: base64.b64decode(b64) for kid, b64 in state.trusted_keys.items()}
+
+    def _expect(self, keys: dict[str, bytes], whose: str) -> dict[str, bytes]:
+        """The keys among ``keys`` that --trust-key names; VerificationError when none (or no --trust-key: all)."""
+        if not self.trust_key:
+            return keys
+        matching = {kid: raw for kid, raw in keys.items() if key_matches(self.trust_key, kid, raw)}
+        if not matching:
+            raise VerificationError(
+                f"the signing key {whose} ({', '.join(sorted(keys))}) is not the one expected with --trust-key "
+                f"{self.trust_key}; refusing to trust it (nothing was saved). Check the host's key out of band")
+        return matching
 
     def fetch_manifest(self, version: int, applied: int | None) -> tuple[dict, bytes, str]:
         """Fetch and verify one version's manifest: signature (following key rotations), identity, rollback."""
@@ -333,14 +377,14 @@ class Session:
 
 
 class _Sync(Session):
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.target: int | None = None
 
     def run(self, announced: dict | None = None) -> SyncResult:
         state = self.open()
-        if (announced and state.applied_version and self._mine(announced)
-                and announced.get("version") == state.applied_version + 1):
+        if (announced and state.applied_version and self._mine(announced) and not published_problem(announced)
+                and announced["version"] == state.applied_version + 1):
             self.log(f"webhook: {self.label} v{announced['version']} follows the applied "
                      f"v{state.applied_version}: applying it without reading the feed")
             try:
@@ -380,9 +424,7 @@ class _Sync(Session):
         state = self.state
         announced: dict[int, dict] = {}
         for event in (resync or []) + events:
-            version = event.get("version")
-            if type(version) is not int:
-                raise MirrorClientError(f"feed event {event.get('id')} has no version")
+            version = event["version"]
             earlier = announced.get(version)
             if earlier and earlier.get("manifest_sha256") != event.get("manifest_sha256"):
                 raise VerificationError(
@@ -557,6 +599,12 @@ class _Sync(Session):
             self.client.ack(self.dataset, self.release, version, "failed", str(exc))
         except MirrorClientError:
             pass  # the error being reported matters more than its acknowledgement
+
+
+def key_matches(expected: str, key_id: str, raw: bytes) -> bool:
+    """Whether ``expected`` (a key id, 16 hex digits, or a sha256 fingerprint, 64) names the key ``raw``."""
+    expected = expected.strip().lower()
+    return expected == key_id if len(expected) == 16 else expected == sha256_hex(raw)
 
 
 def _plural(n: int, word: str) -> str:

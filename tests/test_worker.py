@@ -31,7 +31,7 @@ def test_ci_runs_on_postgresql_and_redis():
 
 
 def test_a_worker_publishes_an_approval_and_notifies_the_mirror(
-        worker, release, release_on_disk, receiver, operator):
+        worker, release, release_on_disk, receiver, operator, allow_loopback_webhooks):
     mirror = mirror_create(name="hooked", datasets=[release.dataset], webhook_url=receiver.url, actor=operator)
     sample = release_on_disk.data.successful()[0]
     request = request_create(category="csam", actor=operator,

@@ -29,27 +29,94 @@ def needs_lookup(url: str) -> bool:
     return False
 
 
-def check_public_url(url: str) -> str | None:
-    """Refuse URLs that are not http(s) or whose host resolves to a private, loopback or link-local address.
+# Special-purpose ranges named in refusals; whether an address is refused is ipaddress' judgement, not this list.
+_RANGE_NAMES = [(ipaddress.ip_network(net), name) for net, name in (
+    ("100.64.0.0/10", "the shared address space 100.64.0.0/10, where cloud metadata services live"),
+    ("192.0.2.0/24", "a documentation range"), ("198.51.100.0/24", "a documentation range"),
+    ("203.0.113.0/24", "a documentation range"), ("2001:db8::/32", "a documentation range"),
+    ("198.18.0.0/15", "a benchmarking range"),
+    ("2001::/32", "a Teredo address"),
+)]
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SIXTOFOUR = ipaddress.ip_network("2002::/16")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
-    Returns the checked address to connect to (see pinned_client), or None when
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _kind(address: Address) -> str:
+    for network, name in _RANGE_NAMES:
+        if address.version == network.version and address in network:
+            return name
+    for attribute, name in (("is_unspecified", "the unspecified address"), ("is_loopback", "a loopback address"),
+                            ("is_link_local", "a link-local address"), ("is_multicast", "a multicast address"),
+                            ("is_private", "a private address"), ("is_reserved", "a reserved address")):
+        if getattr(address, attribute):
+            return name
+    return "not globally routable"
+
+
+def _low_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+
+
+def address_refusal(address: Address) -> str | None:
+    """Why an outgoing connection to `address` is refused, or None when it is a public address.
+
+    Public means global in the sense of the ipaddress module (so shared address
+    space, documentation and benchmarking ranges are refused with the private
+    ones) and not multicast or reserved. An IPv6 address that carries an IPv4
+    address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4, Teredo, IPv4-compatible) is
+    judged by that IPv4 address too: packets to it may end up there.
+    """
+    if address.version == 6:
+        # Only a way of writing an IPv4 address (the host or its NAT64 gateway translates it): that address decides.
+        translated = address.ipv4_mapped or (_low_ipv4(address) if address in _NAT64 else None)
+        if translated is not None:
+            why = address_refusal(translated)
+            return f"it stands for the IPv4 address {translated}, {why}" if why else None
+        carried = []
+        if address in _SIXTOFOUR:
+            carried.append(("6to4", address.sixtofour))
+        if address.teredo:
+            carried += [("Teredo server", address.teredo[0]), ("Teredo client", address.teredo[1])]
+        if address in _IPV4_COMPATIBLE and int(address) > 1:  # :: and ::1 are not IPv4-compatible addresses
+            carried.append(("IPv4-compatible", _low_ipv4(address)))
+        for form, embedded in carried:
+            why = address_refusal(embedded)
+            if why:
+                return f"it carries the {form} IPv4 address {embedded}, {why}"
+    if not address.is_global or address.is_multicast or address.is_reserved:
+        return _kind(address)
+    return None
+
+
+def check_public_url(url: str) -> str | None:
+    """Refuse URLs that are not http(s) or whose host resolves to an address that is not public (address_refusal).
+
+    Every address the name resolves to must be public. Returns the checked
+    address to connect to (see pinned_client), or None when
     WEBHOOKS_ALLOW_PRIVATE_ADDRESSES=true lets every address through (tests on loopback).
     """
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 literal
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
         raise Refused(f"not an http(s) URL: {url[:200]}")
     if settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES:
         return None
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise LookupFailed(f"cannot resolve {parts.hostname}: {exc.strerror}") from None
+        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise LookupFailed(f"cannot resolve {host}: {getattr(exc, 'strerror', None) or exc}") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-                or address.is_reserved or address.is_unspecified):
+        why = address_refusal(address)
+        if why:
             raise Refused(
-                f"{parts.hostname} resolves to the non-public address {address} "
+                f"{host} resolves to the non-public address {address}: {why} "
                 "(set WEBHOOKS_ALLOW_PRIVATE_ADDRESSES=true to allow it)"
             )
     return infos[0][4][0]

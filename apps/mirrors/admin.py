@@ -35,6 +35,7 @@ from apps.mirrors.services import (
     mirror_rotate_token,
     mirror_rotate_webhook_secret,
     mirror_update,
+    webhook_url_check,
 )
 from apps.mirrors.tasks import event_fanout_task
 
@@ -89,10 +90,24 @@ class DeliveryInline(ReadOnlyInline):
         return format_html('<a href="{}">{}</a>', url, "attempts / retry" if obj.status == "failed" else "attempts")
 
 
-class MirrorChangeForm(forms.ModelForm):
-    """The change page: the mirror's webhook, contact and datasets, saved together by mirror_update."""
+class _WebhookUrlForm(forms.ModelForm):
+    """Refuses, on the form rather than as an error page, a new webhook URL that sending would refuse."""
 
     webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)
+
+    def clean_webhook_url(self):
+        url = self.cleaned_data["webhook_url"]
+        if url and url != self.instance.webhook_url:
+            try:
+                webhook_url_check(url=url)
+            except TakedownError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return url
+
+
+class MirrorChangeForm(_WebhookUrlForm):
+    """The change page: the mirror's webhook, contact and datasets, saved together by mirror_update."""
+
     subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), required=False,
                                                help_text="Datasets it holds.")
 
@@ -106,8 +121,7 @@ class MirrorChangeForm(forms.ModelForm):
             self.fields["subscribe"].initial = list(self.instance.subscriptions.values_list("dataset", flat=True))
 
 
-class MirrorAddForm(forms.ModelForm):
-    webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)
+class MirrorAddForm(_WebhookUrlForm):
     subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), help_text="Datasets it holds.")
 
     class Meta:

@@ -62,12 +62,29 @@ class NewMirror:
     webhook_secret: str
 
 
+def webhook_url_check(*, url: str) -> None:
+    """Refuse a webhook URL that sending would refuse: not http(s), or a host with an address that is not public
+    (apps.core.net.check_public_url, the check each send makes again).
+
+    A host name that does not resolve yet passes: its DNS may be set up after
+    the mirror is registered, and each send checks the name again.
+    """
+    try:
+        net.check_public_url(url)
+    except net.LookupFailed:
+        pass
+    except net.Refused as exc:
+        raise TakedownError(f"webhook URL {url[:200]} is refused: {exc}") from None
+
+
 def mirror_create(*, name: str, datasets: list[Dataset], webhook_url: str = "", contact_email: str = "",
                   actor: Actor) -> NewMirror:
     """Create a mirror subscribed to datasets; the token is returned once and stored as a hash."""
     token_issue_check(kind=MIRROR_TOKENS, actor=actor)
     if Mirror.objects.filter(name=name).exists():
         raise TakedownError(f"a mirror named {name!r} already exists")
+    if webhook_url:
+        webhook_url_check(url=webhook_url)
     token, fields = MIRROR_TOKENS.new()
     secret = _new_secret() if webhook_url else ""
     with transaction.atomic():
@@ -115,6 +132,8 @@ def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor
     after = {"webhook_url": webhook_url, "contact_email": contact_email, "datasets": wanted}
     if before == after:
         return ""
+    if webhook_url and webhook_url != mirror.webhook_url:
+        webhook_url_check(url=webhook_url)
     new_secret = _new_secret() if webhook_url and not mirror.webhook_secret else ""
     with transaction.atomic():
         mirror.webhook_url, mirror.contact_email = webhook_url, contact_email

@@ -252,6 +252,7 @@ class FakeHost:
         self.requests: list[dict] = []
         self.fail: dict[str, list[int]] = {}  # path -> statuses answered before serving it
         self.page_size = 2
+        self.served_as: dict[int, object] = {}  # event id -> what the feed shows in its place (a broken event)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -342,7 +343,8 @@ class FakeHost:
             limit = min(int(query.get("limit", ["100"])[0]), self.page_size)
             waiting = [e for e in self.events if e["id"] > after]
             page = waiting[:limit]
-            return 200, {"events": page, "more": len(waiting) > len(page), "next": page[-1]["id"] if page else after}
+            return 200, {"events": [self.served_as.get(e["id"], e) for e in page], "more": len(waiting) > len(page),
+                         "next": page[-1]["id"] if page else after}
         if parts[:4] == ["api", "v1", "mirror", "datasets"] and len(parts) == 6 and parts[5] == "releases":
             return 200, {"dataset": parts[4], "releases": self.releases.get(parts[4], [])}
         if parts[:4] == ["api", "v1", "mirror", "blocklists"] and len(parts) >= 8:

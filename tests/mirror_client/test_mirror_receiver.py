@@ -1,6 +1,8 @@
 """The webhook receiver: requests signed by the real standardwebhooks package, a real HTTP server, real syncs."""
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -23,12 +25,16 @@ TOKEN = "td_mirror_testtoken"
 V1 = {"00000": ["000001", "000003"], "00002": ["000027"]}
 
 
-def post(url, payload, *, msg_id="msg_1", secret=SECRET, when=None, signature=None):
-    body = json.dumps(payload).encode()
+def post(url, payload, **kwargs):
+    return post_raw(url, json.dumps(payload).encode(), **kwargs)
+
+
+def post_raw(url, body, *, msg_id="msg_1", secret=SECRET, when=None, signature=None):
+    """POST these bytes, validly signed unless told otherwise; (status, decoded JSON answer)."""
     when = when or datetime.now(UTC)
     headers = {"content-type": "application/json", "webhook-id": msg_id,
                "webhook-timestamp": str(int(when.timestamp())),
-               "webhook-signature": signature or Webhook(secret).sign(msg_id, when, body.decode())}
+               "webhook-signature": signature or _sign(secret, msg_id, when, body)}
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
@@ -37,9 +43,19 @@ def post(url, payload, *, msg_id="msg_1", secret=SECRET, when=None, signature=No
         return exc.code, json.loads(exc.read())
 
 
+def _sign(secret, msg_id, when, body):
+    try:
+        return Webhook(secret).sign(msg_id, when, body.decode())
+    except UnicodeDecodeError:  # the package signs text only: the same HMAC, by hand, for bytes that are not UTF-8
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        digest = hmac.new(key, f"{msg_id}.{int(when.timestamp())}.".encode() + body, hashlib.sha256).digest()
+        return "v1," + base64.b64encode(digest).decode()
+
+
 def published(version=1, dataset="demo"):
     return {"type": "blocklist.published", "timestamp": "2026-11-28T01:00:00+00:00",
-            "data": {"id": version, "dataset": dataset, "release": "2026-11", "version": version}}
+            "data": {"id": version, "dataset": dataset, "release": "2026-11", "version": version,
+                     "manifest_sha256": f"{version:064x}"}}
 
 
 @pytest.fixture
@@ -239,6 +255,9 @@ def test_the_command_syncs_on_a_webhook_and_stops_on_sigterm(host, data_dir):
         url = first.split()[2]
         # The catch-up sync at start finds nothing yet.
         assert wait_for(lambda: any(r["path"] == "/api/v1/mirror/feed" for r in list(host.requests)))
+        for n, (body, reason) in enumerate(MALFORMED):  # each answered, none takes the receiver down
+            status, answer = post_raw(url, body, msg_id=f"bad{n}")
+            assert (status, answer["detail"][:len(reason)]) == (400, reason)
 
         host.publish("demo", "2026-11", V1)
         assert post(url, published(1), msg_id="td_evt_1")[0] == 202
@@ -248,5 +267,65 @@ def test_the_command_syncs_on_a_webhook_and_stops_on_sigterm(host, data_dir):
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "applied demo/2026-11 v1 (full)" in out
+    assert "refused webhook bad2: body is JSON nested too deeply" in out
     assert out.rstrip().endswith("stopped")
     assert "Traceback" not in err
+
+
+DEEP = b'{"type": "blocklist.published", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+def with_data(**changes):
+    payload = published()
+    payload["data"].update(changes)
+    return {"type": payload["type"], "data": {k: v for k, v in payload["data"].items() if v is not None}}
+
+
+MALFORMED = [
+    (b"not json", "body is not JSON"),
+    (b"\xff\xfe", "body is not JSON"),
+    (DEEP, "body is JSON nested too deeply"),
+    (b'["blocklist.published"]', "body is not a JSON object"),
+    (json.dumps({"data": {}}).encode(), "type is missing or not a string"),
+    (json.dumps({"type": 7, "data": {}}).encode(), "type is missing or not a string"),
+    (json.dumps({"type": "blocklist.published", "data": "v1 is out"}).encode(), "data is missing or not an object"),
+    (json.dumps({"type": "blocklist.published"}).encode(), "data is missing or not an object"),
+    (json.dumps({"type": "mirror.test", "data": [1]}).encode(), "data is missing or not an object"),
+    (json.dumps(with_data(dataset=None)).encode(), "data.dataset is missing, not a name"),
+    (json.dumps(with_data(release=["2026-11"])).encode(), "data.release is ['2026-11'], not a name"),
+    (json.dumps(with_data(version=-1)).encode(), "data.version is -1, not a positive whole number"),
+    (json.dumps(with_data(version="2")).encode(), "data.version is '2', not a positive whole number"),
+    (json.dumps(with_data(version=True)).encode(), "data.version is True, not a positive whole number"),
+    (json.dumps(with_data(version=1.0)).encode(), "data.version is 1.0, not a positive whole number"),
+    (json.dumps(with_data(manifest_sha256=None)).encode(), "data.manifest_sha256 is missing, not 64 lower-case"),
+]
+
+
+@pytest.mark.parametrize(("body", "reason"), MALFORMED, ids=[r for _, r in MALFORMED])
+def test_it_answers_400_to_a_signed_but_malformed_payload_and_serves_the_next(receiver, body, reason):
+    status, answer = post_raw(receiver.url, body, msg_id="bad")
+
+    assert status == 400
+    assert answer["detail"].startswith(reason)
+    assert any(line.startswith("refused webhook bad: ") for line in receiver.lines)
+    time.sleep(0.1)
+    assert receiver.calls == []
+    # Still up, and the refused id was not recorded: the host's corrected retry is taken.
+    assert post(receiver.url, published(), msg_id="bad") == (202, {"status": "accepted"})
+    assert wait_for(lambda: len(receiver.calls) == 1)
+
+
+def test_a_bad_content_length_is_answered_too(receiver):
+    import http.client
+
+    port = int(receiver.url.rsplit(":", 1)[1])
+    for length in ("-5", "many"):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.putrequest("POST", "/")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (400, {"detail": "bad Content-Length"})
+        connection.close()
+    assert post(receiver.url, published()) == (202, {"status": "accepted"})
+

@@ -203,3 +203,53 @@ def test_the_mirror_services_refuse_staff_without_the_admin_role(hooked, staff_w
         with pytest.raises(TakedownError, match="only staff with the admin role may"):
             call()
     assert Mirror.objects.get().active and mirror_authenticate(token=hooked.token)
+
+
+def test_it_refuses_a_webhook_url_on_a_non_public_address(logged_in, release, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
+    response = logged_in.post("/admin/mirrors/mirror/add/", {
+        "name": "metadata", "contact_email": "", "webhook_url": "http://100.64.0.1/latest/meta-data/",
+        "subscribe": [release.dataset.pk]})
+    page = response.content.decode()
+    assert response.status_code == 200  # the form again, with the reason on the field
+    assert ("webhook URL http://100.64.0.1/latest/meta-data/ is refused: 100.64.0.1 resolves to the non-public "
+            "address 100.64.0.1: the shared address space 100.64.0.0/10") in page
+    assert not Mirror.objects.exists()
+
+
+def test_it_refuses_changing_a_webhook_url_to_a_non_public_address(logged_in, release, run_command, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
+    run_command("create_mirror", "lab", "--subscribe", "demo", "--webhook", "https://93.184.216.34/hook")
+    mirror = Mirror.objects.get()
+    response = logged_in.post(f"/admin/mirrors/mirror/{mirror.pk}/change/", {
+        "contact_email": "ops@lab.example", "webhook_url": "http://[2002:c0a8:101::1]/hook",
+        "subscribe": [release.dataset.pk],
+        "subscriptions-TOTAL_FORMS": "0", "subscriptions-INITIAL_FORMS": "0",
+        "acknowledgements-TOTAL_FORMS": "0", "acknowledgements-INITIAL_FORMS": "0",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 200
+    assert ("2002:c0a8:101::1 resolves to the non-public address 2002:c0a8:101::1: it carries the 6to4 IPv4 "
+            "address 192.168.1.1, a private address") in response.content.decode()
+    mirror.refresh_from_db()
+    assert (mirror.webhook_url, mirror.contact_email) == ("https://93.184.216.34/hook", "")
+    assert not AuditEvent.objects.filter(action="mirror.changed").exists()
+
+
+def test_the_command_and_the_services_refuse_it_too(run_command, release, hooked, settings):
+    from django.core.management.base import CommandError
+
+    from apps.core.actors import Actor
+    from apps.core.errors import TakedownError
+    from apps.mirrors.services import mirror_update
+
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
+    with pytest.raises(CommandError, match=r"webhook URL http://\[64:ff9b::a9fe:a9fe\]/hook is refused: "
+                                           r"64:ff9b::a9fe:a9fe resolves to the non-public address "
+                                           r"64:ff9b::a9fe:a9fe: it stands for the IPv4 address 169\.254\.169\.254"):
+        run_command("create_mirror", "cloud", "--subscribe", "demo", "--webhook", "http://[64:ff9b::a9fe:a9fe]/hook")
+    assert not Mirror.objects.filter(name="cloud").exists()
+    with pytest.raises(TakedownError, match="198.18.0.1: a benchmarking range"):
+        mirror_update(mirror=hooked.mirror, webhook_url="http://198.18.0.1/hook", contact_email="",
+                      actor=Actor.system())
+    assert Mirror.objects.get(pk=hooked.mirror.pk).webhook_url == "https://hooks.example/x"

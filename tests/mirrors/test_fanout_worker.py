@@ -24,7 +24,7 @@ def fleet():
 
 
 def test_every_mirror_gets_the_event_within_seconds_though_a_fifth_fail_or_are_slow(
-        start_worker, release, release_on_disk, operator, fleet):
+        start_worker, release, release_on_disk, operator, fleet, allow_loopback_webhooks):
     worker = start_worker("fanout")
     secrets = {}
     for i in range(100):

@@ -262,7 +262,7 @@ def test_an_attempt_cut_off_by_a_dying_worker_is_closed_on_the_next_try(release,
     assert second.status == "succeeded"
 
 
-def test_a_mirror_with_a_webhook_url_always_has_a_secret(release, fleet, staff_with):
+def test_a_mirror_with_a_webhook_url_always_has_a_secret(release, fleet, staff_with, allow_loopback_webhooks):
     admin = Actor.for_user(staff_with("boss", "admin"))
     mirror = mirror_create(name="plain", datasets=[release.dataset], actor=Actor.system()).mirror
     assert mirror.webhook_secret == ""

@@ -12,8 +12,12 @@ from tests.mirrors.support import publish
 
 
 @pytest.fixture
-def hooked(release, receiver):
-    return mirror_create(name="hooked", datasets=[release.dataset], webhook_url=receiver.url, actor=Actor.system())
+def hooked(release, receiver, settings):
+    # Registered while loopback is allowed; each test says whether sending to it is (allow_loopback_webhooks).
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True
+    created = mirror_create(name="hooked", datasets=[release.dataset], webhook_url=receiver.url, actor=Actor.system())
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
+    return created
 
 
 def _publish(operator, key):
@@ -101,3 +105,16 @@ def test_it_sends_a_claimed_delivery_only_once(hooked, receiver, release_on_disk
     assert delivery_send(delivery_id=delivery.pk) is None
     assert len(receiver.received) == 1
     assert json.loads(receiver.received[0].body)["data"]["dataset"] == "demo"
+
+
+def test_a_url_stored_before_the_check_is_still_refused_when_sending(hooked, receiver, release_on_disk, operator):
+    # As if saved before the check existed: sending judges the address again.
+    type(hooked.mirror).objects.filter(pk=hooked.mirror.pk).update(webhook_url="http://[2002:6440:1::1]/hook")
+    _publish(operator, release_on_disk.data.successful()[0].key)
+    delivery = WebhookDelivery.objects.get()
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert delivery.attempts.get().error.startswith(
+        "2002:6440:1::1 resolves to the non-public address 2002:6440:1::1: it carries the 6to4 IPv4 address "
+        "100.64.0.1, the shared address space 100.64.0.0/10")
