@@ -16,6 +16,7 @@ from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdmin
 from apps.core.errors import TakedownError
+from apps.core.forms import CheckedModelForm
 from apps.datasets.models import Dataset
 from apps.mirrors.deadlines import duration_text, mirror_compliance
 from apps.mirrors.models import (
@@ -89,7 +90,7 @@ class DeliveryInline(ReadOnlyInline):
         return format_html('<a href="{}">{}</a>', url, "attempts / retry" if obj.status == "failed" else "attempts")
 
 
-class MirrorChangeForm(forms.ModelForm):
+class MirrorChangeForm(CheckedModelForm):
     """The change page: the mirror's webhook, contact and datasets, saved together by mirror_update."""
 
     webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)
@@ -106,7 +107,7 @@ class MirrorChangeForm(forms.ModelForm):
             self.fields["subscribe"].initial = list(self.instance.subscriptions.values_list("dataset", flat=True))
 
 
-class MirrorAddForm(forms.ModelForm):
+class MirrorAddForm(CheckedModelForm):
     webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)
     subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), help_text="Datasets it holds.")
 
