@@ -3,16 +3,16 @@
 Such a URL names nothing (PostgreSQL cannot even compare with a NUL), so it is
 answered before any view or the database sees it, the same on every database:
 404 for the path, 400 naming the query parameter. Both in the API's JSON shape
-under /api/ (apps.core.api.exceptions).
+under /api/ (apps.core.api.exceptions), Django's pages elsewhere.
 """
-from django.core.exceptions import SuspiciousOperation
 from django.http import Http404
 
 from apps.core import validation
+from apps.core.api.exceptions import bad_request
 
 
-class BadQuery(SuspiciousOperation):
-    """A query parameter the edge refuses (Django answers 400 and logs it as a security event)."""
+class BadQuery(ValueError):
+    """A query parameter the edge refuses; the message names it."""
 
 
 class EdgeInputMiddleware:
@@ -26,9 +26,9 @@ class EdgeInputMiddleware:
         for name, values in request.GET.lists():
             problem = validation.text_problem(name)
             if problem:
-                raise BadQuery(f"a query parameter name {problem}")
+                return bad_request(request, BadQuery(f"a query parameter name {problem}"))
             for value in values:
                 problem = validation.text_problem(value, free_text=True)
                 if problem:
-                    raise BadQuery(f"query parameter {name}: {problem}")
+                    return bad_request(request, BadQuery(f"query parameter {name}: {problem}"))
         return self.get_response(request)
