@@ -118,6 +118,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the URL: a control character in its path or query goes no further.
+    "apps.core.middleware.EdgeInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -264,6 +266,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
+    # JSON only, checked (nesting depth, control characters): the bulk endpoints set their own parsers.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.api.bodies.CheckedJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

@@ -5,6 +5,10 @@ from drf_spectacular.views import SpectacularAPIView
 
 from apps.blocklists.api.views import SigningKeysView
 
+# JSON under /api/ (apps.core.api.exceptions), Django's pages elsewhere.
+handler400 = "apps.core.api.exceptions.bad_request"
+handler404 = "apps.core.api.exceptions.not_found"
+
 admin.site.site_header = "Takedown"
 admin.site.site_title = "Takedown"
 admin.site.index_title = "Removal requests, datasets and mirrors"

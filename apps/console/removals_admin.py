@@ -16,6 +16,7 @@ from apps.core.actors import Actor
 from apps.core.admin import ServiceAdmin
 from apps.core.categories import RESTRICTED_CATEGORIES, Category
 from apps.core.errors import TakedownError
+from apps.core.forms import CheckedForm, CheckedModelForm
 from apps.core.identifiers import parse_identifiers_csv
 from apps.events.selectors import runs_for_objects
 from apps.matching.selectors import request_matches_grouped, request_pending_releases
@@ -61,7 +62,7 @@ class IdentifierInline(admin.TabularInline):
         return False
 
 
-class RemovalRequestAddForm(forms.ModelForm):
+class RemovalRequestAddForm(CheckedModelForm):
     identifiers_csv = forms.CharField(
         label="Identifiers",
         widget=forms.Textarea(attrs={"rows": 8, "cols": 90, "placeholder": "kind,value\nurl,https://...\nsha256,..."}),
@@ -90,25 +91,25 @@ class RemovalRequestAddForm(forms.ModelForm):
         return data
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(CheckedForm):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 
 
-class CounterNoticeForm(forms.Form):
+class CounterNoticeForm(CheckedForm):
     counter_party = forms.CharField(max_length=300)
     statement = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
 
-class LawsuitForm(forms.Form):
+class LawsuitForm(CheckedForm):
     reference = forms.CharField(max_length=300, help_text="The court and case number.")
 
 
-class ExtensionForm(forms.Form):
+class ExtensionForm(CheckedForm):
     months = forms.TypedChoiceField(choices=[(1, "1 month"), (2, "2 months")], coerce=int)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 
 
-class DmcaForm(forms.Form):
+class DmcaForm(CheckedForm):
     """The six elements of 17 USC 512(c)(3)(A), as the requester sent them (by post, email or a second form)."""
 
     signature = forms.CharField(max_length=300, required=False, help_text="(i) Physical or electronic signature.")
@@ -123,7 +124,7 @@ class DmcaForm(forms.Form):
                                                                           "authority under penalty of perjury.")
 
 
-class HotlineForm(forms.Form):
+class HotlineForm(CheckedForm):
     hotline = forms.ChoiceField(choices=HotlineReport.Hotline.choices)
     hotline_name = forms.CharField(max_length=200, required=False)
     report_id = forms.CharField(max_length=200)

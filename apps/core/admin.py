@@ -2,6 +2,8 @@
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
 
+from apps.core.forms import CheckedModelForm
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records written only by the product's services: staff can look, not edit."""
@@ -37,6 +39,7 @@ class ServiceAdmin(admin.ModelAdmin):
     is a field of the form, changed by `update`.
     """
 
+    form = CheckedModelForm
     add_form = None
     add_fields: list[str] = []
     update = None

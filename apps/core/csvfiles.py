@@ -1,7 +1,9 @@
 """Reading CSV files whose header names their columns: one reader for every list staff and flaggers send.
 
 A file is read whole before anything is written: every bad line is named by
-its number (up to MAX_REPORTED_ERRORS), and one bad line fails the file.
+its number (up to MAX_REPORTED_ERRORS), and one bad line fails the file. Every
+field is checked as apps.core.validation says: no control character or lone
+surrogate, at most validation.MAX_FIELD_CHARS characters.
 """
 import csv
 import io
@@ -9,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from apps.core import validation
 from apps.core.errors import TakedownError
 
 MAX_REPORTED_ERRORS = 50
@@ -40,15 +43,19 @@ def read_keyed_csv(data: bytes | str, *, columns: tuple[str, ...], parse: Callab
     """(line, parse(row)) for every non-blank row of a CSV whose first non-blank line names `columns`.
 
     Column names are matched case-insensitively; other named columns are
-    ignored. A row with more fields than the header, or too few for the
-    columns, is a bad line, and so is one `parse` refuses with a ValueError
-    (its message says why).
+    ignored. A row with more or fewer fields than the header is a bad line, and
+    so is one with a refused field (validation.check_fields) or one `parse`
+    refuses with a ValueError (its message says why).
     """
     reader = csv.reader(io.StringIO(decode(data, source_name=source_name), newline=""))
     try:
         header = next((row for row in reader if any(cell.strip() for cell in row)), None)
         if header is None:
             raise TakedownError(f"{source_name}: empty file (expected a header line '{','.join(columns)}')")
+        try:
+            validation.check_fields(header, names=[])
+        except validation.InvalidInput as exc:
+            raise TakedownError(f"{source_name} line {reader.line_num} (the header): {exc}") from None
         names = [cell.strip().lower() for cell in header]
         if any(column not in names for column in columns):
             raise TakedownError(f"{source_name} line {reader.line_num}: header must name the column"
@@ -63,19 +70,35 @@ def read_keyed_csv(data: bytes | str, *, columns: tuple[str, ...], parse: Callab
             if len(row) > len(names):
                 errors.append(f"line {line}: {len(row)} fields, but the header names only {len(names)}")
                 continue
-            if len(row) <= max(at.values()):
-                errors.append(f"line {line}: expected {len(names)} columns, got {len(row)}")
+            if len(row) < len(names):
+                errors.append(f"line {line}: {len(row)} field{'s' if len(row) > 1 else ''}, but the header names "
+                              f"{len(names)}")
                 continue
             try:
+                validation.check_fields(row, names=names)
                 rows.append((line, parse({column: row[index] for column, index in at.items()})))
             except ValueError as exc:
                 errors.append(f"line {line}: {exc}")
-    except csv.Error as exc:  # e.g. a field over the csv module's size limit, or a NUL byte
-        raise TakedownError(f"{source_name} line {reader.line_num}: not readable as CSV ({exc}), "
-                            f"{outcome}") from None
+    except csv.Error as exc:
+        raise TakedownError(f"{source_name} line {reader.line_num}: {_csv_problem(exc)}, {outcome}") from None
     if errors:
         raise bad_lines(source_name, errors, outcome=outcome)
     return rows
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a field is longer than {validation.MAX_FIELD_CHARS:,} characters"
+    return f"not readable as CSV ({exc})"
+
+
+def rows_of(data: str) -> int | None:
+    """Non-blank CSV rows of a text, header included; None when it is not readable as CSV (read_keyed_csv says
+    why)."""
+    try:
+        return sum(1 for row in csv.reader(io.StringIO(data, newline="")) if any(cell.strip() for cell in row))
+    except csv.Error:
+        return None
 
 
 def read_file(path: str | Path) -> bytes:

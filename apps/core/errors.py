@@ -13,3 +13,7 @@ class TakedownError(Exception):
         if not self.details:
             return self.message
         return "\n".join([self.message, *(f"  {line}" for line in self.details)])
+
+
+class NotFoundError(TakedownError):
+    """A TakedownError about something named that does not exist (a blocklist version): the API answers 404."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from apps.core import validation
 from apps.core.csvfiles import read_file, read_keyed_csv
 from apps.core.errors import TakedownError
 
@@ -44,7 +45,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 8192
 
 
-class InvalidIdentifier(ValueError):
+class InvalidIdentifier(validation.InvalidInput):
     """A value that is not a valid identifier of its kind; the message says why."""
 
 
@@ -57,7 +58,14 @@ def parse_kind(raw: str) -> str:
 
 
 def normalise(kind: str, raw: str) -> str:
-    """Validate a value of the given kind and return its canonical form."""
+    """Validate a value of the given kind and return its canonical form.
+
+    A control character or lone surrogate anywhere (validation.text_problem) is
+    refused, not stripped: only leading and trailing spaces are.
+    """
+    problem = validation.text_problem(raw)
+    if problem:
+        raise InvalidIdentifier(f"{kind} value {problem}")
     value = raw.strip()
     if not value:
         raise InvalidIdentifier(f"empty {kind} value")
@@ -123,9 +131,12 @@ def normalise_url(url: str) -> str:
     fragment, gives http(s) an explicit "/" path, and normalises percent-escapes
     (upper-case hex, unreserved characters decoded). Path case, query order and
     trailing slashes are kept: servers may treat them differently. Never raises:
-    a dataset's malformed URL is kept as it is, trimmed.
+    a dataset's malformed URL is kept as it is, trimmed, and so is one with a
+    control character (urlsplit would drop some, making it another URL).
     """
     url = url.strip()
+    if validation.text_problem(url):
+        return url
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()

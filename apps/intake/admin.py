@@ -5,11 +5,12 @@ from django.db.models import Count
 from apps.core.actors import Actor
 from apps.core.admin import ServiceAdmin
 from apps.core.errors import TakedownError
+from apps.core.forms import CheckedModelForm
 from apps.intake.flaggers import flagger_create, flagger_revoke, flagger_rotate_token, flagger_update
 from apps.intake.models import TrustedFlagger
 
 
-class TrustedFlaggerAddForm(forms.ModelForm):
+class TrustedFlaggerAddForm(CheckedModelForm):
     class Meta:
         model = TrustedFlagger
         fields = ["name", "kind", "contact_email"]

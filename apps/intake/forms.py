@@ -5,6 +5,7 @@ import secrets
 from django import forms
 
 from apps.core.categories import Category
+from apps.core.forms import CheckedForm
 from apps.intake.services import parse_lines
 from apps.removals.models import DmcaNotice
 
@@ -17,7 +18,7 @@ OPT_OUT_HELP = IDENTIFIERS_HELP + (
     "as prefix:https://example.com/gallery/."
 )
 
-class ReportForm(forms.Form):
+class ReportForm(CheckedForm):
     category = Category.OTHER
     title = "Something else"
     # Personal data asked of the requester; csam reports may be anonymous.
@@ -199,7 +200,7 @@ CHOICES = [
 ]
 
 
-class DmcaNoticeForm(forms.Form):
+class DmcaNoticeForm(CheckedForm):
     """The six DMCA elements alone, for completing a notice from the status page (as on the copyright form)."""
 
     def __init__(self, *args, **kwargs):

@@ -5,6 +5,7 @@ from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.core.categories import RESTRICTED_CATEGORIES
+from apps.core.forms import CheckedModelForm
 from apps.core.identifiers import KIND_CHOICES, InvalidIdentifier, normalise
 from apps.datasets.models import Release
 from apps.matching.models import AllowListEntry, Match
@@ -29,7 +30,7 @@ class MatchAdmin(ReadOnlyAdmin):
         return matches
 
 
-class AllowListAddForm(forms.ModelForm):
+class AllowListAddForm(CheckedModelForm):
     kind = forms.ChoiceField(choices=[("", "---------"), *KIND_CHOICES], required=False,
                              help_text="For an identifier everywhere: its kind and value.")
     release = forms.ModelChoiceField(queryset=Release.objects.filter(status=Release.Status.READY), required=False,

@@ -16,6 +16,7 @@ from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdmin
 from apps.core.errors import TakedownError
+from apps.core.forms import CheckedModelForm
 from apps.datasets.models import Dataset
 from apps.mirrors.deadlines import duration_text, mirror_compliance
 from apps.mirrors.models import (
@@ -90,7 +91,7 @@ class DeliveryInline(ReadOnlyInline):
         return format_html('<a href="{}">{}</a>', url, "attempts / retry" if obj.status == "failed" else "attempts")
 
 
-class _WebhookUrlForm(forms.ModelForm):
+class _WebhookUrlForm(CheckedModelForm):
     """Refuses, on the form rather than as an error page, a new webhook URL that sending would refuse."""
 
     webhook_url = forms.URLField(required=False, assume_scheme="https", max_length=1000)

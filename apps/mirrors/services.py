@@ -20,7 +20,7 @@ from apps.blocklists.models import BlocklistVersion
 from apps.core import faults, mail, net, roles
 from apps.core.actors import Actor
 from apps.core.backoff import backoff_seconds
-from apps.core.errors import TakedownError
+from apps.core.errors import NotFoundError, TakedownError
 from apps.core.locks import serialize
 from apps.datasets.models import Dataset
 from apps.events.services import event_record
@@ -301,7 +301,7 @@ def ack_record(*, mirror: Mirror, dataset: str, release: str, version: int, stat
     if blocklist is None:  # the slow path names what is wrong
         if not mirror.subscriptions.filter(dataset__name=dataset).exists():
             raise TakedownError(f"mirror {mirror.name!r} is not subscribed to dataset {dataset!r}")
-        raise TakedownError(f"no blocklist version {version} of {dataset}/{release}")
+        raise NotFoundError(f"no blocklist version {version} of {dataset}/{release}")
     with transaction.atomic():
         # One INSERT ... ON CONFLICT UPDATE: a second report on the same version updates the first.
         (ack,) = Acknowledgement.objects.bulk_create(

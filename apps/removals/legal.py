@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core import net, roles
+from apps.core import net, roles, validation
 from apps.core.actors import Actor
 from apps.core.categories import Category
 from apps.core.errors import TakedownError
@@ -97,7 +97,7 @@ def counter_notice_record(*, request: RemovalRequest, actor: Actor, counter_part
                             "a counter-notice answers a removal that was published")
     if not counter_party.strip():
         raise TakedownError("a counter-notice names who sent it")
-    received_at = received_at or timezone.now()
+    received_at = validation.sane_moment(received_at, field="received_at") or timezone.now()
     start = timezone.localdate(received_at)
     with transaction.atomic():
         notice = CounterNotice.objects.create(

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core import mail, pdq, roles
+from apps.core import mail, pdq, roles, validation
 from apps.core.actors import Actor
 from apps.core.categories import Category
 from apps.core.errors import TakedownError
@@ -107,7 +107,7 @@ def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor:
         raise TakedownError("a removal request needs at least one identifier")
     if actor.user is not None:
         roles.require_role(actor.user, roles.INTAKE, "log removal requests")
-    received_at = received_at or timezone.now()
+    received_at = validation.sane_moment(received_at, field="received_at") or timezone.now()
     intake = intake or Intake()
     policy = Policy.current()
     rows = [(i.kind, i.value, i.line) for i in identifiers]
@@ -165,6 +165,7 @@ def _hotline_report_write(*, request: RemovalRequest, actor: Actor, hotline: str
         raise TakedownError(f"unknown hotline {hotline!r} (expected one of: {', '.join(HotlineReport.Hotline.values)})")
     if not report_id.strip():
         raise TakedownError("a hotline report needs its report id")
+    validation.sane_moment(reported_at, field="hotline reported_at")
     with transaction.atomic():
         existing = HotlineReport.objects.select_for_update().filter(request=request).first()
         if existing is not None:

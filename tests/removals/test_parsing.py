@@ -39,7 +39,7 @@ def test_it_names_every_bad_line_and_keeps_nothing():
     assert error.details == [
         "line 2: md5 'xyz' is not hexadecimal",
         "line 4: unknown kind 'photodna' (expected one of: url, key, md5, sha1, sha256, pdq, domain, url_prefix)",
-        "line 5: expected 2 columns, got 1",
+        "line 5: 1 field, but the header names 2",
     ]
 
 

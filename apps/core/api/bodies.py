@@ -1,19 +1,23 @@
-"""Reading bulk identifier bodies: JSON or CSV, far beyond Django's upload limit, every item validated.
+"""Reading request bodies: every JSON body checked alike, and bulk identifier bodies (JSON or CSV) far beyond
+Django's upload limit, every item validated.
 
-The approach of the match preview API (apps.matching.api.views), shared so the
-other bulk endpoints read bodies the same way. A body over MAX_BODY_BYTES is
-refused with 413; a bad identifier fails the whole request with each one named
-(`index N: ...` for JSON, `line N: ...` for CSV), so nothing is half-written.
+Every JSON body of the API goes through CheckedJSONParser (the default parser)
+or JSONBodyParser (the bulk endpoints): nesting beyond
+validation.MAX_JSON_DEPTH, a lone surrogate or a control character in any
+string is a 400 naming the place. The bulk approach is the match preview API's
+(apps.matching.api.views), shared so the other bulk endpoints read bodies the
+same way. A body over MAX_BODY_BYTES is refused with 413; a bad identifier
+fails the whole request with each one named (`index N: ...` for JSON, `line N:
+...` for CSV), so nothing is half-written.
 """
-import csv
 import io
 
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 
-from apps.core import identifiers
-from apps.core.csvfiles import bad_lines
+from apps.core import identifiers, validation
+from apps.core.csvfiles import bad_lines, rows_of
 from apps.core.errors import TakedownError
 from apps.core.identifiers import ParsedIdentifier, parse_identifiers_csv
 
@@ -38,15 +42,35 @@ def _read_body(stream, parser_context, limit: int) -> bytes:
     return data
 
 
+def _parse_checked(parse):
+    """The JSON that `parse()` reads, checked by validation.check_json; ParseError (a 400) names what is wrong."""
+    try:
+        data = parse()
+    except RecursionError:  # far deeper than MAX_JSON_DEPTH: the parser itself gave up
+        raise ParseError(f"JSON body: nested deeper than {validation.MAX_JSON_DEPTH} levels") from None
+    try:
+        validation.check_json(data, where="")
+    except validation.InvalidInput as exc:
+        raise ParseError(f"JSON body: {exc}") from None
+    return data
+
+
+class CheckedJSONParser(JSONParser):
+    """DRF's JSONParser (bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE), then validation.check_json."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return _parse_checked(lambda: super(CheckedJSONParser, self).parse(stream, media_type, parser_context))
+
+
 class JSONBodyParser(BaseParser):
-    """application/json as DRF's JSONParser reads it, up to `max_bytes`."""
+    """application/json as CheckedJSONParser reads it, up to `max_bytes`."""
 
     media_type = JSONParser.media_type
     max_bytes = MAX_BODY_BYTES
 
     def parse(self, stream, media_type=None, parser_context=None):
         data = _read_body(stream, parser_context, self.max_bytes)
-        return JSONParser().parse(io.BytesIO(data), media_type, parser_context)
+        return _parse_checked(lambda: JSONParser().parse(io.BytesIO(data), media_type, parser_context))
 
 
 class CSVParser(BaseParser):
@@ -137,10 +161,10 @@ def identifiers_from_csv(data: bytes | str, *, limit: int) -> list[ParsedIdentif
 
 
 def _csv_rows(data: bytes | str) -> int | None:
-    """Non-blank CSV rows, header included; None when the text cannot be decoded (the parser says why)."""
+    """Non-blank CSV rows, header included; None when the text cannot be decoded or read (the parser says why)."""
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             return None
-    return sum(1 for row in csv.reader(io.StringIO(data, newline="")) if any(cell.strip() for cell in row))
+    return rows_of(data)

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.core import identifiers
+from apps.core.api.serializers import one_line, sane_moment
 from apps.core.categories import Category
 from apps.intake.flaggers import MAX_IDENTIFIERS
 from apps.removals.models import HotlineReport, Status
@@ -10,11 +11,15 @@ class HotlineSerializer(serializers.Serializer):
     """The hotline report a csam request was filed with (18 USC 2258A and its equivalents)."""
 
     hotline = serializers.ChoiceField(choices=HotlineReport.Hotline.choices)
-    report_id = serializers.CharField(max_length=200, help_text="The hotline's id for the report.")
+    report_id = serializers.CharField(max_length=200, validators=[one_line],
+                                      help_text="The hotline's id for the report.")
     reported_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="When it was reported (ISO 8601; default: now).")
+        required=False, allow_null=True, validators=[sane_moment],
+        help_text="When it was reported (ISO 8601; default: now). Not in the future (a few "
+                  "minutes of clock skew aside), not before 1990.")
     hotline_name = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, help_text="The hotline's name, when `hotline` is other.")
+        max_length=200, required=False, allow_blank=True, validators=[one_line],
+        help_text="The hotline's name, when `hotline` is other.")
 
 
 class SubmissionOptionsSerializer(serializers.Serializer):
@@ -22,7 +27,8 @@ class SubmissionOptionsSerializer(serializers.Serializer):
 
     category = serializers.ChoiceField(choices=Category.choices)
     reference = serializers.CharField(
-        max_length=200, help_text="Your own reference. Sending it again returns the request already logged.")
+        max_length=200, validators=[one_line],
+        help_text="Your own reference. Sending it again returns the request already logged.")
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     hotline = HotlineSerializer(required=False, allow_null=True,
                                 help_text="csam only: the hotline report (with CSV: query parameters hotline, "
@@ -103,4 +109,5 @@ class RequestStatusSerializer(serializers.Serializer):
 
 
 class RequestLookupSerializer(serializers.Serializer):
-    reference = serializers.CharField(max_length=200, help_text="Your reference for the request.")
+    reference = serializers.CharField(max_length=200, validators=[one_line],
+                                      help_text="Your reference for the request.")

@@ -15,6 +15,7 @@ from apps.core.api.bodies import (
     identifiers_from_json,
     media_type_of,
 )
+from apps.core.api.exceptions import error_lines
 from apps.core.api.permissions import TokenOnlyView
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.categories import Category
@@ -64,21 +65,10 @@ class FlaggerView(TokenOnlyView):
     permission_classes = [IsFlagger]
 
 
-def _errors(errors, prefix: str = "") -> list[str]:
-    """A serializer's errors, one line per problem, with the field's (dotted) name."""
-    lines = []
-    for name, messages in errors.items():
-        if isinstance(messages, dict):
-            lines += _errors(messages, f"{prefix}{name}.")
-        else:
-            lines += [f"{prefix}{name}: {message}" for message in messages]
-    return lines
-
-
 def _options(data) -> dict:
     options = s.SubmissionOptionsSerializer(data=data)
     if not options.is_valid():
-        raise TakedownError("invalid submission, nothing was written", details=_errors(options.errors))
+        raise TakedownError("invalid submission, nothing was written", details=error_lines(options.errors))
     return options.validated_data
 
 
@@ -191,7 +181,7 @@ class RequestsView(FlaggerView):
     def get(self, request):
         query = s.RequestLookupSerializer(data=request.query_params)
         if not query.is_valid():
-            raise TakedownError("give the reference to look up (?reference=...)", details=_errors(query.errors))
+            raise TakedownError("give the reference to look up (?reference=...)", details=error_lines(query.errors))
         found = RemovalRequest.objects.filter(flagger=request.auth, reference=query.validated_data["reference"].strip())
         return Response(s.RequestStatusSerializer([_status(r) for r in found.order_by("id")], many=True).data)
 

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.core import identifiers, pdq
+from apps.core.api.serializers import one_line
 
 MAX_IDENTIFIERS = 100_000
 
@@ -9,11 +10,11 @@ class PreviewOptionsSerializer(serializers.Serializer):
     """What to search and how: fields of a JSON body, or query parameters with a text/csv body."""
 
     dataset = serializers.CharField(
-        max_length=100, required=False, allow_null=True,
+        max_length=100, required=False, allow_null=True, validators=[one_line],
         help_text="Search only this dataset's ready releases (default: every ready release).",
     )
     release = serializers.CharField(
-        max_length=100, required=False, allow_null=True,
+        max_length=100, required=False, allow_null=True, validators=[one_line],
         help_text="Search only this release of `dataset` (needs `dataset`).",
     )
     threshold = serializers.IntegerField(

@@ -19,6 +19,7 @@ from apps.core.api.bodies import (
     identifiers_from_json,
     media_type_of,
 )
+from apps.core.api.exceptions import error_lines
 from apps.core.api.permissions import role_required
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import TakedownError
@@ -126,9 +127,7 @@ def _options(data, *, names: set[str], where: str) -> dict:
                             f"(expected: {', '.join(expected)})")
     options = s.PreviewOptionsSerializer(data=data)
     if not options.is_valid():
-        raise TakedownError("invalid options, nothing was matched", details=[
-            f"{name}: {message}" for name, messages in options.errors.items() for message in messages
-        ])
+        raise TakedownError("invalid options, nothing was matched", details=error_lines(options.errors))
     return options.validated_data
 
 

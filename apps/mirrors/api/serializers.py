@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.core.api.serializers import one_line
 from apps.mirrors.models import Acknowledgement
 from apps.mirrors.selectors import FEED_MAX_LIMIT
 
@@ -65,8 +66,8 @@ class VersionSerializer(serializers.Serializer):
 
 
 class AckInputSerializer(serializers.Serializer):
-    dataset = serializers.CharField(max_length=100)
-    release = serializers.CharField(max_length=100)
+    dataset = serializers.CharField(max_length=100, validators=[one_line])
+    release = serializers.CharField(max_length=100, validators=[one_line])
     version = serializers.IntegerField(min_value=1)
     status = serializers.ChoiceField(choices=Acknowledgement.Status.choices)
     detail = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")

@@ -1,0 +1,34 @@
+"""The edge of every request: a URL holding a control character or a lone surrogate goes no further.
+
+Such a URL names nothing (PostgreSQL cannot even compare with a NUL), so it is
+answered before any view or the database sees it, the same on every database:
+404 for the path, 400 naming the query parameter. Both in the API's JSON shape
+under /api/ (apps.core.api.exceptions), Django's pages elsewhere.
+"""
+from django.http import Http404
+
+from apps.core import validation
+from apps.core.api.exceptions import bad_request
+
+
+class BadQuery(ValueError):
+    """A query parameter the edge refuses; the message names it."""
+
+
+class EdgeInputMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        problem = validation.text_problem(request.path)
+        if problem:
+            raise Http404(f"the URL path {problem}: no such resource")
+        for name, values in request.GET.lists():
+            problem = validation.text_problem(name)
+            if problem:
+                return bad_request(request, BadQuery(f"a query parameter name {problem}"))
+            for value in values:
+                problem = validation.text_problem(value, free_text=True)
+                if problem:
+                    return bad_request(request, BadQuery(f"query parameter {name}: {problem}"))
+        return self.get_response(request)
