@@ -257,6 +257,12 @@ if _blocklists_s3:
 
 LOGIN_URL = "admin:login"
 
+# ---- API tokens: guessing is throttled per client IP (apps.tokens.authentication) ----
+# After TOKEN_AUTH_FAILURES wrong tokens within TOKEN_AUTH_WINDOW_SECONDS, every bearer token from that
+# address is answered 429 with Retry-After until the window ends. Counted in the cache (see CACHE_URL).
+TOKEN_AUTH_FAILURES = env_int("TOKEN_AUTH_FAILURES", 20, minimum=1)
+TOKEN_AUTH_WINDOW_SECONDS = env_int("TOKEN_AUTH_WINDOW_SECONDS", 600, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
