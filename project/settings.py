@@ -8,6 +8,7 @@ variable's name.
 import importlib
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -101,10 +102,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "apps.core",
     "apps.audit",
     "apps.events",
     "apps.tokens",
+    "apps.accounts",
     "apps.datasets",
     "apps.removals",
     "apps.matching",
@@ -123,8 +129,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor (apps.accounts).
+    "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -256,6 +267,29 @@ if _blocklists_s3:
     STORAGES["blocklists"] = _blocklists_s3
 
 LOGIN_URL = "admin:login"
+
+# ---- Staff accounts: login lockout and two-factor authentication (apps.accounts, README "Accounts") ----
+# django-axes counts failed logins per username + client IP (TRUSTED_PROXIES decides the IP, as for every
+# limit) in the database, so it holds across web processes with no cache; LOGIN_FAILURE_LIMIT failures lock
+# that pair for LOGIN_LOCKOUT_MINUTES (further tries do not extend it). Staff unlock earlier in the admin
+# (Accounts > Login lockouts).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CLIENT_IP_CALLABLE = "apps.core.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.views.locked_out"  # a clear page, 429 with Retry-After
+AXES_SENSITIVE_PARAMETERS = ["otp_token", "csrfmiddlewaretoken"]
+AXES_ENABLE_ADMIN = False  # apps.console registers the lockout pages, with an audited unlock
+# Staff must pass a second factor (an authenticator app's code, or a backup code) to use the admin; a staff
+# member without one is sent to enrol at their next login. Turn off only for a throwaway local instance.
+STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", True)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Takedown")
+# Backup codes issued at enrolment (each works once; staff can issue a new set).
+STAFF_BACKUP_CODES = env_int("STAFF_BACKUP_CODES", 10, minimum=1)
 
 # ---- API tokens: guessing is throttled per client IP (apps.tokens.authentication) ----
 # After TOKEN_AUTH_FAILURES wrong tokens within TOKEN_AUTH_WINDOW_SECONDS, every bearer token from that
@@ -496,5 +530,7 @@ LOGGING = {
         "kombu.connection": {"level": "ERROR"},
         # One line per webhook sent, at INFO: each attempt is recorded in the database already.
         "httpx": {"level": "WARNING"},
+        # django-axes announces its configuration at every start; its warnings (failed logins) stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }
