@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.files import write_once
@@ -106,6 +107,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "csp",
     "apps.core",
     "apps.audit",
     "apps.events",
@@ -124,6 +126,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -296,6 +299,57 @@ STAFF_BACKUP_CODES = env_int("STAFF_BACKUP_CODES", 10, minimum=1)
 # address is answered 429 with Retry-After until the window ends. Counted in the cache (see CACHE_URL).
 TOKEN_AUTH_FAILURES = env_int("TOKEN_AUTH_FAILURES", 20, minimum=1)
 TOKEN_AUTH_WINDOW_SECONDS = env_int("TOKEN_AUTH_WINDOW_SECONDS", 600, minimum=1)
+
+# ---- HTTPS and browser protections (README "Production settings"; `manage.py check --deploy`) ----
+# HTTPS=true says the site is served over HTTPS: then HTTP is redirected, cookies are sent over HTTPS only
+# and browsers are told to use HTTPS for a year (HSTS). Each setting can be overridden on its own.
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+# Asks browsers' built-in HSTS lists to carry the domain: a commitment to HTTPS for good, so opt-in.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (or Name=value): the header a TLS-terminating proxy sets."""
+    import re
+
+    raw = env_str("SECURE_PROXY_SSL_HEADER")
+    if not raw:
+        return None
+    name, _, value = (part.strip() for part in raw.partition("="))
+    if not re.fullmatch(r"[A-Za-z0-9-]+", name):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={raw!r} is not a header name, e.g. X-Forwarded-Proto")
+    return "HTTP_" + name.upper().replace("-", "_"), value or "https"
+
+
+# Only behind a proxy that always sets (or strips) this header: a client could otherwise claim HTTPS.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+
+# Content-Security-Policy on every page (django-csp): scripts only from this site or inline with the
+# request's nonce, no plugins, no framing, forms post only here. Inline style attributes stay allowed (the
+# admin uses them; they cannot run code). CSP_REPORT_URI collects violation reports; CSP_REPORT_ONLY=true
+# sends the policy as Content-Security-Policy-Report-Only (to try a change before enforcing it).
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "frame-ancestors": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+        **({"report-uri": [env_str("CSP_REPORT_URI")]} if env_str("CSP_REPORT_URI") else {}),
+    },
+}
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
