@@ -4,6 +4,7 @@ A fixed window per client IP and scope. The default cache (LocMemCache) counts
 per process, which is enough for `./run`'s one web process; production runs
 several and needs a shared cache (CACHE_URL, Redis) for a limit to hold across them.
 """
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -31,6 +32,16 @@ def client_ip(request) -> str:
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def client_address(request) -> str | None:
+    """client_ip() when it is an IP address, else None (no REMOTE_ADDR, as from a unix socket, or a proxy that
+    forwarded something else): for records stored in an IP address column (django-axes' login records)."""
+    ip = client_ip(request)
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
 
 
 def _window(window_seconds: int) -> tuple[int, int]:

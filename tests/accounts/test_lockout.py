@@ -3,7 +3,7 @@ unlocking by an admin or by waiting, and the audit trail."""
 from datetime import timedelta
 
 import pytest
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessLog
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -97,3 +97,15 @@ def test_wrong_two_factor_codes_count_towards_the_lockout(client, staff):
         assert response.status_code in (200, 429)
     response = log_in(client, "reviewer", RIGHT, code(device), ip="10.0.0.1")
     assert response.status_code == 429 and "_auth_user_id" not in client.session
+
+
+def test_a_login_without_a_client_address_is_recorded_without_one(client, staff, settings):
+    """No REMOTE_ADDR (a unix socket) or a forwarded value that is no address: stored as none, not a 500
+    (PostgreSQL's inet column refuses anything else)."""
+    settings.STAFF_2FA_REQUIRED, settings.TRUSTED_PROXIES = False, 1
+    response = client.post("/admin/login/", {"username": "reviewer", "password": RIGHT, "next": "/admin/"},
+                           HTTP_X_FORWARDED_FOR="not-an-address")
+    assert response.status_code == 302
+    assert AccessLog.objects.get().ip_address is None
+    response = client.post("/admin/login/", {"username": "reviewer", "password": WRONG}, REMOTE_ADDR="")
+    assert response.status_code == 200
