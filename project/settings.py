@@ -8,9 +8,11 @@ variable's name.
 import importlib
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.files import write_once
@@ -101,10 +103,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "apps.core",
     "apps.audit",
     "apps.events",
     "apps.tokens",
+    "apps.accounts",
     "apps.datasets",
     "apps.removals",
     "apps.matching",
@@ -120,13 +128,19 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the URL: a control character in its path or query goes no further.
     "apps.core.middleware.EdgeInputMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor (apps.accounts).
+    "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -258,6 +272,86 @@ if _blocklists_s3:
     STORAGES["blocklists"] = _blocklists_s3
 
 LOGIN_URL = "admin:login"
+
+# ---- Staff accounts: login lockout and two-factor authentication (apps.accounts, README "Accounts") ----
+# django-axes counts failed logins per username + client IP (TRUSTED_PROXIES decides the IP, as for every
+# limit) in the database, so it holds across web processes with no cache; LOGIN_FAILURE_LIMIT failures lock
+# that pair for LOGIN_LOCKOUT_MINUTES (further tries do not extend it). Staff unlock earlier in the admin
+# (Accounts > Login lockouts).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CLIENT_IP_CALLABLE = "apps.core.ratelimit.client_address"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.views.locked_out"  # a clear page, 429 with Retry-After
+AXES_SENSITIVE_PARAMETERS = ["otp_token", "csrfmiddlewaretoken"]
+AXES_ENABLE_ADMIN = False  # apps.console registers the lockout pages, with an audited unlock
+# Staff must pass a second factor (an authenticator app's code, or a backup code) to use the admin; a staff
+# member without one is sent to enrol at their next login. Turn off only for a throwaway local instance.
+STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", True)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Takedown")
+# Backup codes issued at enrolment (each works once; staff can issue a new set).
+STAFF_BACKUP_CODES = env_int("STAFF_BACKUP_CODES", 10, minimum=1)
+
+# ---- API tokens: guessing is throttled per client IP (apps.tokens.authentication) ----
+# After TOKEN_AUTH_FAILURES wrong tokens within TOKEN_AUTH_WINDOW_SECONDS, every bearer token from that
+# address is answered 429 with Retry-After until the window ends. Counted in the cache (see CACHE_URL).
+TOKEN_AUTH_FAILURES = env_int("TOKEN_AUTH_FAILURES", 20, minimum=1)
+TOKEN_AUTH_WINDOW_SECONDS = env_int("TOKEN_AUTH_WINDOW_SECONDS", 600, minimum=1)
+
+# ---- HTTPS and browser protections (README "Production settings"; `manage.py check --deploy`) ----
+# HTTPS=true says the site is served over HTTPS: then HTTP is redirected, cookies are sent over HTTPS only
+# and browsers are told to use HTTPS for a year (HSTS). Each setting can be overridden on its own.
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+# Asks browsers' built-in HSTS lists to carry the domain: a commitment to HTTPS for good, so opt-in.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (or Name=value): the header a TLS-terminating proxy sets."""
+    import re
+
+    raw = env_str("SECURE_PROXY_SSL_HEADER")
+    if not raw:
+        return None
+    name, _, value = (part.strip() for part in raw.partition("="))
+    if not re.fullmatch(r"[A-Za-z0-9-]+", name):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={raw!r} is not a header name, e.g. X-Forwarded-Proto")
+    return "HTTP_" + name.upper().replace("-", "_"), value or "https"
+
+
+# Only behind a proxy that always sets (or strips) this header: a client could otherwise claim HTTPS.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+
+# Content-Security-Policy on every page (django-csp): scripts only from this site or inline with the
+# request's nonce, no plugins, no framing, forms post only here. Inline style attributes stay allowed (the
+# admin uses them; they cannot run code). CSP_REPORT_URI collects violation reports; CSP_REPORT_ONLY=true
+# sends the policy as Content-Security-Policy-Report-Only (to try a change before enforcing it).
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "frame-ancestors": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+        **({"report-uri": [env_str("CSP_REPORT_URI")]} if env_str("CSP_REPORT_URI") else {}),
+    },
+}
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -503,5 +597,7 @@ LOGGING = {
         "kombu.connection": {"level": "ERROR"},
         # One line per webhook sent, at INFO: each attempt is recorded in the database already.
         "httpx": {"level": "WARNING"},
+        # django-axes announces its configuration at every start; its warnings (failed logins) stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }

@@ -16,6 +16,7 @@ admin.site.index_title = "Removal requests, datasets and mirrors"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("account/", include("apps.accounts.urls")),
     path("api/v1/mirror/", include("apps.mirrors.api.urls")),
     path("api/v1/match/", include("apps.matching.api.urls")),
     path("api/v1/flagger/", include("apps.intake.api.urls")),

@@ -55,6 +55,25 @@ def _isolated_files(settings, tmp_path):
     }
 
 
+@pytest.fixture(autouse=True)
+def _force_login_passes_two_factor(monkeypatch):
+    """`client.force_login(staff)` stands for a finished login, second factor included (STAFF_2FA_REQUIRED):
+    the session is marked verified with an authenticator device made for the user. Tests of the login and
+    two-factor pages themselves go through the real login view (tests/accounts)."""
+    from django.test import Client
+
+    from tests.support.accounts import mark_verified
+
+    force_login = Client.force_login
+
+    def verified_login(self, user, backend=None):
+        force_login(self, user, backend)
+        if user.is_staff:
+            mark_verified(self, user)
+
+    monkeypatch.setattr(Client, "force_login", verified_login)
+
+
 @pytest.fixture
 def operator() -> Actor:
     return Actor(label="cli:tester")

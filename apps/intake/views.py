@@ -12,9 +12,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.core import ratelimit
 from apps.core.categories import RESTRICTED_CATEGORIES
 from apps.core.errors import TakedownError
-from apps.intake import ratelimit
 from apps.intake.forms import CHOICES, FORMS, DmcaNoticeForm, ReportForm
 from apps.intake.services import (
     claim_check,

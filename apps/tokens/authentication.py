@@ -3,11 +3,20 @@
 Each kind subclasses BearerTokenAuthentication with its TokenKind and the
 holders it looks in; the authenticated principal is never staff, so a token
 opens only its own API.
-"""
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
 
+Guessing is throttled per client IP: after TOKEN_AUTH_FAILURES wrong or
+malformed tokens within TOKEN_AUTH_WINDOW_SECONDS, every bearer token from that
+address (a right one too, or a guess would still be told apart) is answered 429
+with Retry-After until the window ends. A right token costs one cache read more.
+"""
+from django.conf import settings
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+
+from apps.core import ratelimit
 from apps.tokens.services import TokenKind, token_holder
+
+_SCOPE = "token-auth-failures"
 
 
 class TokenPrincipal:
@@ -37,6 +46,19 @@ class BearerTokenAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != b"bearer":
             return None
+        limits = {"scope": _SCOPE, "ip": ratelimit.client_ip(request), "limit": settings.TOKEN_AUTH_FAILURES,
+                  "window_seconds": settings.TOKEN_AUTH_WINDOW_SECONDS}
+        verdict = ratelimit.check(**limits)
+        if not verdict.allowed:
+            raise Throttled(wait=verdict.retry_after, detail=(
+                f"too many failed token logins from this address: try again in {verdict.retry_after} s"))
+        try:
+            return self._authenticate(parts)
+        except AuthenticationFailed:
+            ratelimit.hit(**limits)
+            raise
+
+    def _authenticate(self, parts: list[bytes]):
         name = self.kind.name
         if len(parts) != 2:
             raise AuthenticationFailed(f"Authorization header must be 'Bearer <{name} token>'")

@@ -8,6 +8,7 @@ from apps.core.identifiers import ParsedIdentifier
 from apps.matching.services import request_match
 from apps.removals.models import RemovalRequest, Status
 from apps.removals.services import request_create
+from tests.support.accounts import authenticator, code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,6 +18,7 @@ def signed_in(page, live_server, staff):
     page.goto(f"{live_server.url}/admin/")
     page.fill("#id_username", "reviewer")
     page.fill("#id_password", "correct horse battery")
+    page.fill("#id_otp_token", code(authenticator(staff)))
     page.click("input[type=submit]")
     expect(page.get_by_role("link", name="Removal requests")).to_be_visible()
     return page

@@ -1,3 +1,4 @@
+import base64
 import secrets
 import shutil
 from pathlib import Path
@@ -6,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from apps.accounts.services import two_factor_provision
 from apps.core.actors import Actor
 from apps.core.categories import Category
 from apps.core.commands import TakedownCommand
@@ -48,6 +50,7 @@ class Command(TakedownCommand):
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(password)
         user.save()
+        totp, backup_codes = two_factor_provision(user=user, actor=actor, backup_codes=3)
 
         mirror = Mirror.objects.filter(name=MIRROR).first()
         if mirror is None:
@@ -74,6 +77,9 @@ class Command(TakedownCommand):
         self.stdout.write(self.style.SUCCESS("\nTakedown demo is ready."))
         self.stdout.write(f"  Admin:        {base}/admin/")
         self.stdout.write(f"  Staff login:  {STAFF} / {password}")
+        self.stdout.write(f"  Staff 2FA:    backup codes {' '.join(backup_codes)} (each works once in the "
+                          "code field), or add this to an authenticator app:")
+        self.stdout.write(f"                secret {base64.b32encode(totp.bin_key).decode()}  {totp.config_url}")
         self.stdout.write(f"  Mirror token: {token}")
         self.stdout.write(f"  Report form:  {base}/report/   (public; status at {base}/report/status/)")
         self.stdout.write(f"  Transparency: {base}/transparency/")
