@@ -374,6 +374,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "apps.core.api.schema.document_uri_too_long"],
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise a folder queue under DATA_DIR

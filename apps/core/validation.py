@@ -24,6 +24,9 @@ MAX_JSON_DEPTH = 32
 MAX_FIELD_CHARS = 128 * 1024
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# A URL's path and query together: gunicorn refuses a request line over 4,094 bytes, so the product answers
+# over-long URLs itself, the same behind any server (414, documented in the API schema).
+MAX_URL_CHARS = 4000
 
 _REFUSED = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _REFUSED_IN_FREE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")

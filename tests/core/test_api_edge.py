@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.core.actors import Actor
-from apps.core.validation import MAX_JSON_DEPTH
+from apps.core.validation import MAX_JSON_DEPTH, MAX_URL_CHARS
 from apps.intake.flaggers import MAX_IDENTIFIERS, flagger_create
 from apps.mirrors.models import Acknowledgement
 from apps.mirrors.services import mirror_create
@@ -95,6 +95,22 @@ def test_a_line_break_in_a_one_line_query_parameter_is_named(flagger):
 def test_an_unknown_api_url_is_a_json_404(flagger, path):
     body = _json_error(flagger.get(path), 404)
     assert body["detail"] == f"no API endpoint at {path}"
+
+
+def test_a_url_over_the_limit_is_a_414_the_schema_documents(flagger, client):
+    path = "/api/v1/flagger/requests?reference=" + "R" * (MAX_URL_CHARS - 30)
+    assert len(path) > MAX_URL_CHARS
+
+    body = _json_error(flagger.get(path), 414)
+    assert body["detail"] == f"the URL is {len(path):,} characters long; at most {MAX_URL_CHARS:,} are accepted"
+    # Just under the limit the view answers (its reference is too long).
+    assert flagger.get(path[:MAX_URL_CHARS]).status_code == 400
+    page = client.get("/report/status/?t=" + "x" * MAX_URL_CHARS)
+    assert page.status_code == 414 and page["Content-Type"].startswith("text/plain")
+    schema = client.get("/api/schema/?format=json").json()
+    operations = [op for item in schema["paths"].values() for op in item.values() if isinstance(op, dict)]
+    assert operations and all(op["responses"]["414"]["content"]["application/json"]["schema"]["$ref"]
+                              == "#/components/schemas/Error" for op in operations)
 
 
 def test_an_unknown_url_elsewhere_is_still_the_html_page(client, db):
