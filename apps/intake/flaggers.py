@@ -13,6 +13,8 @@ from apps.core.identifiers import ParsedIdentifier
 from apps.core.locks import serialize
 from apps.intake.models import TrustedFlagger
 from apps.removals.models import Channel, HotlineReport, Policy, RemovalRequest
+from apps.removals.policy import identifiers_check
+from apps.removals.selectors import scope_find
 from apps.removals.services import Intake, request_approve, request_create
 from apps.tokens.services import TokenKind, token_holder, token_issue_check, token_revoke, token_rotate
 
@@ -102,8 +104,8 @@ class Submission(NamedTuple):
     identical: bool
 
 
-def _same(request: RemovalRequest, category: str, identifiers: list[ParsedIdentifier]) -> bool:
-    if request.category != category:
+def _same(request: RemovalRequest, category: str, identifiers: list[ParsedIdentifier], scope: tuple) -> bool:
+    if request.category != category or (request.dataset_id, request.release_id) != scope:
         return False
     stored = set(request.identifiers.values_list("kind", "value"))
     return stored == {(i.kind, i.value) for i in identifiers}
@@ -131,15 +133,17 @@ def _hotline_report(hotline: dict | None) -> dict | None:
 
 
 def flagger_submit(*, flagger: TrustedFlagger, category: str, reference: str, identifiers: list[ParsedIdentifier],
-                   hotline: dict | None = None, notes: str = "") -> Submission:
+                   hotline: dict | None = None, notes: str = "", dataset: str = "", release: str = "") -> Submission:
     """Log a flagger's request, once per reference.
 
     The same reference again returns the request already logged (nothing new is
-    written); `identical` says whether this submission's category and identifiers
+    written); `identical` says whether this submission's category, scope and identifiers
     are the ones it holds. A new request is matched by a worker once committed;
     a csam request from a hotline is approved on receipt when the review policy
     says so (Policy.csam_approve_from_hotlines), and then published by a worker.
     `hotline` (csam only): hotline, report_id, reported_at, hotline_name.
+    `dataset` and `release` (names) limit it to that dataset (and release);
+    key identifiers need one (apps.removals.policy.identifiers_check).
     """
     reference = reference.strip()
     if not reference:
@@ -152,19 +156,22 @@ def flagger_submit(*, flagger: TrustedFlagger, category: str, reference: str, id
         raise TakedownError(f"too many identifiers: {len(identifiers):,} (at most {MAX_IDENTIFIERS:,} per request; "
                             "split the list)")
     _check_hotline(category, hotline)
+    scope_dataset, scope_release = scope_find(dataset=dataset, release=release)
+    identifiers_check(identifiers=identifiers, category=category, channel=Channel.FLAGGER_API, dataset=scope_dataset)
     actor = flagger_actor(flagger)
     with transaction.atomic():
         # One submission per flagger at a time, so a reference sent twice at once is logged once.
         serialize(f"flagger-submit:{flagger.pk}")
         existing = RemovalRequest.objects.filter(flagger=flagger, reference=reference).order_by("id").first()
         if existing is not None:
-            return Submission(existing, False, _same(existing, category, identifiers))
+            scope = (scope_dataset and scope_dataset.pk, scope_release and scope_release.pk)
+            return Submission(existing, False, _same(existing, category, identifiers, scope))
         request = request_create(
             category=category, identifiers=identifiers, actor=actor, source=flagger.name, reference=reference,
             notes=notes, intake=Intake(channel=Channel.FLAGGER_API, flagger=flagger),
-            hotline=_hotline_report(hotline),
+            hotline=_hotline_report(hotline), dataset=scope_dataset, release=scope_release,
         )
         if (category == Category.CSAM and flagger.kind == TrustedFlagger.Kind.HOTLINE
                 and Policy.current().csam_approve_from_hotlines):
-            request = request_approve(request=request, actor=actor)
+            request = request_approve(request=request, actor=actor, automatic=True)
     return Submission(request, True, True)

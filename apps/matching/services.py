@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,6 +21,8 @@ from apps.matching.selectors import (
     Query,
     hits_for,
     release_not_ready_message,
+    request_key_roots,
+    request_scope_releases,
 )
 from apps.removals.models import BLOCKING_STATUSES, Identifier, RemovalRequest
 
@@ -62,15 +64,23 @@ def request_match(*, request: RemovalRequest, releases: list[Release] | None = N
     settings.EXPAND_SAME_CONTENT_CATEGORIES.
     A release named in `releases` that is not ready is refused (TakedownError):
     its index is not built, so every identifier would seem to hit nothing.
+    A request limited to a dataset (or release) is matched only there: other
+    releases named in `releases` are left alone.
     """
-    if releases is not None:
+    named = releases is not None
+    releases = request_scope_releases(request=request, releases=releases)
+    if releases is not None and not named:
+        # Its scope's releases still indexing are matched once ready (release.ready), as for every request.
+        releases = [r for r in releases if r.status == Release.Status.READY]
+    if named:
         unready = Release.objects.filter(pk__in=[r.pk for r in releases]).exclude(status=Release.Status.READY)
         for release in unready.select_related("dataset")[:1]:
             raise TakedownError(release_not_ready_message(release=release))
     queries = [Query(ref=pk, kind=kind, value=value)
                for pk, kind, value in request.identifiers.values_list("pk", "kind", "value")]
     hits = hits_for(queries, releases=releases, threshold=request.pdq_threshold,
-                    expand=request.category in settings.EXPAND_SAME_CONTENT_CATEGORIES)
+                    expand=request.category in settings.EXPAND_SAME_CONTENT_CATEGORIES,
+                    key_roots=request_key_roots(request=request))
     before = Match.objects.filter(request=request).count()
     rows = [Match(request=request, identifier_id=hit.ref, release_id=hit.release_id, shard_id=hit.shard_id,
                   key=hit.key, distance=hit.distance, expanded=hit.expanded, expanded_via=hit.via) for hit in hits]
@@ -90,13 +100,15 @@ def request_match(*, request: RemovalRequest, releases: list[Release] | None = N
 
 
 def release_catch_up(*, release: Release) -> list[RemovalRequest]:
-    """Match every request under review or approved against a newly ready release; returns those that hit it.
+    """Match every request under review or approved (and meant for it) against a newly ready release; returns
+    those that hit it.
 
     Requests under review are matched too, so reviewers see what they hit
     there and none of their identifiers is left seeming to hit nothing.
     """
     hit = []
-    for request in RemovalRequest.objects.filter(status__in=CAUGHT_UP_STATUSES).order_by("pk"):
+    in_scope = Q(dataset=None) | Q(dataset_id=release.dataset_id, release=None) | Q(release=release)
+    for request in RemovalRequest.objects.filter(in_scope, status__in=CAUGHT_UP_STATUSES).order_by("pk"):
         if release.pk in request_match(request=request, releases=[release]).releases:
             hit.append(request)
     return hit

@@ -18,6 +18,7 @@ from apps.core.actors import Actor
 from apps.core.categories import Category
 from apps.core.errors import TakedownError
 from apps.core.identifiers import ParsedIdentifier
+from apps.datasets.models import Dataset, Release
 from apps.events.services import event_record
 from apps.removals.events import (
     REQUEST_APPROVED,
@@ -37,7 +38,7 @@ from apps.removals.models import (
     RemovalRequest,
     Status,
 )
-from apps.removals.policy import due_at
+from apps.removals.policy import auto_approval_refused, due_at
 from apps.removals.selectors import secret_digest
 
 # Crockford's base32 without look-alike letters: tracking ids get read out on the phone.
@@ -92,8 +93,13 @@ def _check_actor(actor: Actor, role: str, doing: str, request: RemovalRequest | 
 def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor: Actor, source: str = "",
                    reference: str = "", notes: str = "", received_at: datetime | None = None,
                    pdq_threshold: int | None = None, intake: Intake | None = None,
-                   hotline: dict | None = None) -> RemovalRequest:
+                   hotline: dict | None = None, dataset: Dataset | None = None,
+                   release: Release | None = None) -> RemovalRequest:
     """Log a request with its (already validated) identifiers; the due date comes from its category.
+
+    Entry points first ask apps.removals.policy.identifiers_check what the
+    request may name. `dataset` (and `release`, one of its releases) limit it:
+    it is matched only against those releases (blank: every dataset).
 
     csam requests are put under legal hold (Policy.legal_hold_days) and may
     carry their hotline report (`hotline`: hotline, report_id, reported_at,
@@ -108,6 +114,10 @@ def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor:
     if actor.user is not None:
         roles.require_role(actor.user, roles.INTAKE, "log removal requests")
     received_at = validation.sane_moment(received_at, field="received_at") or timezone.now()
+    if release is not None:
+        if dataset is not None and release.dataset_id != dataset.pk:
+            raise TakedownError(f"release {release}: it is not a release of dataset {dataset}")
+        dataset = release.dataset
     intake = intake or Intake()
     policy = Policy.current()
     rows = [(i.kind, i.value, i.line) for i in identifiers]
@@ -118,12 +128,12 @@ def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor:
             channel=intake.channel, flagger=intake.flagger, requester_name=intake.requester_name[:200],
             requester_email=intake.requester_email, requester_details=intake.requester_details or {},
             legal_hold_until=(received_at + timedelta(days=policy.legal_hold_days)).date()
-            if category == Category.CSAM else None,
+            if category == Category.CSAM else None, dataset=dataset, release=release,
         )
         _identifiers_insert(request, rows)
         audit_record(actor=actor, action="request.received", obj=request, after={
             **_snapshot(request), "channel": intake.channel, "source": source, "reference": reference,
-            "identifiers": len(identifiers),
+            "identifiers": len(identifiers), "scope": request.scope,
         })
         if hotline:
             _hotline_report_write(request=request, actor=actor, **hotline)
@@ -239,15 +249,24 @@ def request_transition(*, request: RemovalRequest, to: str, actor: Actor, reason
     return request
 
 
-def request_approve(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+def request_approve(*, request: RemovalRequest, actor: Actor, automatic: bool = False) -> RemovalRequest:
     """Approve a request for removal; workers then match and publish it (request.approved).
 
     A csam request may need two approvals from different reviewers
     (Policy.csam_second_reviewer): the first is recorded and the request waits.
+    An `automatic` approval (the review policy's, on receipt or on a domain
+    proof) is withheld, and recorded as such, when the request may not be
+    approved without a reviewer (apps.removals.policy.auto_approval_refused):
+    the request is returned unchanged, waiting for review.
     """
     _check_actor(actor, roles.REVIEWER, "approve", request)
     with transaction.atomic():
         request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
+        refused = auto_approval_refused(request) if automatic else None
+        if refused:
+            audit_record(actor=actor, action="request.auto_approval_withheld", obj=request,
+                         after={"reason": f"a reviewer must approve it: {refused}"})
+            return request
         if request.status not in OPEN_STATUSES:
             raise TakedownError(
                 f"{request.tracking_id} is {request.get_status_display().lower()}; only received, "

@@ -30,6 +30,13 @@ class SubmissionOptionsSerializer(serializers.Serializer):
         max_length=200, validators=[one_line],
         help_text="Your own reference. Sending it again returns the request already logged.")
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    dataset = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100, validators=[one_line],
+        help_text="Apply only to this dataset's releases (blank: every dataset). Required with key identifiers: "
+                  "keys are positional, the same key names different samples in different datasets.")
+    release = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100, validators=[one_line],
+        help_text="With dataset: apply only to this release of it.")
     hotline = HotlineSerializer(required=False, allow_null=True,
                                 help_text="csam only: the hotline report (with CSV: query parameters hotline, "
                                           "hotline_report_id, hotline_reported_at, hotline_name).")
@@ -60,7 +67,7 @@ class SubmissionResultSerializer(serializers.Serializer):
     identifiers = serializers.IntegerField(help_text="Identifiers the request holds (repeats counted once).")
     created = serializers.BooleanField(help_text="False when the reference was already used: the request "
                                                  "returned is the one logged then.")
-    identical = serializers.BooleanField(help_text="Whether this submission's category and identifiers are the "
+    identical = serializers.BooleanField(help_text="Whether this submission's category, scope and identifiers are the "
                                                    "ones the request holds (always true when created).")
 
 
@@ -101,6 +108,9 @@ class RequestStatusSerializer(serializers.Serializer):
     published_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True, help_text="When every mirror had applied it.")
     identifiers = serializers.IntegerField()
+    dataset = serializers.CharField(allow_null=True, help_text="The dataset it applies to (null: every dataset).")
+    release = serializers.CharField(allow_null=True,
+                                    help_text="The release of that dataset it applies to (null: every release).")
     hotline = HotlineReportSerializer(allow_null=True)
     releases = ReleaseMatchesSerializer(many=True, help_text="Releases with matches, by dataset and release.")
     releases_pending = ReleaseNotMatchedSerializer(
