@@ -178,7 +178,8 @@ class RemovalRequestAdmin(ServiceAdmin):
     readonly_fields = ["tracking_id", "category", "scope", "status", "channel", "flagger", "source", "reference",
                        "pdq_threshold", "requester_name", "requester_email", "requester_details", "received_at",
                        "due_at", "legal_hold_until", "approved_at", "approved_by_label", "decided_at",
-                       "decision_reason", "matched_at", "published_at", "completed_at", "reinstated_at"]
+                       "decision_reason", "matched_at", "published_at", "completed_at", "reinstated_at",
+                       "flood_held_at", "flood_samples", "flood_detail", "flood_released_at", "flood_released_by_label"]
     fieldsets = [
         (None, {"fields": ["tracking_id", "category", "scope", "status", "channel", "flagger", "source",
                            "reference", "pdq_threshold", "notes"]}),
@@ -186,6 +187,8 @@ class RemovalRequestAdmin(ServiceAdmin):
         ("Clock", {"fields": ["received_at", "due_at", "legal_hold_until", "approved_at", "approved_by_label",
                               "decided_at", "decision_reason", "matched_at", "published_at", "completed_at",
                               "reinstated_at"]}),
+        ("Flood check", {"fields": ["flood_held_at", "flood_samples", "flood_detail", "flood_released_at",
+                                    "flood_released_by_label"]}),
     ]
     add_form = RemovalRequestAddForm
     add_fields = ["category", "dataset", "release", "source", "reference", "notes", "pdq_threshold",

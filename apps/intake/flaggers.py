@@ -61,15 +61,34 @@ def flagger_create(*, name: str, kind: str, contact_email: str = "", actor: Acto
     return flagger, token
 
 
-def flagger_update(*, flagger: TrustedFlagger, kind: str, contact_email: str, actor: Actor) -> TrustedFlagger:
-    """Change a flagger's kind (a hotline's csam is approved on receipt: staff need the admin role) or contact
-    address; audited field by field."""
+# flagger_update: leave a flood limit as it is.
+KEEP = object()
+
+
+def _flood_checked(flood_max_samples, flood_max_share) -> None:
+    if flood_max_samples not in (KEEP, None) and (not isinstance(flood_max_samples, int) or flood_max_samples < 1):
+        raise TakedownError(f"flood_max_samples: {flood_max_samples!r} is not a whole number of at least 1 "
+                            "(blank: the FLOOD_MAX_SAMPLES setting)")
+    if flood_max_share not in (KEEP, None) and (not isinstance(flood_max_share, int | float)
+                                                or not 0 < flood_max_share <= 100):
+        raise TakedownError(f"flood_max_share: {flood_max_share!r} is not a percentage above 0 and at most 100 "
+                            "(blank: the FLOOD_MAX_SHARE setting)")
+
+
+def flagger_update(*, flagger: TrustedFlagger, kind: str, contact_email: str, actor: Actor,
+                   flood_max_samples: int | None = KEEP, flood_max_share: float | None = KEEP) -> TrustedFlagger:
+    """Change a flagger's kind (a hotline's csam is approved on receipt: staff need the admin role), contact
+    address or flood limits (None: the settings; KEEP, the default: unchanged); audited field by field."""
     token_issue_check(kind=FLAGGER_TOKENS, actor=actor)
     contact_email = _checked(kind, contact_email)
+    _flood_checked(flood_max_samples, flood_max_share)
     with transaction.atomic():
         flagger = TrustedFlagger.objects.select_for_update().get(pk=flagger.pk)
-        before = {"kind": flagger.kind, "contact_email": flagger.contact_email}
-        after = {"kind": kind, "contact_email": contact_email}
+        before = {"kind": flagger.kind, "contact_email": flagger.contact_email,
+                  "flood_max_samples": flagger.flood_max_samples, "flood_max_share": flagger.flood_max_share}
+        after = {"kind": kind, "contact_email": contact_email,
+                 "flood_max_samples": flagger.flood_max_samples if flood_max_samples is KEEP else flood_max_samples,
+                 "flood_max_share": flagger.flood_max_share if flood_max_share is KEEP else flood_max_share}
         changed = {name: value for name, value in after.items() if before[name] != value}
         if changed:
             TrustedFlagger.objects.filter(pk=flagger.pk).update(**changed)

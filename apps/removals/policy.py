@@ -1,8 +1,10 @@
 """Per-category duties (when a request is due) and what each channel may name (identifier kinds, scope)."""
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 
 from apps.core import identifiers as ids
 from apps.core.categories import Category
@@ -105,8 +107,11 @@ def auto_approval_refused(request) -> str | None:
 
     A request naming domains or URL prefixes removes every sample of those
     sites: it is approved without review only when it is an opt-out whose
-    requester proved control of each of them (a verified domain claim).
+    requester proved control of each of them (a verified domain claim). A
+    request held by the flood check waits for a reviewer's approval.
     """
+    if request.flood_held:
+        return f"it is held as a flood: {request.flood_detail}"
     hosts = broad_hosts(request.identifiers.filter(kind__in=BROAD_KINDS))
     if hosts:
         if request.category != Category.OPT_OUT:
@@ -116,3 +121,48 @@ def auto_approval_refused(request) -> str | None:
         if unproven:
             return f"control of {', '.join(unproven[:5])} is not proven"
     return None
+
+
+# ---------------------------------------------------------------- flood quarantine
+
+@dataclass(frozen=True)
+class FloodLimits:
+    max_samples: int
+    max_share: float  # percent of a release's samples
+    share_min_samples: int
+
+
+def flood_limits(request) -> FloodLimits:
+    """The flood limits of a request: its flagger's own, where the host set them, else the settings.
+
+    The flagger is read through the request's relation (the intake app is a
+    higher layer and is never imported here).
+    """
+    flagger = request.flagger
+    own_samples = getattr(flagger, "flood_max_samples", None)
+    own_share = getattr(flagger, "flood_max_share", None)
+    return FloodLimits(
+        max_samples=own_samples if own_samples is not None else settings.FLOOD_MAX_SAMPLES,
+        max_share=own_share if own_share is not None else settings.FLOOD_MAX_SHARE,
+        share_min_samples=settings.FLOOD_SHARE_MIN_SAMPLES,
+    )
+
+
+def flood_excess(*, limits: FloodLimits, per_release: dict, sizes: dict) -> str | None:
+    """Why a request hitting `per_release` (release label: samples) is a flood, with the counts; None if it is not.
+
+    `sizes` gives each release's sample count. A share counts once the request
+    hits at least `share_min_samples` samples of the release, so one sample of
+    a tiny release is not a flood.
+    """
+    total = sum(per_release.values())
+    reasons = []
+    if total > limits.max_samples:
+        reasons.append(f"it would remove {total:,} samples (limit {limits.max_samples:,})")
+    for label, count in sorted(per_release.items(), key=lambda item: -item[1]):
+        size = sizes.get(label) or 0
+        if size and count >= limits.share_min_samples and 100 * count / size > limits.max_share:
+            reasons.append(f"{count:,} of {label}'s {size:,} samples ({100 * count / size:.2f}%, limit "
+                           f"{limits.max_share:g}%)")
+            break
+    return "; ".join(reasons) or None

@@ -272,6 +272,12 @@ def request_approve(*, request: RemovalRequest, actor: Actor, automatic: bool = 
                 f"{request.tracking_id} is {request.get_status_display().lower()}; only received, "
                 "in-triage or needs-information requests can be approved"
             )
+        if request.flood_held:
+            # A person approving after seeing the count releases the hold (a policy approval was refused above).
+            request.flood_released_at, request.flood_released_by_label = timezone.now(), actor.label
+            request.save(update_fields=["flood_released_at", "flood_released_by_label", "updated_at"])
+            audit_record(actor=actor, action="request.flood_released", obj=request,
+                         after={"samples": request.flood_samples, "detail": request.flood_detail})
         if request.approvals.filter(actor_label=actor.label).exists():
             raise TakedownError(f"{actor.label} has already approved {request.tracking_id}; "
                                 "a second reviewer must approve it")
@@ -282,6 +288,37 @@ def request_approve(*, request: RemovalRequest, actor: Actor, automatic: bool = 
                          after={"approvals": 1, "needed": needed})
             return request
     return request_transition(request=request, to=Status.APPROVED, actor=actor)
+
+
+def request_flood_hold(*, request: RemovalRequest, samples: int, detail: str) -> RemovalRequest:
+    """Hold a request that would remove more than its flood limits for a reviewer (called by matching before it
+    records the request's matches, so a held request's samples are never published).
+
+    An approved request (a hotline's, approved on receipt) goes back to triage
+    and its approvals are withdrawn: a reviewer decides, seeing the count, and
+    that approval releases the hold (request_approve). A request already
+    released by a reviewer, or no longer waiting to be published, is left alone.
+    """
+    with transaction.atomic():
+        request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
+        if request.flood_released_at is not None or request.status not in (*OPEN_STATUSES, Status.APPROVED):
+            return request
+        before = {**_snapshot(request), "flood_samples": request.flood_samples}
+        request.flood_held_at = request.flood_held_at or timezone.now()
+        request.flood_samples, request.flood_detail = samples, detail[:500]
+        fields = ["flood_held_at", "flood_samples", "flood_detail", "updated_at"]
+        withdrawn = []
+        if request.status == Status.APPROVED:
+            withdrawn = list(request.approvals.values_list("actor_label", flat=True))
+            request.approvals.all().delete()
+            request.status, request.approved_at, request.approved_by, request.approved_by_label = (
+                Status.TRIAGE, None, None, "")
+            request.decided_at, request.decision_reason = None, f"held for a reviewer: {detail}"[:2000]
+            fields += ["status", "approved_at", "approved_by", "approved_by_label", "decided_at", "decision_reason"]
+        request.save(update_fields=fields)
+        audit_record(actor=Actor.system(), action="request.flood_held", obj=request, before=before, after={
+            **_snapshot(request), "flood_samples": samples, "detail": detail, "approvals_withdrawn": withdrawn})
+    return request
 
 
 def request_reject(*, request: RemovalRequest, actor: Actor, reason: str) -> RemovalRequest:

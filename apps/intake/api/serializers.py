@@ -93,6 +93,14 @@ class HotlineReportSerializer(serializers.Serializer):
     reported_at = serializers.DateTimeField()
 
 
+class FloodHoldSerializer(serializers.Serializer):
+    held_at = serializers.DateTimeField()
+    samples = serializers.IntegerField(help_text="Samples the request would remove, as counted when it was held.")
+    detail = serializers.CharField(help_text="Which limit it exceeds, with the counts.")
+    released_at = serializers.DateTimeField(allow_null=True,
+                                            help_text="When a reviewer approved it after seeing the count.")
+
+
 class RequestStatusSerializer(serializers.Serializer):
     """A flagger's view of its own request: where it stands, and what it hits."""
 
@@ -112,6 +120,9 @@ class RequestStatusSerializer(serializers.Serializer):
     release = serializers.CharField(allow_null=True,
                                     help_text="The release of that dataset it applies to (null: every release).")
     hotline = HotlineReportSerializer(allow_null=True)
+    flood_hold = FloodHoldSerializer(
+        allow_null=True, help_text="Set when the request would remove more samples than your flood limits allow: "
+                                   "it waits for a reviewer, even where it would be approved on receipt.")
     releases = ReleaseMatchesSerializer(many=True, help_text="Releases with matches, by dataset and release.")
     releases_pending = ReleaseNotMatchedSerializer(
         many=True, help_text="Releases the request was not matched against yet (still indexing, failed, or just "

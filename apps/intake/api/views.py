@@ -127,6 +127,10 @@ def _status(request: RemovalRequest) -> dict:
             "hotline": report.hotline, "hotline_name": report.hotline_name, "report_id": report.report_id,
             "reported_at": report.reported_at,
         },
+        "flood_hold": None if request.flood_held_at is None else {
+            "held_at": request.flood_held_at, "samples": request.flood_samples, "detail": request.flood_detail,
+            "released_at": request.flood_released_at,
+        },
         "releases": [{"dataset": r["release__dataset__name"], "release": r["release__name"], "matches": r["n"]}
                      for r in releases],
         "releases_pending": [
