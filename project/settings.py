@@ -52,6 +52,20 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_percent(name: str, default: float) -> float:
+    """A percentage above 0 and at most 100, written 1, 0.5 or 1%."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw.strip().removesuffix("%"))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a percentage (e.g. 1 or 0.5%)") from None
+    if not 0 < value <= 100:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be above 0 and at most 100 (percent)")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -469,6 +483,12 @@ PDQ_MATCH_THRESHOLD = env_int("PDQ_MATCH_THRESHOLD", 31, minimum=0)
 # tool should not miss silently, so by default every hash is matched and reviewers
 # see the distance; set 50 to leave low-quality hashes out.
 PDQ_MIN_QUALITY = env_int("PDQ_MIN_QUALITY", 0, minimum=0)
+# Flood quarantine (apps.removals.policy.flood_limits): a request that would remove more samples than this, or more
+# than this percentage of a release's samples (counted once it hits at least FLOOD_SHARE_MIN_SAMPLES of them), waits
+# for a reviewer whatever the review policy says. A trusted flagger may have its own limits (admin).
+FLOOD_MAX_SAMPLES = env_int("FLOOD_MAX_SAMPLES", 1000, minimum=1)
+FLOOD_MAX_SHARE = env_percent("FLOOD_MAX_SHARE", 1.0)
+FLOOD_SHARE_MIN_SAMPLES = env_int("FLOOD_SHARE_MIN_SAMPLES", 100, minimum=1)
 # Categories whose URL and key hits expand to every sample with the same image hash.
 EXPAND_SAME_CONTENT_CATEGORIES = env_list("EXPAND_SAME_CONTENT_CATEGORIES", ["csam", "ncii"])
 BLOCKLIST_MANIFEST_TTL_DAYS = env_int("BLOCKLIST_MANIFEST_TTL_DAYS", 90, minimum=1)

@@ -44,7 +44,8 @@ def test_it_takes_a_removal_from_request_to_every_mirror(
     removals = synthetic.make_removals(release_on_disk.data, seed=21, n_sha1=0)
     assert {r.kind for r in removals} >= {"url", "key", "md5", "sha256", "pdq"}
     csv_path = synthetic.write_removals_csv(tmp_path / "hotline.csv", removals)
-    out, _ = run_command("import_removals", str(csv_path), "--category", "csam", "--source", "IWF", "--approve")
+    out, _ = run_command("import_removals", str(csv_path), "--dataset", "demo", "--category", "csam", "--source",
+                         "IWF", "--approve")
     tracking_id = out.strip().splitlines()[-1]
     blocked = {k for r in removals for k in r.keys}
     assert blocked
@@ -67,7 +68,7 @@ def test_it_takes_a_removal_from_request_to_every_mirror(
     # A second removal: version 2, chained to version 1, applied on the next sync.
     survivor = sorted(after_parquet & {s.key for s in release_on_disk.data.successful()})[0]
     second_csv = synthetic.write_removals_csv(tmp_path / "dmca.csv", [("key", survivor)])
-    run_command("import_removals", str(second_csv), "--category", "copyright", "--approve")
+    run_command("import_removals", str(second_csv), "--dataset", "demo", "--category", "copyright", "--approve")
     third = _sync(live_server, token, release_copy)
     assert third.returncode == 0, third.stderr
     assert survivor not in _local_keys(release_copy)[0]

@@ -20,9 +20,11 @@ def publish_request(event) -> None:
     """Publish every release an approved request hits, then report it published.
 
     A request still under review is left alone: only its approval publishes it.
+    So is one the flood check held (it is back in triage; a reviewer's approval
+    releases it).
     """
     request = RemovalRequest.objects.filter(pk=event.payload["request"]).first()
-    if request is None or request.status not in BLOCKING_STATUSES:
+    if request is None or request.status not in BLOCKING_STATUSES or request.flood_held:
         return
     hit = Match.objects.filter(request=request).values("release_id")
     versions = []

@@ -22,7 +22,8 @@ from apps.events.selectors import runs_for_objects
 from apps.matching.selectors import request_matches_grouped, request_pending_releases
 from apps.mirrors.selectors import recipients_rows
 from apps.removals import deadlines, legal
-from apps.removals.models import OPEN_STATUSES, HotlineReport, Identifier, Policy, RemovalRequest, Status
+from apps.removals.models import OPEN_STATUSES, Channel, HotlineReport, Identifier, Policy, RemovalRequest, Status
+from apps.removals.policy import identifiers_check
 from apps.removals.services import (
     Intake,
     hotline_report_record,
@@ -66,15 +67,21 @@ class RemovalRequestAddForm(CheckedModelForm):
     identifiers_csv = forms.CharField(
         label="Identifiers",
         widget=forms.Textarea(attrs={"rows": 8, "cols": 90, "placeholder": "kind,value\nurl,https://...\nsha256,..."}),
-        help_text="CSV with the header kind,value. Kinds: url, key, md5, sha1, sha256, pdq, domain, url_prefix.",
+        help_text="CSV with the header kind,value. Kinds: url, key (needs a dataset), md5, sha1, sha256, pdq; "
+                  "domain and url_prefix for opt-outs (or for any category when allowed below).",
     )
+    allow_broad = forms.BooleanField(
+        required=False, label="Allow domain and URL-prefix identifiers",
+        help_text="For a request that is not an opt-out: it removes every sample of those sites, and is never "
+                  "approved without review.")
     hotline = forms.ChoiceField(choices=[("", "---------"), *HotlineReport.Hotline.choices], required=False,
                                 help_text="csam: the hotline the material was reported to.")
     hotline_report_id = forms.CharField(required=False, max_length=200, label="Hotline report id")
 
     class Meta:
         model = RemovalRequest
-        fields = ["category", "source", "reference", "notes", "pdq_threshold", "requester_name", "requester_email"]
+        fields = ["category", "dataset", "release", "source", "reference", "notes", "pdq_threshold", "requester_name",
+                  "requester_email"]
 
     def clean_identifiers_csv(self):
         try:
@@ -88,6 +95,19 @@ class RemovalRequestAddForm(CheckedModelForm):
             raise forms.ValidationError("Give both the hotline and its report id, or neither.")
         if data.get("hotline") and data.get("category") != Category.CSAM:
             raise forms.ValidationError("Only csam requests carry a hotline report.")
+        release = data.get("release")
+        if release is not None:
+            if data.get("dataset") is None:
+                self.add_error("dataset", f"Release {release} belongs to dataset {release.dataset}: choose it too.")
+            elif release.dataset_id != data["dataset"].pk:
+                self.add_error("release", f"{release} is not a release of dataset {data['dataset']}.")
+        if data.get("category") and isinstance(data.get("identifiers_csv"), list):
+            try:
+                identifiers_check(identifiers=data["identifiers_csv"], category=data["category"],
+                                  channel=Channel.STAFF, dataset=data.get("dataset"),
+                                  broad_allowed=data.get("allow_broad", False))
+            except TakedownError as exc:
+                self.add_error("identifiers_csv", [exc.message, *exc.details])
         return data
 
 
@@ -155,21 +175,24 @@ class RemovalRequestAdmin(ServiceAdmin):
     actions = ["approve_selected"]
     inlines = [IdentifierInline]
     change_form_template = "admin/removals/removalrequest/change_form.html"
-    readonly_fields = ["tracking_id", "category", "status", "channel", "flagger", "source", "reference",
+    readonly_fields = ["tracking_id", "category", "scope", "status", "channel", "flagger", "source", "reference",
                        "pdq_threshold", "requester_name", "requester_email", "requester_details", "received_at",
                        "due_at", "legal_hold_until", "approved_at", "approved_by_label", "decided_at",
-                       "decision_reason", "matched_at", "published_at", "completed_at", "reinstated_at"]
+                       "decision_reason", "matched_at", "published_at", "completed_at", "reinstated_at",
+                       "flood_held_at", "flood_samples", "flood_detail", "flood_released_at", "flood_released_by_label"]
     fieldsets = [
-        (None, {"fields": ["tracking_id", "category", "status", "channel", "flagger", "source", "reference",
-                           "pdq_threshold", "notes"]}),
+        (None, {"fields": ["tracking_id", "category", "scope", "status", "channel", "flagger", "source",
+                           "reference", "pdq_threshold", "notes"]}),
         ("Requester", {"fields": ["requester_name", "requester_email", "requester_details"]}),
         ("Clock", {"fields": ["received_at", "due_at", "legal_hold_until", "approved_at", "approved_by_label",
                               "decided_at", "decision_reason", "matched_at", "published_at", "completed_at",
                               "reinstated_at"]}),
+        ("Flood check", {"fields": ["flood_held_at", "flood_samples", "flood_detail", "flood_released_at",
+                                    "flood_released_by_label"]}),
     ]
     add_form = RemovalRequestAddForm
-    add_fields = ["category", "source", "reference", "notes", "pdq_threshold", "requester_name", "requester_email",
-                  "hotline", "hotline_report_id", "identifiers_csv"]
+    add_fields = ["category", "dataset", "release", "source", "reference", "notes", "pdq_threshold",
+                  "requester_name", "requester_email", "hotline", "hotline_report_id", "identifiers_csv", "allow_broad"]
 
     def get_queryset(self, request):
         # Who sent a csam or ncii request is shown only to restricted staff.
@@ -187,6 +210,10 @@ class RemovalRequestAdmin(ServiceAdmin):
     @admin.display(description="matches", ordering="match_n")
     def match_total(self, obj):
         return obj.match_n
+
+    @admin.display(description="applies to")
+    def scope(self, obj):
+        return obj.scope
 
     @admin.display(description="source")
     def origin(self, obj):
@@ -232,7 +259,7 @@ class RemovalRequestAdmin(ServiceAdmin):
         created = request_create(
             category=data["category"], identifiers=data["identifiers_csv"], actor=Actor.for_user(request.user),
             source=data["source"] or "staff", reference=data["reference"], notes=data["notes"],
-            pdq_threshold=data["pdq_threshold"], hotline=hotline,
+            pdq_threshold=data["pdq_threshold"], hotline=hotline, dataset=data["dataset"], release=data["release"],
             intake=Intake(requester_name=data["requester_name"], requester_email=data["requester_email"]),
         )
         return created

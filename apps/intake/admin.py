@@ -29,7 +29,8 @@ class TrustedFlaggerAdmin(ServiceAdmin):
     list_filter = ["kind", "active"]
     search_fields = ["name", "contact_email"]
     # The token is changed only by the actions (audited): never through the form.
-    fields = ["name", "kind", "contact_email", "active", "token_prefix", "created_at", "last_seen_at", "revoked_at"]
+    fields = ["name", "kind", "contact_email", "flood_max_samples", "flood_max_share", "active", "token_prefix",
+              "created_at", "last_seen_at", "revoked_at"]
     readonly_fields = ["name", "active", "token_prefix", "created_at", "last_seen_at", "revoked_at"]
     add_form = TrustedFlaggerAddForm
     add_fields = ["name", "kind", "contact_email"]
@@ -47,7 +48,9 @@ class TrustedFlaggerAdmin(ServiceAdmin):
 
     def update(self, request, obj, form):
         return flagger_update(flagger=obj, kind=form.cleaned_data["kind"],
-                              contact_email=form.cleaned_data["contact_email"], actor=Actor.for_user(request.user))
+                              contact_email=form.cleaned_data["contact_email"], actor=Actor.for_user(request.user),
+                              flood_max_samples=form.cleaned_data["flood_max_samples"],
+                              flood_max_share=form.cleaned_data["flood_max_share"])
 
     def create(self, request, form):
         flagger, token = flagger_create(

@@ -13,6 +13,8 @@ from apps.core.identifiers import ParsedIdentifier
 from apps.core.locks import serialize
 from apps.intake.models import TrustedFlagger
 from apps.removals.models import Channel, HotlineReport, Policy, RemovalRequest
+from apps.removals.policy import identifiers_check
+from apps.removals.selectors import scope_find
 from apps.removals.services import Intake, request_approve, request_create
 from apps.tokens.services import TokenKind, token_holder, token_issue_check, token_revoke, token_rotate
 
@@ -59,15 +61,34 @@ def flagger_create(*, name: str, kind: str, contact_email: str = "", actor: Acto
     return flagger, token
 
 
-def flagger_update(*, flagger: TrustedFlagger, kind: str, contact_email: str, actor: Actor) -> TrustedFlagger:
-    """Change a flagger's kind (a hotline's csam is approved on receipt: staff need the admin role) or contact
-    address; audited field by field."""
+# flagger_update: leave a flood limit as it is.
+KEEP = object()
+
+
+def _flood_checked(flood_max_samples, flood_max_share) -> None:
+    if flood_max_samples not in (KEEP, None) and (not isinstance(flood_max_samples, int) or flood_max_samples < 1):
+        raise TakedownError(f"flood_max_samples: {flood_max_samples!r} is not a whole number of at least 1 "
+                            "(blank: the FLOOD_MAX_SAMPLES setting)")
+    if flood_max_share not in (KEEP, None) and (not isinstance(flood_max_share, int | float)
+                                                or not 0 < flood_max_share <= 100):
+        raise TakedownError(f"flood_max_share: {flood_max_share!r} is not a percentage above 0 and at most 100 "
+                            "(blank: the FLOOD_MAX_SHARE setting)")
+
+
+def flagger_update(*, flagger: TrustedFlagger, kind: str, contact_email: str, actor: Actor,
+                   flood_max_samples: int | None = KEEP, flood_max_share: float | None = KEEP) -> TrustedFlagger:
+    """Change a flagger's kind (a hotline's csam is approved on receipt: staff need the admin role), contact
+    address or flood limits (None: the settings; KEEP, the default: unchanged); audited field by field."""
     token_issue_check(kind=FLAGGER_TOKENS, actor=actor)
     contact_email = _checked(kind, contact_email)
+    _flood_checked(flood_max_samples, flood_max_share)
     with transaction.atomic():
         flagger = TrustedFlagger.objects.select_for_update().get(pk=flagger.pk)
-        before = {"kind": flagger.kind, "contact_email": flagger.contact_email}
-        after = {"kind": kind, "contact_email": contact_email}
+        before = {"kind": flagger.kind, "contact_email": flagger.contact_email,
+                  "flood_max_samples": flagger.flood_max_samples, "flood_max_share": flagger.flood_max_share}
+        after = {"kind": kind, "contact_email": contact_email,
+                 "flood_max_samples": flagger.flood_max_samples if flood_max_samples is KEEP else flood_max_samples,
+                 "flood_max_share": flagger.flood_max_share if flood_max_share is KEEP else flood_max_share}
         changed = {name: value for name, value in after.items() if before[name] != value}
         if changed:
             TrustedFlagger.objects.filter(pk=flagger.pk).update(**changed)
@@ -102,8 +123,8 @@ class Submission(NamedTuple):
     identical: bool
 
 
-def _same(request: RemovalRequest, category: str, identifiers: list[ParsedIdentifier]) -> bool:
-    if request.category != category:
+def _same(request: RemovalRequest, category: str, identifiers: list[ParsedIdentifier], scope: tuple) -> bool:
+    if request.category != category or (request.dataset_id, request.release_id) != scope:
         return False
     stored = set(request.identifiers.values_list("kind", "value"))
     return stored == {(i.kind, i.value) for i in identifiers}
@@ -131,15 +152,17 @@ def _hotline_report(hotline: dict | None) -> dict | None:
 
 
 def flagger_submit(*, flagger: TrustedFlagger, category: str, reference: str, identifiers: list[ParsedIdentifier],
-                   hotline: dict | None = None, notes: str = "") -> Submission:
+                   hotline: dict | None = None, notes: str = "", dataset: str = "", release: str = "") -> Submission:
     """Log a flagger's request, once per reference.
 
     The same reference again returns the request already logged (nothing new is
-    written); `identical` says whether this submission's category and identifiers
+    written); `identical` says whether this submission's category, scope and identifiers
     are the ones it holds. A new request is matched by a worker once committed;
     a csam request from a hotline is approved on receipt when the review policy
     says so (Policy.csam_approve_from_hotlines), and then published by a worker.
     `hotline` (csam only): hotline, report_id, reported_at, hotline_name.
+    `dataset` and `release` (names) limit it to that dataset (and release);
+    key identifiers need one (apps.removals.policy.identifiers_check).
     """
     reference = reference.strip()
     if not reference:
@@ -152,19 +175,22 @@ def flagger_submit(*, flagger: TrustedFlagger, category: str, reference: str, id
         raise TakedownError(f"too many identifiers: {len(identifiers):,} (at most {MAX_IDENTIFIERS:,} per request; "
                             "split the list)")
     _check_hotline(category, hotline)
+    scope_dataset, scope_release = scope_find(dataset=dataset, release=release)
+    identifiers_check(identifiers=identifiers, category=category, channel=Channel.FLAGGER_API, dataset=scope_dataset)
     actor = flagger_actor(flagger)
     with transaction.atomic():
         # One submission per flagger at a time, so a reference sent twice at once is logged once.
         serialize(f"flagger-submit:{flagger.pk}")
         existing = RemovalRequest.objects.filter(flagger=flagger, reference=reference).order_by("id").first()
         if existing is not None:
-            return Submission(existing, False, _same(existing, category, identifiers))
+            scope = (scope_dataset and scope_dataset.pk, scope_release and scope_release.pk)
+            return Submission(existing, False, _same(existing, category, identifiers, scope))
         request = request_create(
             category=category, identifiers=identifiers, actor=actor, source=flagger.name, reference=reference,
             notes=notes, intake=Intake(channel=Channel.FLAGGER_API, flagger=flagger),
-            hotline=_hotline_report(hotline),
+            hotline=_hotline_report(hotline), dataset=scope_dataset, release=scope_release,
         )
         if (category == Category.CSAM and flagger.kind == TrustedFlagger.Kind.HOTLINE
                 and Policy.current().csam_approve_from_hotlines):
-            request = request_approve(request=request, actor=actor)
+            request = request_approve(request=request, actor=actor, automatic=True)
     return Submission(request, True, True)

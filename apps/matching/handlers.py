@@ -25,7 +25,8 @@ def match_request(event) -> None:
     # Releases still indexing (or being caught up) are matched when ready: until then "unmatched" is not final.
     pending = [p.release.pk for p in request_pending_releases(request=RemovalRequest.objects.get(pk=request.pk))]
     faults.point("matching.request.matched")
-    event_record(REQUEST_MATCHED, key=str(event.pk), request=request.pk, matches=summary.matches,
+    event_record(REQUEST_MATCHED, key=str(event.pk), request=request.pk, samples=summary.samples,
+                 held=summary.held, matches=summary.matches,
                  new_matches=summary.new_matches, expanded=summary.expanded, releases=sorted(summary.releases),
                  unmatched=len(summary.unmatched), pending=pending)
 

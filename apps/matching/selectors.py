@@ -219,14 +219,15 @@ def _without_allowed_samples(hits: list[Hit]) -> list[Hit]:
 
 
 def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
-             threshold: int | None = None, expand: bool = False) -> list[Hit]:
+             threshold: int | None = None, expand: bool = False, key_roots: set[int] | None = None) -> list[Hit]:
     """Every sample of `releases` (all ready ones when None) that each query hits.
 
     url, key, md5, sha1 and sha256 match exactly (digests of the original
     download or of the image in the tar); domain hits every URL on that host and
     its subdomains, url_prefix every URL that starts with it; pdq within
     `threshold` (settings.PDQ_MATCH_THRESHOLD by default). Sample keys are
-    positional: a key hits the releases that were not derived from another,
+    positional: a key hits the releases that were not derived from another
+    (or those of `key_roots`, the ids of the releases the keys were given for),
     and reaches derived releases (and their parents) through the sample's URL
     and digests. With `expand`, URL, key and domain hits also reach every
     sample with the same image digest, in any release. Each (query, release,
@@ -242,7 +243,7 @@ def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
     if not chosen or not queries:
         return []
     matcher = _Matcher(list(everything.values()), threshold)
-    roots = [r for r in chosen if r.derived_from_id is None]
+    roots = [r for r in chosen if (r.derived_from_id is None if key_roots is None else r.pk in key_roots)]
     positional = [q for q in queries if q.kind in _POSITIONAL]
     others = [q for q in queries if q.kind not in _POSITIONAL]
     found = matcher.run(others, chosen) + matcher.run(positional, roots)
@@ -265,6 +266,32 @@ def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
         if current is None or (current.expanded, current.distance) > (hit.expanded, hit.distance):
             best[mark] = hit
     return _without_allowed_samples(list(best.values()))
+
+
+def request_scope_releases(*, request, releases: Iterable[Release] | None = None) -> list[Release] | None:
+    """The releases a request is matched against: `releases` (None: every ready one) within its scope.
+
+    None when the request applies to every dataset and no releases were named.
+    """
+    if request.dataset_id is None:
+        return None if releases is None else list(releases)
+    scope = Release.objects.filter(pk=request.release_id) if request.release_id else Release.objects.filter(
+        dataset_id=request.dataset_id)
+    if releases is not None:
+        scope = scope.filter(pk__in=[r.pk for r in releases])
+    return list(scope.select_related("dataset").order_by("pk"))
+
+
+def request_key_roots(*, request) -> set[int] | None:
+    """The releases a scoped request's sample keys name: its release, or its dataset's releases not derived
+    from another of them (None for a request without a scope: every release not derived from another)."""
+    if request.dataset_id is None:
+        return None
+    if request.release_id:
+        return {request.release_id}
+    rows = Release.objects.filter(dataset_id=request.dataset_id).values_list("pk", "derived_from_id")
+    own = {pk for pk, _ in rows}
+    return {pk for pk, parent in rows if parent not in own}
 
 
 def _follow(matcher: _Matcher, found: list[_Found], releases: list[Release], *, with_url: bool) -> list[_Found]:
@@ -370,11 +397,15 @@ def request_pending_releases(*, request) -> list[PendingRelease]:
     if request.status not in CAUGHT_UP_STATUSES:
         return []
     ready = Release.objects.filter(status=Release.Status.READY)
+    if request.dataset_id is not None:
+        ready = ready.filter(pk__in=[r.pk for r in request_scope_releases(request=request)])
     if request.matched_at is not None:
         later = ready.filter(indexed_at__gt=request.matched_at).values_list("pk", flat=True)
         ids = set(later) | (_catching_up() & set(ready.values_list("pk", flat=True)))
     else:
         ids = set(ready.values_list("pk", flat=True))
     pending = [PendingRelease(release=p.release, state="ready, being matched") for p in releases_progress(ids=ids)]
-    pending += [PendingRelease(release=p.release, state=str(p)) for p in releases_not_ready()]
+    pending += [PendingRelease(release=p.release, state=str(p)) for p in releases_not_ready()
+                if request.dataset_id is None or (p.release.dataset_id == request.dataset_id
+                                                  and request.release_id in (None, p.release.pk))]
     return sorted(pending, key=lambda p: (p.release.dataset.name, p.release.name))

@@ -1,9 +1,10 @@
 """Recording which samples a removal request hits."""
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,8 +22,12 @@ from apps.matching.selectors import (
     Query,
     hits_for,
     release_not_ready_message,
+    request_key_roots,
+    request_scope_releases,
 )
-from apps.removals.models import BLOCKING_STATUSES, Identifier, RemovalRequest
+from apps.removals.models import BLOCKING_STATUSES, OPEN_STATUSES, Identifier, RemovalRequest, Status
+from apps.removals.policy import flood_excess, flood_limits
+from apps.removals.services import request_flood_hold
 
 # Matches written, and identifiers recounted, per transaction: about 30 ms for 1,000 matches on 2 vCPUs (most of
 # it Django building the INSERTs), with turns for other writers between them (in_turns), so on SQLite a web
@@ -32,6 +37,8 @@ _WRITE_BATCH = 1000
 
 @dataclass
 class MatchSummary:
+    held: bool  # held by the flood check for a reviewer
+    samples: int  # distinct samples hit, in every release
     matches: int
     new_matches: int
     releases: set[int]
@@ -50,6 +57,32 @@ def _recount(request: RemovalRequest) -> None:
                 match_count=Coalesce(Subquery(count), 0))
 
 
+def _flood_check(request: RemovalRequest, hits: list, releases: list[Release] | None) -> bool:
+    """Hold the request for a reviewer (before its matches are recorded) when what it hits is a flood.
+
+    Counts the distinct samples it hits in each release: those found now, and
+    the matches recorded before in releases not matched this time.
+    """
+    request.refresh_from_db()
+    if request.flood_released_at is not None or request.status not in (*OPEN_STATUSES, Status.APPROVED):
+        return request.flood_held
+    keys: dict[int, set[str]] = defaultdict(set)
+    for hit in hits:
+        keys[hit.release_id].add(hit.key)
+    counts = {release_id: len(found) for release_id, found in keys.items()}
+    earlier = Match.objects.filter(request=request)
+    if releases is not None:
+        earlier = earlier.exclude(release_id__in=[r.pk for r in releases])
+        for release_id, n in earlier.order_by().values_list("release_id").annotate(n=Count("key", distinct=True)):
+            counts[release_id] = n
+    named = {r.pk: r for r in Release.objects.filter(pk__in=counts).select_related("dataset")}
+    excess = flood_excess(limits=flood_limits(request), per_release={str(named[pk]): n for pk, n in counts.items()},
+                          sizes={str(r): r.sample_count for r in named.values()})
+    if excess:
+        request = request_flood_hold(request=request, samples=sum(counts.values()), detail=excess)
+    return request.flood_held
+
+
 def request_match(*, request: RemovalRequest, releases: list[Release] | None = None) -> MatchSummary:
     """Match every identifier of a request against releases (all ready ones by default) and record the hits.
 
@@ -60,17 +93,30 @@ def request_match(*, request: RemovalRequest, releases: list[Release] | None = N
     never makes another writer wait long.
     URL and key hits expand to the same image elsewhere for the categories in
     settings.EXPAND_SAME_CONTENT_CATEGORIES.
+    Before any hit is recorded, a request that would remove more than its
+    flood limits (apps.removals.policy.flood_limits) is held for a reviewer
+    (request_flood_hold): an approved one goes back to triage, so its samples
+    are never on a blocklist until a reviewer approves it.
     A release named in `releases` that is not ready is refused (TakedownError):
     its index is not built, so every identifier would seem to hit nothing.
+    A request limited to a dataset (or release) is matched only there: other
+    releases named in `releases` are left alone.
     """
-    if releases is not None:
+    named = releases is not None
+    releases = request_scope_releases(request=request, releases=releases)
+    if releases is not None and not named:
+        # Its scope's releases still indexing are matched once ready (release.ready), as for every request.
+        releases = [r for r in releases if r.status == Release.Status.READY]
+    if named:
         unready = Release.objects.filter(pk__in=[r.pk for r in releases]).exclude(status=Release.Status.READY)
         for release in unready.select_related("dataset")[:1]:
             raise TakedownError(release_not_ready_message(release=release))
     queries = [Query(ref=pk, kind=kind, value=value)
                for pk, kind, value in request.identifiers.values_list("pk", "kind", "value")]
     hits = hits_for(queries, releases=releases, threshold=request.pdq_threshold,
-                    expand=request.category in settings.EXPAND_SAME_CONTENT_CATEGORIES)
+                    expand=request.category in settings.EXPAND_SAME_CONTENT_CATEGORIES,
+                    key_roots=request_key_roots(request=request))
+    held = _flood_check(request, hits, releases)
     before = Match.objects.filter(request=request).count()
     rows = [Match(request=request, identifier_id=hit.ref, release_id=hit.release_id, shard_id=hit.shard_id,
                   key=hit.key, distance=hit.distance, expanded=hit.expanded, expanded_via=hit.via) for hit in hits]
@@ -82,6 +128,7 @@ def request_match(*, request: RemovalRequest, releases: list[Release] | None = N
     RemovalRequest.objects.filter(pk=request.pk).update(matched_at=timezone.now(), updated_at=timezone.now())
     matches = Match.objects.filter(request=request)
     return MatchSummary(
+        held=held, samples=matches.values("release_id", "key").distinct().count(),
         matches=matches.count(), new_matches=matches.count() - before,
         releases=set(matches.values_list("release_id", flat=True).distinct()),
         expanded=matches.filter(expanded=True).count(),
@@ -90,13 +137,15 @@ def request_match(*, request: RemovalRequest, releases: list[Release] | None = N
 
 
 def release_catch_up(*, release: Release) -> list[RemovalRequest]:
-    """Match every request under review or approved against a newly ready release; returns those that hit it.
+    """Match every request under review or approved (and meant for it) against a newly ready release; returns
+    those that hit it.
 
     Requests under review are matched too, so reviewers see what they hit
     there and none of their identifiers is left seeming to hit nothing.
     """
     hit = []
-    for request in RemovalRequest.objects.filter(status__in=CAUGHT_UP_STATUSES).order_by("pk"):
+    in_scope = Q(dataset=None) | Q(dataset_id=release.dataset_id, release=None) | Q(release=release)
+    for request in RemovalRequest.objects.filter(in_scope, status__in=CAUGHT_UP_STATUSES).order_by("pk"):
         if release.pk in request_match(request=request, releases=[release]).releases:
             hit.append(request)
     return hit

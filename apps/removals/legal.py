@@ -27,6 +27,7 @@ from apps.removals.models import (
     RemovalRequest,
     Status,
 )
+from apps.removals.policy import within
 from apps.removals.services import (
     _check_actor,
     notify_requester,
@@ -227,10 +228,6 @@ def domain_claim_check(*, claim: DomainClaim) -> DomainClaim:
     return claim
 
 
-def _within(host: str, domains: set[str]) -> bool:
-    return any(host == d or host.endswith("." + d) for d in domains)
-
-
 def opt_out_auto_approve(*, request: RemovalRequest) -> bool:
     """Approve an opt-out without review when the policy allows: always, or when it proved its domains."""
     from urllib.parse import urlsplit
@@ -251,7 +248,7 @@ def opt_out_auto_approve(*, request: RemovalRequest) -> bool:
                 hosts.append(urlsplit(ident.value).hostname or "")
             else:
                 return False  # keys and hashes name no domain: a reviewer decides
-        if not proven or not all(_within(host, proven) for host in hosts):
+        if not proven or not all(within(host, proven) for host in hosts):
             return False
-    request_approve(request=request, actor=Actor(label="policy:opt-out"))
-    return True
+    approved = request_approve(request=request, actor=Actor(label="policy:opt-out"), automatic=True)
+    return approved.status == Status.APPROVED

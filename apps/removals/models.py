@@ -66,10 +66,24 @@ class RemovalRequest(models.Model):
     reinstated_at = models.DateTimeField(null=True, blank=True)
     legal_hold_until = models.DateField(
         null=True, blank=True, help_text="The record, identifiers and report ids are kept at least until then.")
+    # What the request applies to: every release of every dataset (both blank), every release of one dataset,
+    # or one release. Sample keys are positional, so a request naming keys always has a dataset.
+    dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+", help_text="Only this dataset's releases (blank: every dataset).")
+    release = models.ForeignKey("datasets.Release", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+", help_text="Only this release of the dataset (blank: all of them).")
     pdq_threshold = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MaxValueValidator(pdq.MAX_THRESHOLD)],
         help_text="PDQ Hamming distance for this request's matches (blank: the PDQ_MATCH_THRESHOLD setting, 31).",
     )
+    # Flood quarantine: matching found it would remove more than its limits (apps.removals.policy.flood_limits);
+    # it waits for a reviewer, whose approval releases it.
+    flood_held_at = models.DateTimeField(null=True, blank=True, help_text="When matching held it for a reviewer.")
+    flood_samples = models.PositiveIntegerField(null=True, blank=True,
+                                                help_text="Samples it would remove, when it was held.")
+    flood_detail = models.CharField(max_length=500, blank=True, help_text="Why it was held, with the counts.")
+    flood_released_at = models.DateTimeField(null=True, blank=True)
+    flood_released_by_label = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -79,6 +93,20 @@ class RemovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tracking_id} ({self.category})"
+
+    @property
+    def flood_held(self) -> bool:
+        """Held by the flood check, and not yet released by a reviewer's approval."""
+        return self.flood_held_at is not None and self.flood_released_at is None
+
+    @property
+    def scope(self) -> str:
+        """What the request applies to, in words: a release, a dataset's releases, or every dataset."""
+        if self.release_id:
+            return str(self.release)
+        if self.dataset_id:
+            return f"{self.dataset.name} (every release)"
+        return "every dataset"
 
 
 class Identifier(models.Model):

@@ -8,6 +8,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from apps.core.categories import RESTRICTED_CATEGORIES
+from apps.core.errors import TakedownError
+from apps.datasets.models import Dataset, Release
 from apps.events.models import Event
 from apps.removals import events
 from apps.removals.models import CounterNotice, RemovalRequest, Status
@@ -56,3 +58,27 @@ def counter_notices_due(today: date | None = None) -> list[CounterNotice]:
         restore_not_before__lte=today, lawsuit_at__isnull=True, restored_at__isnull=True,
         request__status__in=(Status.PUBLISHED, Status.COMPLETED),
     ).select_related("request"))
+
+
+def scope_find(*, dataset: str = "", release: str = "", fields: tuple[str, str] = ("dataset", "release")
+               ) -> tuple[Dataset | None, Release | None]:
+    """The dataset and release a request is limited to, by name (blank: none); refused naming the unknown one.
+
+    `fields` names the two inputs in the messages (e.g. --dataset, --release).
+    """
+    dataset, release = (dataset or "").strip(), (release or "").strip()
+    if release and not dataset:
+        raise TakedownError(f"{fields[1]} {release!r}: give the dataset it belongs to ({fields[0]})")
+    if not dataset:
+        return None, None
+    found = Dataset.objects.filter(name=dataset).first()
+    if found is None:
+        known = ", ".join(Dataset.objects.order_by("name").values_list("name", flat=True)[:20]) or "none yet"
+        raise TakedownError(f"{fields[0]} {dataset!r}: no such dataset (known: {known})")
+    if not release:
+        return found, None
+    found_release = Release.objects.filter(dataset=found, name=release).select_related("dataset").first()
+    if found_release is None:
+        known = ", ".join(found.releases.order_by("name").values_list("name", flat=True)[:20]) or "none yet"
+        raise TakedownError(f"{fields[1]} {release!r}: dataset {dataset} has no such release (known: {known})")
+    return found, found_release

@@ -18,6 +18,7 @@ from apps.core.actors import Actor
 from apps.core.categories import Category
 from apps.core.errors import TakedownError
 from apps.core.identifiers import ParsedIdentifier
+from apps.datasets.models import Dataset, Release
 from apps.events.services import event_record
 from apps.removals.events import (
     REQUEST_APPROVED,
@@ -37,7 +38,7 @@ from apps.removals.models import (
     RemovalRequest,
     Status,
 )
-from apps.removals.policy import due_at
+from apps.removals.policy import auto_approval_refused, due_at
 from apps.removals.selectors import secret_digest
 
 # Crockford's base32 without look-alike letters: tracking ids get read out on the phone.
@@ -92,8 +93,13 @@ def _check_actor(actor: Actor, role: str, doing: str, request: RemovalRequest | 
 def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor: Actor, source: str = "",
                    reference: str = "", notes: str = "", received_at: datetime | None = None,
                    pdq_threshold: int | None = None, intake: Intake | None = None,
-                   hotline: dict | None = None) -> RemovalRequest:
+                   hotline: dict | None = None, dataset: Dataset | None = None,
+                   release: Release | None = None) -> RemovalRequest:
     """Log a request with its (already validated) identifiers; the due date comes from its category.
+
+    Entry points first ask apps.removals.policy.identifiers_check what the
+    request may name. `dataset` (and `release`, one of its releases) limit it:
+    it is matched only against those releases (blank: every dataset).
 
     csam requests are put under legal hold (Policy.legal_hold_days) and may
     carry their hotline report (`hotline`: hotline, report_id, reported_at,
@@ -108,6 +114,10 @@ def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor:
     if actor.user is not None:
         roles.require_role(actor.user, roles.INTAKE, "log removal requests")
     received_at = validation.sane_moment(received_at, field="received_at") or timezone.now()
+    if release is not None:
+        if dataset is not None and release.dataset_id != dataset.pk:
+            raise TakedownError(f"release {release}: it is not a release of dataset {dataset}")
+        dataset = release.dataset
     intake = intake or Intake()
     policy = Policy.current()
     rows = [(i.kind, i.value, i.line) for i in identifiers]
@@ -118,12 +128,12 @@ def request_create(*, category: str, identifiers: list[ParsedIdentifier], actor:
             channel=intake.channel, flagger=intake.flagger, requester_name=intake.requester_name[:200],
             requester_email=intake.requester_email, requester_details=intake.requester_details or {},
             legal_hold_until=(received_at + timedelta(days=policy.legal_hold_days)).date()
-            if category == Category.CSAM else None,
+            if category == Category.CSAM else None, dataset=dataset, release=release,
         )
         _identifiers_insert(request, rows)
         audit_record(actor=actor, action="request.received", obj=request, after={
             **_snapshot(request), "channel": intake.channel, "source": source, "reference": reference,
-            "identifiers": len(identifiers),
+            "identifiers": len(identifiers), "scope": request.scope,
         })
         if hotline:
             _hotline_report_write(request=request, actor=actor, **hotline)
@@ -239,20 +249,35 @@ def request_transition(*, request: RemovalRequest, to: str, actor: Actor, reason
     return request
 
 
-def request_approve(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+def request_approve(*, request: RemovalRequest, actor: Actor, automatic: bool = False) -> RemovalRequest:
     """Approve a request for removal; workers then match and publish it (request.approved).
 
     A csam request may need two approvals from different reviewers
     (Policy.csam_second_reviewer): the first is recorded and the request waits.
+    An `automatic` approval (the review policy's, on receipt or on a domain
+    proof) is withheld, and recorded as such, when the request may not be
+    approved without a reviewer (apps.removals.policy.auto_approval_refused):
+    the request is returned unchanged, waiting for review.
     """
     _check_actor(actor, roles.REVIEWER, "approve", request)
     with transaction.atomic():
         request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
+        refused = auto_approval_refused(request) if automatic else None
+        if refused:
+            audit_record(actor=actor, action="request.auto_approval_withheld", obj=request,
+                         after={"reason": f"a reviewer must approve it: {refused}"})
+            return request
         if request.status not in OPEN_STATUSES:
             raise TakedownError(
                 f"{request.tracking_id} is {request.get_status_display().lower()}; only received, "
                 "in-triage or needs-information requests can be approved"
             )
+        if request.flood_held:
+            # A person approving after seeing the count releases the hold (a policy approval was refused above).
+            request.flood_released_at, request.flood_released_by_label = timezone.now(), actor.label
+            request.save(update_fields=["flood_released_at", "flood_released_by_label", "updated_at"])
+            audit_record(actor=actor, action="request.flood_released", obj=request,
+                         after={"samples": request.flood_samples, "detail": request.flood_detail})
         if request.approvals.filter(actor_label=actor.label).exists():
             raise TakedownError(f"{actor.label} has already approved {request.tracking_id}; "
                                 "a second reviewer must approve it")
@@ -263,6 +288,37 @@ def request_approve(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
                          after={"approvals": 1, "needed": needed})
             return request
     return request_transition(request=request, to=Status.APPROVED, actor=actor)
+
+
+def request_flood_hold(*, request: RemovalRequest, samples: int, detail: str) -> RemovalRequest:
+    """Hold a request that would remove more than its flood limits for a reviewer (called by matching before it
+    records the request's matches, so a held request's samples are never published).
+
+    An approved request (a hotline's, approved on receipt) goes back to triage
+    and its approvals are withdrawn: a reviewer decides, seeing the count, and
+    that approval releases the hold (request_approve). A request already
+    released by a reviewer, or no longer waiting to be published, is left alone.
+    """
+    with transaction.atomic():
+        request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
+        if request.flood_released_at is not None or request.status not in (*OPEN_STATUSES, Status.APPROVED):
+            return request
+        before = {**_snapshot(request), "flood_samples": request.flood_samples}
+        request.flood_held_at = request.flood_held_at or timezone.now()
+        request.flood_samples, request.flood_detail = samples, detail[:500]
+        fields = ["flood_held_at", "flood_samples", "flood_detail", "updated_at"]
+        withdrawn = []
+        if request.status == Status.APPROVED:
+            withdrawn = list(request.approvals.values_list("actor_label", flat=True))
+            request.approvals.all().delete()
+            request.status, request.approved_at, request.approved_by, request.approved_by_label = (
+                Status.TRIAGE, None, None, "")
+            request.decided_at, request.decision_reason = None, f"held for a reviewer: {detail}"[:2000]
+            fields += ["status", "approved_at", "approved_by", "approved_by_label", "decided_at", "decision_reason"]
+        request.save(update_fields=fields)
+        audit_record(actor=Actor.system(), action="request.flood_held", obj=request, before=before, after={
+            **_snapshot(request), "flood_samples": samples, "detail": detail, "approvals_withdrawn": withdrawn})
+    return request
 
 
 def request_reject(*, request: RemovalRequest, actor: Actor, reason: str) -> RemovalRequest:

@@ -345,7 +345,7 @@ def test_the_status_shows_the_decision_and_matches_per_release(api, release, rel
                                                                django_capture_on_commit_callbacks):
     samples = release_on_disk.data.successful()[:3]
     with django_capture_on_commit_callbacks(execute=True):
-        created = api.post(URL, _body(identifiers=[{"kind": "key", "value": s.key} for s in samples]),
+        created = api.post(URL, _body(dataset="demo", identifiers=[{"kind": "key", "value": s.key} for s in samples]),
                            format="json").json()
     request = RemovalRequest.objects.get(tracking_id=created["tracking_id"])
     request_reject(request=request, actor=Actor(label="cli:tester"), reason="not in our remit")
@@ -365,7 +365,7 @@ def test_the_status_shows_the_decision_and_matches_per_release(api, release, rel
 def test_the_status_names_the_releases_not_matched_yet_until_they_are_ready(api, release, indexing_release,
                                                                              release_on_disk):
     samples = release_on_disk.data.successful()[:2]
-    created = api.post(URL, _body(identifiers=[{"kind": "key", "value": s.key} for s in samples]),
+    created = api.post(URL, _body(dataset="demo", identifiers=[{"kind": "key", "value": s.key} for s in samples]),
                        format="json").json()
     request = RemovalRequest.objects.get(tracking_id=created["tracking_id"])
     events_drain(events_about(request=request))  # matched on arrival, as a worker would
@@ -421,8 +421,9 @@ def test_an_approved_hotline_request_is_published(hotline, release, release_on_d
                                                   django_capture_on_commit_callbacks):
     sample = release_on_disk.data.successful()[0]
     with django_capture_on_commit_callbacks(execute=True):
-        response = _client(hotline[1]).post(URL, _body(reference="iwf-live", category="csam", identifiers=[
-            {"kind": "key", "value": sample.key}]), format="json")
+        response = _client(hotline[1]).post(URL, _body(reference="iwf-live", category="csam", dataset="demo",
+                                                        identifiers=[{"kind": "key", "value": sample.key}]),
+                                            format="json")
     assert response.json()["status"] == "approved"
     request = RemovalRequest.objects.get()
     assert request.published_at is not None and request.status in ("published", "completed")  # no mirrors

@@ -127,7 +127,7 @@ def test_a_worker_matches_a_request_logged_while_the_release_indexes(
         start_worker, run_command, release_on_disk, tmp_path):
     run_command("import_release", "demo", "2026-12", str(release_on_disk.path), "--background")
     csv_path = _keys_csv(tmp_path / "r.csv", release_on_disk.data.successful()[:3])
-    out, _ = run_command("import_removals", str(csv_path), "--category", "copyright")
+    out, _ = run_command("import_removals", str(csv_path), "--dataset", "demo", "--category", "copyright")
     assert "Not yet matched against demo/2026-12 (indexing, 0 of 3 shards)" in out
     assert "match nothing" not in out
     request = RemovalRequest.objects.get()

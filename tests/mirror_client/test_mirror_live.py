@@ -29,7 +29,7 @@ def client(live_server, token, data, command="sync", *extra):
 
 def remove(run_command, tmp_path, name, keys, category="copyright"):
     csv_path = synthetic.write_removals_csv(tmp_path / f"{name}.csv", [("key", k) for k in keys])
-    out, _ = run_command("import_removals", str(csv_path), "--category", category, "--approve")
+    out, _ = run_command("import_removals", str(csv_path), "--dataset", "demo", "--category", category, "--approve")
     return out.strip().splitlines()[-1]
 
 

@@ -19,7 +19,8 @@ def removals(release, release_on_disk, tmp_path):
 
 def test_it_logs_the_request_matches_it_and_prints_the_tracking_id(run_command, removals):
     path, expected = removals
-    out, _ = run_command("import_removals", str(path), "--category", "copyright", "--source", "rights-holder",
+    out, _ = run_command("import_removals", str(path), "--dataset", "demo", "--category", "copyright",
+                         "--source", "rights-holder",
                          "--reference", "DMCA-1")
 
     request = RemovalRequest.objects.get()
@@ -37,7 +38,8 @@ def test_it_logs_the_request_matches_it_and_prints_the_tracking_id(run_command, 
 
 def test_it_approves_and_returns_once_the_blocklist_is_published(run_command, removals, release):
     path, expected = removals
-    out, _ = run_command("import_removals", str(path), "--category", "csam", "--source", "NCMEC", "--approve")
+    out, _ = run_command("import_removals", str(path), "--dataset", "demo", "--category", "csam", "--source", "NCMEC",
+                         "--approve")
 
     request = RemovalRequest.objects.get()
     assert request.status in (Status.PUBLISHED, Status.COMPLETED)
@@ -91,7 +93,7 @@ def test_it_sets_the_due_date_from_the_category(run_command, release, tmp_path):
     path = tmp_path / "ok.csv"
     path.write_text("kind,value\nkey,0000001\n")
     for category in ("csam", "ncii", "privacy"):
-        run_command("import_removals", str(path), "--category", category)
+        run_command("import_removals", str(path), "--dataset", "demo", "--category", category)
     due = {r.category: r.due_at - r.received_at for r in RemovalRequest.objects.all()}
     assert due["csam"].total_seconds() == 0
     assert due["ncii"].total_seconds() == 48 * 3600
@@ -105,7 +107,7 @@ def test_it_matches_every_kind_on_an_8_digit_md5_release(db, run_command, tmp_pa
     run_command("import_release", "cc", "v2", str(tmp_path / "shards"), "--no-progress")
     expected = synthetic.make_removals(data, seed=2, n_md5=2, n_sha256=0, n_pdq=3)
     path = synthetic.write_removals_csv(tmp_path / "r.csv", expected)
-    run_command("import_removals", str(path), "--category", "other")
+    run_command("import_removals", str(path), "--dataset", "cc", "--category", "other")
     request = RemovalRequest.objects.get()
     for removal in expected:
         ident = request.identifiers.get(kind=removal.kind, value=normalise(removal.kind, removal.value))
@@ -116,7 +118,7 @@ def test_it_says_which_releases_are_not_matched_yet_instead_of_an_all_clear(
         run_command, release, indexing_release, release_on_disk, tmp_path):
     sample = release_on_disk.data.successful()[0]
     path = synthetic.write_removals_csv(tmp_path / "r.csv", [("key", sample.key), ("key", "999999999")])
-    out, _ = run_command("import_removals", str(path), "--category", "copyright")
+    out, _ = run_command("import_removals", str(path), "--dataset", "demo", "--category", "copyright")
 
     assert "Matched 1 samples in 1 release(s)" in out
     assert ("Not yet matched against demo/2026-12 (indexing, 0 of 3 shards): the request is matched against it "
@@ -126,5 +128,5 @@ def test_it_says_which_releases_are_not_matched_yet_instead_of_an_all_clear(
     run_pending()  # the release indexed and finalized, and the request matched against it, as the workers would
     request = RemovalRequest.objects.get()
     assert set(request.matches.values_list("release__name", flat=True)) == {"2026-11", "2026-12"}
-    again, _ = run_command("import_removals", str(path), "--category", "copyright")
+    again, _ = run_command("import_removals", str(path), "--dataset", "demo", "--category", "copyright")
     assert "Not yet matched" not in again and "1 identifier(s) match nothing yet" in again

@@ -329,10 +329,15 @@ def test_the_proof_is_not_fetched_from_a_private_address_nor_through_a_redirect(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("policy, approved", [("never", True), ("always", False)])
-def test_the_policy_may_approve_every_opt_out_or_none(operator, policy, approved, eager_tasks, release):
+@pytest.mark.parametrize("policy, identifier, approved", [
+    ("never", ("url", "https://artist.example/a.jpg"), True),
+    ("always", ("url", "https://artist.example/a.jpg"), False),
+    # A whole site is never removed on an unproven claim, whatever the policy.
+    ("never", ("domain", "artist.example"), False), ("never", ("url_prefix", "https://artist.example/"), False),
+])
+def test_the_policy_may_approve_every_opt_out_or_none(operator, policy, identifier, approved, eager_tasks, release):
     Policy.objects.update_or_create(pk=1, defaults={"opt_out_review": policy})
-    request = opt_out(operator, ("domain", "artist.example"))
+    request = opt_out(operator, identifier)
     from apps.removals.legal import opt_out_auto_approve
 
     assert opt_out_auto_approve(request=request) is approved

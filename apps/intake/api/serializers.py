@@ -30,6 +30,13 @@ class SubmissionOptionsSerializer(serializers.Serializer):
         max_length=200, validators=[one_line],
         help_text="Your own reference. Sending it again returns the request already logged.")
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    dataset = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100, validators=[one_line],
+        help_text="Apply only to this dataset's releases (blank: every dataset). Required with key identifiers: "
+                  "keys are positional, the same key names different samples in different datasets.")
+    release = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100, validators=[one_line],
+        help_text="With dataset: apply only to this release of it.")
     hotline = HotlineSerializer(required=False, allow_null=True,
                                 help_text="csam only: the hotline report (with CSV: query parameters hotline, "
                                           "hotline_report_id, hotline_reported_at, hotline_name).")
@@ -60,7 +67,7 @@ class SubmissionResultSerializer(serializers.Serializer):
     identifiers = serializers.IntegerField(help_text="Identifiers the request holds (repeats counted once).")
     created = serializers.BooleanField(help_text="False when the reference was already used: the request "
                                                  "returned is the one logged then.")
-    identical = serializers.BooleanField(help_text="Whether this submission's category and identifiers are the "
+    identical = serializers.BooleanField(help_text="Whether this submission's category, scope and identifiers are the "
                                                    "ones the request holds (always true when created).")
 
 
@@ -86,6 +93,14 @@ class HotlineReportSerializer(serializers.Serializer):
     reported_at = serializers.DateTimeField()
 
 
+class FloodHoldSerializer(serializers.Serializer):
+    held_at = serializers.DateTimeField()
+    samples = serializers.IntegerField(help_text="Samples the request would remove, as counted when it was held.")
+    detail = serializers.CharField(help_text="Which limit it exceeds, with the counts.")
+    released_at = serializers.DateTimeField(allow_null=True,
+                                            help_text="When a reviewer approved it after seeing the count.")
+
+
 class RequestStatusSerializer(serializers.Serializer):
     """A flagger's view of its own request: where it stands, and what it hits."""
 
@@ -101,7 +116,13 @@ class RequestStatusSerializer(serializers.Serializer):
     published_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True, help_text="When every mirror had applied it.")
     identifiers = serializers.IntegerField()
+    dataset = serializers.CharField(allow_null=True, help_text="The dataset it applies to (null: every dataset).")
+    release = serializers.CharField(allow_null=True,
+                                    help_text="The release of that dataset it applies to (null: every release).")
     hotline = HotlineReportSerializer(allow_null=True)
+    flood_hold = FloodHoldSerializer(
+        allow_null=True, help_text="Set when the request would remove more samples than your flood limits allow: "
+                                   "it waits for a reviewer, even where it would be approved on receipt.")
     releases = ReleaseMatchesSerializer(many=True, help_text="Releases with matches, by dataset and release.")
     releases_pending = ReleaseNotMatchedSerializer(
         many=True, help_text="Releases the request was not matched against yet (still indexing, failed, or just "

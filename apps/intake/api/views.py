@@ -38,7 +38,7 @@ _415 = OpenApiResponse(ErrorSerializer, description="The body is neither applica
 _FORMAT_PARAM = api_settings.URL_FORMAT_OVERRIDE  # the response format, allowed on any request
 # With a text/csv body, the submission's other fields come as query parameters.
 _CSV_PARAMS = {
-    "category": "category", "reference": "reference", "notes": "notes",
+    "category": "category", "reference": "reference", "notes": "notes", "dataset": "dataset", "release": "release",
 }
 _CSV_HOTLINE_PARAMS = {
     "hotline": "hotline", "hotline_report_id": "report_id", "hotline_reported_at": "reported_at",
@@ -50,6 +50,8 @@ _CSV_PARAMETERS = [
         ("category", f"Required. One of: {', '.join(Category.values)}."),
         ("reference", "Required. Your own reference; sending it again returns the request already logged."),
         ("notes", "Optional notes for the reviewers."),
+        ("dataset", "Apply only to this dataset's releases (required with key identifiers)."),
+        ("release", "With dataset: apply only to this release."),
         ("hotline", "csam only: the hotline the report was filed with (ncmec, iwf, c3p, other)."),
         ("hotline_report_id", "csam only, with hotline: the hotline's report id."),
         ("hotline_reported_at", "csam only, with hotline: when it was reported (ISO 8601; default: now)."),
@@ -119,9 +121,15 @@ def _status(request: RemovalRequest) -> dict:
             "tracking_id", "reference", "category", "status", "received_at", "due_at", "decided_at",
             "decision_reason", "matched_at", "published_at", "completed_at")},
         "identifiers": request.identifiers.count(),
+        "dataset": request.dataset.name if request.dataset_id else None,
+        "release": request.release.name if request.release_id else None,
         "hotline": None if report is None else {
             "hotline": report.hotline, "hotline_name": report.hotline_name, "report_id": report.report_id,
             "reported_at": report.reported_at,
+        },
+        "flood_hold": None if request.flood_held_at is None else {
+            "held_at": request.flood_held_at, "samples": request.flood_samples, "detail": request.flood_detail,
+            "released_at": request.flood_released_at,
         },
         "releases": [{"dataset": r["release__dataset__name"], "release": r["release__name"], "matches": r["n"]}
                      for r in releases],
@@ -161,6 +169,7 @@ class RequestsView(FlaggerView):
         submission = flagger_submit(
             flagger=request.auth, category=options["category"], reference=options["reference"],
             identifiers=identifiers, hotline=options.get("hotline"), notes=options.get("notes", ""),
+            dataset=options.get("dataset", ""), release=options.get("release", ""),
         )
         removal = submission.request
         body = {

@@ -9,7 +9,8 @@ from apps.datasets.models import Release
 from apps.datasets.selectors import releases_progress
 from apps.events.services import events_drain
 from apps.removals.models import Channel
-from apps.removals.selectors import events_about
+from apps.removals.policy import identifiers_check
+from apps.removals.selectors import events_about, scope_find
 from apps.removals.services import Intake, request_approve, request_create
 
 
@@ -17,8 +18,16 @@ class Command(TakedownCommand):
     help = "Log a removal request from a CSV with header kind,value and print its tracking id."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help="CSV file with header kind,value (kinds: url, key, md5, sha1, sha256, pdq)")
+        parser.add_argument("file", help="CSV file with header kind,value (kinds: url, key, md5, sha1, sha256, pdq; "
+                                         "domain and url_prefix for opt-outs, or with --allow-broad)")
         parser.add_argument("--category", required=True, choices=Category.values)
+        parser.add_argument("--dataset", default="",
+                            help="apply only to this dataset's releases (required for key identifiers: keys are "
+                                 "positional, the same key names different samples in different datasets)")
+        parser.add_argument("--release", default="", help="with --dataset: apply only to this release")
+        parser.add_argument("--allow-broad", action="store_true",
+                            help="allow domain and url_prefix identifiers in a request that is not an opt-out "
+                                 "(such a request is never approved without review)")
         parser.add_argument("--source", default="", help="channel or organisation, e.g. IWF")
         parser.add_argument("--reference", default="", help="the requester's own reference")
         parser.add_argument("--approve", action="store_true",
@@ -35,14 +44,18 @@ class Command(TakedownCommand):
             raise TakedownError(f"--user {username!r}: no active staff user with that name")
         return Actor.for_user(user)
 
-    def handle(self, *args, file, category, source, reference, approve, user, pdq_threshold, **options):
+    def handle(self, *args, file, category, source, reference, approve, user, pdq_threshold, dataset, release,
+               allow_broad, **options):
         actor = self._actor(user)
+        scope_dataset, scope_release = scope_find(dataset=dataset, release=release, fields=("--dataset", "--release"))
         parsed = read_identifiers_file(file)
+        identifiers_check(identifiers=parsed, category=category, channel=Channel.CLI, dataset=scope_dataset,
+                          broad_allowed=allow_broad)
         request = request_create(category=category, identifiers=parsed, actor=actor,
                                  source=source or "cli", reference=reference, pdq_threshold=pdq_threshold,
-                                 intake=Intake(channel=Channel.CLI))
+                                 intake=Intake(channel=Channel.CLI), dataset=scope_dataset, release=scope_release)
         self.stdout.write(f"Request {request.tracking_id}: {len(parsed)} identifiers, category {category}, "
-                          f"due {request.due_at:%Y-%m-%d %H:%M} UTC")
+                          f"due {request.due_at:%Y-%m-%d %H:%M} UTC, applies to {request.scope}")
         if approve:
             request_approve(request=request, actor=actor)
         # Matching (and with --approve publishing) follow from the request's events: run them here and report.
