@@ -5,9 +5,12 @@ import secrets
 from django import forms
 
 from apps.core.categories import Category
+from apps.core.errors import TakedownError
 from apps.core.forms import CheckedForm
+from apps.datasets.models import Dataset
 from apps.intake.services import parse_lines
-from apps.removals.models import DmcaNotice
+from apps.removals.models import Channel, DmcaNotice
+from apps.removals.policy import identifiers_check
 
 IDENTIFIERS_HELP = (
     "One per line: a web address (https://…), a sample key from the dataset (such as 000010005), "
@@ -41,16 +44,28 @@ class ReportForm(CheckedForm):
         help_text="Say why the material should be removed.",
         widget=forms.Textarea(attrs={"rows": 4}))
 
+    dataset = forms.ChoiceField(
+        label="Which dataset", required=False,
+        help_text="Needed when you give sample keys: the same key names different pictures in different datasets. "
+                  "Web addresses and hashes are looked for in every dataset when you leave this blank.")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound and not self.initial.get("nonce"):
             self.initial["nonce"] = secrets.token_urlsafe(16)
+        # Asked only where the host publishes several datasets; with one, a sample key can only mean that one.
+        self.datasets = list(Dataset.objects.order_by("name"))
+        if len(self.datasets) > 1:
+            self.fields["dataset"].choices = [("", "All datasets / I don't know"),
+                                              *((d.name, d.name) for d in self.datasets)]
+        else:
+            del self.fields["dataset"]
 
     # Sections in the order the page shows them: (heading, intro, field names).
     def section_spec(self) -> list[tuple[str, str, list[str]]]:
         return [
             ("About you", "", ["requester_name", "requester_email"]),
-            ("What to remove", "", ["identifiers"]),
+            ("What to remove", "", ["identifiers", "dataset"]),
             ("More about the report", "", [n for n in ("details", "reference") if n in self.fields]),
         ]
 
@@ -69,7 +84,26 @@ class ReportForm(CheckedForm):
                 self.add_error("identifiers", "Give at least one web address, sample key or hash.")
             else:
                 data["parsed"] = parsed
+                data["scope"] = self._scope(parsed, data.get("dataset", ""))
         return data
+
+    def _scope(self, parsed, chosen: str) -> Dataset | None:
+        """The dataset the report applies to: the one chosen, or the host's only one for sample keys."""
+        dataset = next((d for d in self.datasets if d.name == chosen), None)
+        if dataset is None and len(self.datasets) == 1 and any(p.kind == "key" for p in parsed):
+            dataset = self.datasets[0]
+        try:
+            identifiers_check(identifiers=parsed, category=self.category, channel=Channel.WEB_FORM, dataset=dataset)
+        except TakedownError as exc:
+            if "key identifiers" not in exc.message:
+                self.add_error("identifiers", exc.message)
+            elif not self.datasets:
+                self.add_error("identifiers", "No dataset is published here yet, so a sample key names nothing: "
+                                              "give web addresses or hashes instead.")
+            else:
+                self.add_error("dataset", "Sample keys name a picture only within one dataset: choose the dataset "
+                                          "they are from.")
+        return dataset
 
     # What report_submit needs, from the cleaned data.
     def submission(self) -> dict:
@@ -82,6 +116,7 @@ class ReportForm(CheckedForm):
             "requester_email": data.get("requester_email", ""),
             "requester_details": details,
             "reference": data.get("reference", ""),
+            "dataset": data.get("scope"),
             "dmca": self.dmca(),
         }
 

@@ -18,6 +18,7 @@ from apps.core.categories import RESTRICTED_CATEGORIES, Category
 from apps.core.csvfiles import MAX_REPORTED_ERRORS
 from apps.core.errors import TakedownError
 from apps.core.identifiers import ParsedIdentifier
+from apps.datasets.models import Dataset
 from apps.mirrors.selectors import Recipient, request_recipients
 from apps.mirrors.selectors import recipients_rows as mirror_recipients_rows
 from apps.removals.legal import dmca_notice_record, domain_claim_check, domain_claim_start, opt_out_auto_approve
@@ -113,12 +114,13 @@ class Receipt:
 
 def report_submit(*, category: str, identifiers: list[ParsedIdentifier], requester_name: str = "",
                   requester_email: str = "", requester_details: dict | None = None, reference: str = "",
-                  dmca: dict | None = None) -> Receipt:
+                  dmca: dict | None = None, dataset: Dataset | None = None) -> Receipt:
     """Log a report from the public form and issue its status secret; a worker matches it (request.received).
 
     A copyright report carries its DMCA notice (incomplete: sent back as needing
     information). An opt-out gets a domain claim for every domain and URL prefix
-    it names, and is approved at once when the review policy allows.
+    it names, and is approved at once when the review policy allows. `dataset` limits it to one dataset (the
+    form asks for one when it names sample keys).
     """
     if category not in Category.values:
         raise TakedownError(f"unknown category {category!r}")
@@ -127,6 +129,7 @@ def report_submit(*, category: str, identifiers: list[ParsedIdentifier], request
             category=category, identifiers=identifiers, actor=PUBLIC_ACTOR, source=SOURCE, reference=reference,
             intake=Intake(channel=Channel.WEB_FORM, requester_name=requester_name.strip(),
                           requester_email=requester_email.strip(), requester_details=requester_details or {}),
+            dataset=dataset,
         )
         if category == Category.COPYRIGHT and dmca is not None:
             dmca_notice_record(request=request, actor=PUBLIC_ACTOR, **dmca)

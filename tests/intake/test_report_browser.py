@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from playwright.sync_api import expect
 
+from apps.datasets.models import Dataset
 from apps.removals.models import Channel, DmcaNotice, RemovalRequest, Status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,6 +27,8 @@ def test_a_rights_holder_reports_a_hashed_file_and_checks_the_status(page, live_
     digest = hashlib.sha256(image.read_bytes()).hexdigest()
     posts = []
     page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
+    for name in ("laion-a", "laion-b"):  # a host of several datasets: the form asks which one a key is from
+        Dataset.objects.create(name=name)
 
     page.goto(f"{live_server.url}/report/")
     page.get_by_role("link", name=re.compile("^Copyright")).click()
@@ -33,6 +36,7 @@ def test_a_rights_holder_reports_a_hashed_file_and_checks_the_status(page, live_
     page.get_by_label("Your name").fill("Ada Artist")
     page.get_by_label("Your email").fill("ada@example.org")
     page.get_by_label("What should be removed").fill("https://cdn.example.com/img/harbour.png\n000010005")
+    page.get_by_label("Which dataset").select_option("laion-b")
     page.get_by_label("Signature").fill("Ada Artist")
     page.get_by_label("The copyrighted work").fill("My painting 'Harbour at dusk' (2021)")
     page.get_by_label("The infringing material and where it is").fill("A copy, at the addresses above")
@@ -62,6 +66,7 @@ def test_a_rights_holder_reports_a_hashed_file_and_checks_the_status(page, live_
 
     request = RemovalRequest.objects.get()
     assert request.channel == Channel.WEB_FORM and request.requester_email == "ada@example.org"
+    assert request.dataset.name == "laion-b"
     assert list(request.identifiers.values_list("kind", "value")) == [
         ("url", "https://cdn.example.com/img/harbour.png"), ("key", "000010005"), ("sha256", digest)]
     assert DmcaNotice.objects.get(request=request).missing() == []

@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from apps.core.actors import Actor
+from apps.datasets.models import Dataset
 from apps.intake.services import status_token
 from apps.mirrors.services import ack_record, mirror_create
 from apps.removals.models import (
@@ -65,6 +66,12 @@ def _fresh_limits():
     cache.clear()
 
 
+@pytest.fixture
+def one_dataset(db) -> Dataset:
+    """The host publishes one dataset: a sample key can only mean one of its samples."""
+    return Dataset.objects.create(name="demo")
+
+
 def post(client, category, **fields):
     return client.post(REPORT, {"category": category, **fields})
 
@@ -109,7 +116,7 @@ def test_an_unknown_category_is_named_not_a_500(client):
     assert not RemovalRequest.objects.exists()
 
 
-def test_a_copyright_notice_creates_a_web_form_request_with_its_notice_and_normalised_identifiers(client):
+def test_a_copyright_notice_creates_a_web_form_request_with_its_notice_and_normalised_identifiers(client, one_dataset):
     digest = "AB" * 32
     response = post(client, "copyright", **PERSON, **DMCA, reference="CASE-7", identifiers=(
         "HTTPS://Cdn.Example.COM:443/img/%7ehello.jpg\n\n"
@@ -122,6 +129,7 @@ def test_a_copyright_notice_creates_a_web_form_request_with_its_notice_and_norma
     assert (request.category, request.channel, request.source) == ("copyright", Channel.WEB_FORM, "web form")
     assert (request.requester_name, request.requester_email) == ("Ada Artist", "ada@example.org")
     assert request.reference == "CASE-7"
+    assert (request.dataset, request.release) == (one_dataset, None)  # it names a sample key
     assert request.status == Status.RECEIVED
     assert list(request.identifiers.values_list("line", "kind", "value")) == [
         (1, "url", "https://cdn.example.com/img/~hello.jpg"),
@@ -184,10 +192,40 @@ def test_an_oversized_report_is_refused_with_a_clear_message(client):
     assert not RemovalRequest.objects.exists()
 
 
-def test_a_key_that_looks_like_a_path_can_be_given_explicitly(client):
+def test_a_key_that_looks_like_a_path_can_be_given_explicitly(client, one_dataset):
     post(client, "other", **PERSON, details="x", identifiers="key,shard-3/000010005\nKEY: abc.def")
     assert list(RemovalRequest.objects.get().identifiers.values_list("kind", "value")) == [
         ("key", "shard-3/000010005"), ("key", "abc.def")]
+
+
+def test_with_several_datasets_the_form_asks_which_one_a_sample_key_is_from(client, db):
+    for name in ("laion-a", "laion-b"):
+        Dataset.objects.create(name=name)
+    page = client.get(REPORT, {"category": "other"}).content.decode()
+    assert 'name="dataset"' in page and "All datasets / I don&#x27;t know" in page
+
+    refused = post(client, "other", **PERSON, details="mine", identifiers="https://x.example/a.jpg\n000010005")
+    assert refused.status_code == 200 and not RemovalRequest.objects.exists()
+    assert "choose the dataset they are from" in refused.content.decode()
+
+    post(client, "other", **PERSON, details="mine", identifiers="000010005", dataset="laion-b")
+    post(client, "other", **PERSON, details="mine", identifiers="https://x.example/a.jpg")
+    scoped, everywhere = RemovalRequest.objects.order_by("pk")
+    assert scoped.dataset.name == "laion-b"
+    assert everywhere.dataset is None  # addresses and hashes are looked for in every dataset
+
+
+def test_with_one_dataset_nothing_is_asked_and_with_none_a_sample_key_is_refused(client, db):
+    page = client.get(REPORT, {"category": "other"}).content.decode()
+    assert 'name="dataset"' not in page
+    refused = post(client, "other", **PERSON, details="mine", identifiers="000010005")
+    assert not RemovalRequest.objects.exists()
+    assert "No dataset is published here yet" in refused.content.decode()
+
+    demo = Dataset.objects.create(name="demo")
+    assert 'name="dataset"' not in client.get(REPORT, {"category": "other"}).content.decode()
+    post(client, "other", **PERSON, details="mine", identifiers="000010005")
+    assert RemovalRequest.objects.get().dataset == demo
 
 
 def test_required_fields_are_named(client):
@@ -216,7 +254,7 @@ def test_an_other_report_says_what_the_problem_is(client):
     assert RemovalRequest.objects.get().requester_details == {"details": "Doxxing: my address"}
 
 
-def test_a_csam_report_may_be_anonymous_and_points_to_the_hotlines(client):
+def test_a_csam_report_may_be_anonymous_and_points_to_the_hotlines(client, one_dataset):
     page = client.get(REPORT, {"category": "csam"}).content.decode()
     assert "report.cybertip.org" in page and "Do not download" in page
     assert 'id="hash-file"' not in page  # nobody should handle such a file to hash it
@@ -395,7 +433,7 @@ def test_the_receipt_secret_shows_the_status_and_a_wrong_one_shows_nothing(clien
     assert "Enter the tracking id" in missing.content.decode() and "Enter the secret" in missing.content.decode()
 
 
-def test_the_status_page_never_shows_what_a_csam_report_named(client):
+def test_the_status_page_never_shows_what_a_csam_report_named(client, one_dataset):
     response = post(client, "csam", identifiers="https://bad.example/x.jpg\n000010005")
     tracking, secret = receipt_of(response)
     Identifier.objects.filter(request__tracking_id=tracking).update(match_count=3)
