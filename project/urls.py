@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from apps.blocklists.api.views import SigningKeysView
+from apps.console.views import lookup_view
 
 # JSON under /api/ (apps.core.api.exceptions), Django's pages elsewhere.
 handler400 = "apps.core.api.exceptions.bad_request"
@@ -15,6 +16,7 @@ admin.site.index_title = "Removal requests, datasets and mirrors"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/lookup/", admin.site.admin_view(lookup_view), name="lookup"),
     path("admin/", admin.site.urls),
     path("account/", include("apps.accounts.urls")),
     path("api/v1/mirror/", include("apps.mirrors.api.urls")),

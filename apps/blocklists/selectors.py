@@ -1,7 +1,10 @@
 """Reading published blocklist versions, and what publishing needs to know."""
+import hashlib
+import io
 import json
 from datetime import datetime, timedelta
 
+import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files.storage import storages
 from django.db.models import Exists, OuterRef, Subquery
@@ -88,8 +91,19 @@ def blocklist_public_url(*, version: BlocklistVersion, name: str) -> str | None:
     return f"{settings.BLOCKLISTS_PUBLIC_URL}/{version.path}/{name}"
 
 
-
-
+def blocklist_shard_keys(*, version: BlocklistVersion, shard: str) -> set[str]:
+    """The keys a published version lists for one shard (decoys included: what mirrors drop), read from its
+    stored file and checked against its manifest; empty when the version lists nothing for that shard."""
+    manifest_bytes = blocklist_read(version=version, name=MANIFEST)
+    if hashlib.sha256(manifest_bytes).hexdigest() != version.manifest_sha256:
+        raise TakedownError(f"{version}: stored manifest does not match its recorded digest")
+    entry = next((e for e in json.loads(manifest_bytes)["shards"] if e["shard"] == shard), None)
+    if entry is None:
+        return set()
+    data = blocklist_read(version=version, name=entry["file"])
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise TakedownError(f"{version}: stored file {entry['file']} does not match the manifest")
+    return set(pq.read_table(io.BytesIO(data)).column("key").to_pylist())
 
 
 def blocklist_version_get(*, release: Release, version: int | None = None) -> BlocklistVersion:
