@@ -10,6 +10,7 @@ same crawl as restricted staff finds the canaries, so the test can see a leak wh
 """
 import re
 import uuid
+from urllib.parse import quote
 
 import pytest
 from django.contrib import admin
@@ -68,7 +69,8 @@ def world(db, release, staff_with, operator):
     _, other_token = flagger_create(name="Another hotline", kind=TrustedFlagger.Kind.HOTLINE, actor=operator)
     restricted_events = set(AuditEvent.objects.filter(
         object_type="removals.removalrequest", object_id__in=[str(csam.pk), str(ncii.pk)]).values_list("pk", flat=True))
-    return {"csam": csam, "ncii": ncii, "ordinary": ordinary, "restricted_events": restricted_events,
+    return {"csam": csam, "ncii": ncii, "csam_sample_url": sample["url"], "ordinary": ordinary,
+            "restricted_events": restricted_events,
             "other_flagger_token": other_token,
             "flagger_token": token}
 
@@ -97,6 +99,10 @@ def _admin_urls(world) -> list[str]:
                 urls.append(reverse(f"admin:{info[0]}_{info[1]}_{view}", args=[pk]))
     for request in (world["csam"], world["ncii"]):
         urls.append(reverse("admin:removals_removalrequest_recipients", args=[request.pk]))
+    # Lookup: part of each canary (as the searches above), and the dataset URL the csam request names (an
+    # ordinary request names that sample's key): the csam request must not be listed for it.
+    urls += [f"/admin/lookup/?q={name[:-3]}" for name in CANARIES.values()]
+    urls.append(f"/admin/lookup/?q={quote(world['csam_sample_url'], safe='')}")
     audit = reverse("admin:audit_auditevent_changelist")
     urls += [f"{audit}?object_type__exact=removals.removalrequest",
              *(f"{audit}?object_type__exact=removals.removalrequest&q={name[:-3]}" for name in CANARIES.values())]
