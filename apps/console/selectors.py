@@ -128,6 +128,7 @@ class SampleRow:
     listed_in: BlocklistVersion | None = None  # the newest version that lists the sample
     mirrors: list[MirrorState] = field(default_factory=list)
     requests: list[RemovalRequest] = field(default_factory=list)  # visible requests that matched it
+    problem: str = ""  # why its blocked state is not known
 
     @property
     def blocked(self) -> bool:
@@ -253,7 +254,11 @@ def _blocked_state(rows: list[SampleRow]) -> None:
         for version in versions[release.pk]:
             mark = (version.pk, row.shard)
             if mark not in files:
-                files[mark] = blocklist_shard_keys(version=version, shard=row.shard)
+                try:
+                    files[mark] = blocklist_shard_keys(version=version, shard=row.shard)
+                except TakedownError as exc:  # a missing or altered file: say so rather than fail the page
+                    row.problem = f"could not read {version}: {exc.message}"
+                    break
             if row.key in files[mark]:
                 row.listed_in = version
                 break

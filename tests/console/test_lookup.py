@@ -173,3 +173,13 @@ def test_a_key_request_found_by_key(client, staff_with, release, release_on_disk
     assert "names this Sample key" in page and request.tracking_id in _row(page, sample.key)
     assert f"Blocked in <a href=\"/admin/blocklists/blocklistversion/{version.pk}/change/\">" in _row(page, sample.key)
     assert "No active mirror subscribes to demo." in _row(page, sample.key)
+
+
+def test_a_blocklist_file_gone_from_storage_is_said_not_a_500(client, staff_with, world):
+    from apps.blocklists.selectors import storage
+
+    version, key = world["version"], world["named"].key
+    storage().delete(f"{version.path}/{world['named'].shard}.parquet")
+    client.force_login(staff_with("rev", "reviewer"))
+    row = _row(_look(client, key), key)
+    assert f"Unknown: could not read {version}: {version}: no file" in row
