@@ -7,6 +7,7 @@ variable's name.
 """
 import importlib
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -107,6 +108,26 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in links sent to mirrors (webhooks, feed entries).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+
+def _operator_url(name: str) -> str:
+    value = env_str(name)
+    if value and not value.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(f"{name}={value!r} must be a web address starting with https:// or http://")
+    return value
+
+
+def _operator_contact() -> str:
+    value = env_str("OPERATOR_CONTACT")
+    if value and not value.startswith(("https://", "http://")) and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ImproperlyConfigured(f"OPERATOR_CONTACT={value!r} must be an email address or a web address")
+    return value
+
+
+# Who runs this host: named on every public page (the landing page, the report form, the transparency report).
+OPERATOR_NAME = env_str("OPERATOR_NAME", "The dataset publisher")
+OPERATOR_URL = _operator_url("OPERATOR_URL")
+OPERATOR_CONTACT = _operator_contact()
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -171,6 +192,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.events.context_processors.background",
+                "apps.core.context_processors.operator",
             ],
         },
     },

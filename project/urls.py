@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView
 
 from apps.blocklists.api.views import SigningKeysView
@@ -15,7 +15,8 @@ admin.site.site_title = "Takedown"
 admin.site.index_title = "Removal requests, datasets and mirrors"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # The public landing page: who runs this host and what it is for, with the way to every public page.
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/lookup/", admin.site.admin_view(lookup_view), name="lookup"),
     path("admin/", admin.site.urls),
     path("account/", include("apps.accounts.urls")),

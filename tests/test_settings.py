@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
     ("TRUSTED_PROXIES", "-1", "TRUSTED_PROXIES='-1' must be at least 0"),
     ("INTAKE_REPORTS_PER_HOUR", "many", "INTAKE_REPORTS_PER_HOUR='many' is not an integer"),
     ("DOMAIN_PROOF_URL", "https://example.org/proof.txt", "must contain {domain}"),
+    ("OPERATOR_URL", "example.org", "OPERATOR_URL='example.org' must be a web address starting with https://"),
+    ("OPERATOR_CONTACT", "call us", "OPERATOR_CONTACT='call us' must be an email address or a web address"),
 ])
 def test_a_bad_setting_is_named_at_start_up(tmp_path, name, value, message):
     env = {**os.environ, "DATA_DIR": str(tmp_path), name: value}

@@ -16,6 +16,12 @@ IDENTIFIERS_HELP = (
     "One per line: a web address (https://…), a sample key from the dataset (such as 000010005), "
     "or a file's hash as sha256,HEX (the tool below computes it on your device)."
 )
+# No hashing tool on the csam form (nobody should handle such a file to hash it), so no hash asked for either.
+CSAM_IDENTIFIERS_HELP = (
+    "One per line: the web address (https://…) where you saw the material, or its sample key in the dataset "
+    "(such as 000010005). Copy them from the page or from the dataset's listing: never download, open, save or "
+    "hash the material itself to find them."
+)
 OPT_OUT_HELP = IDENTIFIERS_HELP + (
     " Opt-outs may also name a whole domain as domain:example.com, or every address under a prefix "
     "as prefix:https://example.com/gallery/."
@@ -210,6 +216,14 @@ class CsamForm(ReportForm):
     anonymous_allowed = True
     # Nobody should handle such a file to hash it: addresses and sample keys only.
     hasher = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["identifiers"].help_text = CSAM_IDENTIFIERS_HELP
+        if "dataset" in self.fields:  # asked only where the host publishes several datasets
+            self.fields["dataset"].help_text = (
+                "Needed when you give sample keys: the same key names different pictures in different datasets. "
+                "Web addresses are looked for in every dataset when you leave this blank.")
 
     requester_name = forms.CharField(label="Your name (optional)", max_length=200, required=False)
     requester_email = forms.EmailField(

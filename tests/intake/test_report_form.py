@@ -258,12 +258,19 @@ def test_a_csam_report_may_be_anonymous_and_points_to_the_hotlines(client, one_d
     page = client.get(REPORT, {"category": "csam"}).content.decode()
     assert "report.cybertip.org" in page and "Do not download" in page
     assert 'id="hash-file"' not in page  # nobody should handle such a file to hash it
+    # ... so nothing on the page points to a hashing tool or asks for a hash: addresses and keys only.
+    assert "tool below" not in page and "sha256" not in page.lower() and "hashes are" not in page
+    assert "the web address (https://…) where you saw the material, or its sample key" in page
+    assert "never download, open, save or hash the material" in page
     response = post(client, "csam", requester_name="", requester_email="", identifiers="000010005")
     request = RemovalRequest.objects.get()
     assert (request.category, request.channel, request.requester_name, request.requester_email) == (
         "csam", "web_form", "", "")
     assert request.legal_hold_until is not None
     assert "report.iwf.org.uk" in response.content.decode()
+    Dataset.objects.create(name="second-dataset")  # where the form asks which dataset, that help names no hash
+    several = client.get(REPORT, {"category": "csam"}).content.decode()
+    assert "Which dataset" in several and "hashes are" not in several and "Web addresses are looked for" in several
 
 
 def test_an_ncii_report_needs_a_way_to_reach_the_person_and_nothing_more(client):
