@@ -38,7 +38,7 @@ def requests(db, operator):
 PAGES = [
     ("/admin/removals/removalrequest/", {"intake", "reviewer", "legal", "restricted", "admin"}),
     ("/admin/removals/removalrequest/add/", {"intake", "reviewer", "legal", "restricted", "admin"}),
-    ("/admin/audit/auditevent/", {"legal", "admin"}),
+    ("/admin/audit/auditevent/", {"intake", "reviewer", "legal", "restricted", "admin"}),
     ("/admin/mirrors/mirror/", {"intake", "reviewer", "legal", "restricted", "admin"}),
     ("/admin/mirrors/mirror/add/", {"admin"}),
     ("/admin/matching/allowlistentry/add/", {"reviewer", "restricted", "admin"}),
