@@ -14,10 +14,10 @@ RECENT_MONTHS = 24
 RECENT_QUARTERS = 8
 
 
-def _requested_period(request: HttpRequest, now) -> Period:
+def _requested_period(request: HttpRequest, now, *, default: Period) -> Period:
     raw = request.GET.get("period", "")
     if not raw.strip():
-        return Period.latest_complete_month(now)
+        return default
     period = Period.parse(raw)
     if not period.has_started(now):
         raise PeriodError(f"{period} has not started yet: choose a period up to {Period.month_of(now)}")
@@ -104,7 +104,8 @@ def _context(data: Report, now) -> dict:
 def report_page(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     try:
-        period = _requested_period(request, now)
+        # The page opens on the month under way (marked as still in progress); earlier ones are a click away.
+        period = _requested_period(request, now, default=Period.month_of(now))
     except PeriodError as exc:
         return _bad_period(request, exc, now)
     return render(request, "transparency/report.html", _context(report(period, now=now), now))
@@ -114,7 +115,8 @@ def report_page(request: HttpRequest) -> HttpResponse:
 def report_csv(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     try:
-        period = _requested_period(request, now)
+        # A download without a period gets the last complete month: numbers that will not change.
+        period = _requested_period(request, now, default=Period.latest_complete_month(now))
     except PeriodError as exc:
         response = HttpResponse(f"Bad period: {exc}\n", status=400, content_type="text/plain; charset=utf-8")
         return response

@@ -74,19 +74,19 @@ def march(release, release_on_disk, operator):
     return secrets
 
 
-def test_the_page_is_public_and_shows_the_latest_complete_month_by_default(client, db):
+def test_the_page_is_public_and_opens_on_the_month_under_way(client, db):
     response = client.get(PAGE)
     assert response.status_code == 200
-    latest = Period.month_of(timezone.now()).previous()
+    current = Period.month_of(timezone.now())
     page = response.content.decode()
-    assert f"Transparency report: {latest.label}" in page
-    assert f'href="?period={latest.as_quarter()}"' in page
-    assert f'href="?period={latest.previous()}"' in page
-    # The next month is the current one, still in progress: it can be shown, marked as such.
-    assert f'href="?period={latest.next()}"' in page
-    current = client.get(PAGE, {"period": str(latest.next())}).content.decode()
-    assert "still in progress" in current
-    assert 'rel="next"' not in current  # the month after has not started
+    assert f"Transparency report: {current.label}" in page
+    assert "still in progress" in page
+    assert f'href="?period={current.as_quarter()}"' in page
+    assert f'href="?period={current.previous()}"' in page
+    assert 'rel="next"' not in page  # the month after has not started
+    # The month before is complete, and a click away.
+    complete = client.get(PAGE, {"period": str(current.previous())}).content.decode()
+    assert f"Transparency report: {current.previous().label}" in complete and "still in progress" not in complete
 
 
 def test_the_page_shows_counts_a_chart_and_tables(client, march):
