@@ -10,7 +10,7 @@ from apps.core.forms import CheckedForm
 from apps.datasets.models import Dataset
 from apps.intake.services import parse_lines
 from apps.removals.models import Channel, DmcaNotice
-from apps.removals.policy import identifiers_check
+from apps.removals.policy import ScopeMissing, identifiers_check
 
 IDENTIFIERS_HELP = (
     "One per line: a web address (https://…), a sample key from the dataset (such as 000010005), "
@@ -100,15 +100,15 @@ class ReportForm(CheckedForm):
             dataset = self.datasets[0]
         try:
             identifiers_check(identifiers=parsed, category=self.category, channel=Channel.WEB_FORM, dataset=dataset)
-        except TakedownError as exc:
-            if "key identifiers" not in exc.message:
-                self.add_error("identifiers", exc.message)
-            elif not self.datasets:
+        except ScopeMissing:
+            if not self.datasets:
                 self.add_error("identifiers", "No dataset is published here yet, so a sample key names nothing: "
                                               "give web addresses or hashes instead.")
             else:
                 self.add_error("dataset", "Sample keys name a picture only within one dataset: choose the dataset "
                                           "they are from.")
+        except TakedownError as exc:
+            self.add_error("identifiers", exc.message)
         return dataset
 
     # What report_submit needs, from the cleaned data.

@@ -43,14 +43,18 @@ def _where(ident: ParsedIdentifier) -> str:
     return f"line {ident.line}" if ident.line is not None else f"{ident.kind} {ident.value[:80]}"
 
 
-def _refuse(message: str, offending: list[ParsedIdentifier]) -> None:
+class ScopeMissing(TakedownError):
+    """Sample keys named without the dataset they belong to (entry points that can ask for it say so there)."""
+
+
+def _refuse(message: str, offending: list[ParsedIdentifier], error: type[TakedownError] = TakedownError) -> None:
     details = [f"{_where(i)}: {i.kind} {i.value[:80]}" if i.line is not None else _where(i)
                for i in offending[:MAX_REPORTED_ERRORS]]
     if len(offending) > MAX_REPORTED_ERRORS:
         details.append(f"... and {len(offending) - MAX_REPORTED_ERRORS} more")
     first = _where(offending[0])
     more = f" (and {len(offending) - 1} more)" if len(offending) > 1 else ""
-    raise TakedownError(f"{first}{more}: {message}", details=details)
+    raise error(f"{first}{more}: {message}", details=details)
 
 
 # How each channel names the scope and the staff permission, in the messages that ask for them.
@@ -77,7 +81,8 @@ def identifiers_check(*, identifiers: list[ParsedIdentifier], category: str, cha
     if dataset is None:
         keys = [i for i in identifiers if i.kind == ids.KEY]
         if keys:
-            _refuse(f"key identifiers name a sample only within one dataset: give {_DATASET_HINT[channel]}", keys)
+            _refuse(f"key identifiers name a sample only within one dataset: give {_DATASET_HINT[channel]}", keys,
+                    ScopeMissing)
     if category == Category.OPT_OUT or (broad_allowed and channel in STAFF_CHANNELS):
         return
     broad = [i for i in identifiers if i.kind in BROAD_KINDS]
