@@ -91,19 +91,28 @@ def blocklist_public_url(*, version: BlocklistVersion, name: str) -> str | None:
     return f"{settings.BLOCKLISTS_PUBLIC_URL}/{version.path}/{name}"
 
 
-def blocklist_shard_keys(*, version: BlocklistVersion, shard: str) -> set[str]:
-    """The keys a published version lists for one shard (decoys included: what mirrors drop), read from its
-    stored file and checked against its manifest; empty when the version lists nothing for that shard."""
+def blocklist_manifest_entries(*, version: BlocklistVersion) -> dict[str, dict]:
+    """A published version's manifest `shards` entries by shard name, read from storage and checked against the
+    digest recorded when it was published."""
     manifest_bytes = blocklist_read(version=version, name=MANIFEST)
     if hashlib.sha256(manifest_bytes).hexdigest() != version.manifest_sha256:
         raise TakedownError(f"{version}: stored manifest does not match its recorded digest")
-    entry = next((e for e in json.loads(manifest_bytes)["shards"] if e["shard"] == shard), None)
-    if entry is None:
-        return set()
+    return {e["shard"]: e for e in json.loads(manifest_bytes)["shards"]}
+
+
+def blocklist_entry_keys(*, version: BlocklistVersion, entry: dict) -> set[str]:
+    """The keys of one shard file of a version (a manifest entry), checked against the manifest's digest."""
     data = blocklist_read(version=version, name=entry["file"])
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise TakedownError(f"{version}: stored file {entry['file']} does not match the manifest")
     return set(pq.read_table(io.BytesIO(data)).column("key").to_pylist())
+
+
+def blocklist_shard_keys(*, version: BlocklistVersion, shard: str) -> set[str]:
+    """The keys a published version lists for one shard (decoys included: what mirrors drop), read from its
+    stored file and checked against its manifest; empty when the version lists nothing for that shard."""
+    entry = blocklist_manifest_entries(version=version).get(shard)
+    return set() if entry is None else blocklist_entry_keys(version=version, entry=entry)
 
 
 def blocklist_version_get(*, release: Release, version: int | None = None) -> BlocklistVersion:

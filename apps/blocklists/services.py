@@ -29,6 +29,8 @@ from apps.blocklists.selectors import (
     SIGNATURE,
     Keys,
     blocking_matches,
+    blocklist_entry_keys,
+    blocklist_manifest_entries,
     blocklist_read,
     keys_by_shard,
     keys_of,
@@ -116,10 +118,7 @@ class _Base:
         self.entries: dict[str, dict] = {}
         self._keys: dict[str, set[str]] = {}
         if version is not None:
-            manifest_bytes = blocklist_read(version=version, name=MANIFEST)
-            if _sha256(manifest_bytes) != version.manifest_sha256:
-                raise TakedownError(f"{version}: stored manifest does not match its recorded digest")
-            self.entries = {e["shard"]: e for e in json.loads(manifest_bytes)["shards"]}
+            self.entries = blocklist_manifest_entries(version=version)
 
     def unchanged(self, shard: str, data: bytes | None) -> bool:
         """Whether a shard's new file holds the same keys (deterministic bytes: equal digests)."""
@@ -133,10 +132,7 @@ class _Base:
         if entry is None:
             return set()
         if shard not in self._keys:
-            data = blocklist_read(version=self.version, name=entry["file"])
-            if _sha256(data) != entry["sha256"]:
-                raise TakedownError(f"{self.version}: stored file {entry['file']} does not match the manifest")
-            self._keys[shard] = set(pq.read_table(io.BytesIO(data)).column("key").to_pylist())
+            self._keys[shard] = blocklist_entry_keys(version=self.version, entry=entry)
         return self._keys[shard]
 
 
