@@ -136,8 +136,14 @@ def test_a_worker_killed_mid_release_loses_nothing_and_repeats_nothing(start_wor
     _assert_ready_and_complete(release, data, shards=12)
     after = _indexed(release)
     assert {name: after[name] for name in before} == before, "a shard indexed before the kill was indexed again"
-    # The shard the dead worker held (if it held one at that instant) was taken over once its lease lapsed.
-    for run in HandlerRun.objects.filter(pk__in=held):
+    # The shard the dead worker held (if it held one at that instant) was taken over once its lease lapsed. The
+    # doomed worker may have committed that shard's index just before it died, so the release can be ready while the
+    # run waits to be handed out again: wait for the run itself, whose second attempt finds the work done.
+    runs = HandlerRun.objects.filter(pk__in=held)
+    assert wait_for(lambda: all(r.status == HandlerRun.Status.DONE for r in runs.all()), timeout=60, workers=fresh), \
+        [(r.status, r.attempts, r.last_error) for r in runs.all()]
+    assert _indexed(release) == after, "the run handed out again indexed its shard a second time"
+    for run in runs.all():
         assert run.status == HandlerRun.Status.DONE and run.attempts == 2, (run.attempts, run.last_error)
 
 
