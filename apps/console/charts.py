@@ -49,13 +49,22 @@ def _y_axis(top_value: int, step: int, plot_top: int, plot_bottom: int) -> SafeS
          round(plot_bottom - v * scale + 4, 1), v) for v in range(0, top_value + 1, step)])
 
 
-def _legend(series: list[tuple[str, str, str]], y: int) -> SafeString:
-    items, x = [], LEFT
+LEGEND_ROW = 16
+
+
+def _legend(series: list[tuple[str, str, str]], y: int) -> tuple[SafeString, int]:
+    """Swatches and names from the left, wrapped onto as many rows as needed: (the marks, their height)."""
+    items, x, row = [], LEFT, 0
     for _, label, colour in series:
-        items.append((x, y, colour, x + 14, y + 9, label))
-        x += 14 + 7 * len(label) + 18
-    return format_html_join("", '<rect x="{}" y="{}" width="10" height="10" fill="{}"/>'
-                                '<text x="{}" y="{}" ' + FONT + '>{}</text>', items)
+        width = 14 + 7 * len(label) + 18
+        if x > LEFT and x + width > WIDTH:
+            x, row = LEFT, row + 1
+        top = y + row * LEGEND_ROW
+        items.append((x, top, colour, x + 14, top + 9, label))
+        x += width
+    marks = format_html_join("", '<rect x="{}" y="{}" width="10" height="10" fill="{}"/>'
+                                 '<text x="{}" y="{}" ' + FONT + '>{}</text>', items)
+    return marks, (row + 1) * LEGEND_ROW if items else 0
 
 
 def stacked_columns(*, chart_id: str, title: str, labels: list[str], series: list[tuple[str, str, str]],
@@ -83,10 +92,9 @@ def stacked_columns(*, chart_id: str, title: str, labels: list[str], series: lis
                                      colour, label, value, series_label if len(series) > 1 else "", unit))
         marks.append(format_html('<text x="{}" y="{}" text-anchor="middle" ' + FONT + ' fill="#555">{}</text>',
                                  round(LEFT + i * slot + slot / 2, 1), plot_bottom + 14, label))
-    legend_y = plot_bottom + 24
-    height = legend_y + (16 if len(series) > 1 else 0) + 4
-    body = format_html("{}{}{}", _y_axis(top_value, step, plot_top, plot_bottom), mark_safe("".join(marks)),
-                       _legend(series, legend_y) if len(series) > 1 else "")
+    legend, legend_height = _legend(series, plot_bottom + 24) if len(series) > 1 else ("", 0)
+    height = plot_bottom + 24 + legend_height + 4
+    body = format_html("{}{}{}", _y_axis(top_value, step, plot_top, plot_bottom), mark_safe("".join(marks)), legend)
     described = ", ".join(f"{label} {total}" for label, total in zip(labels, totals, strict=True))
     return _frame(title, f"{title}: {described}", height, body, chart_id)
 
@@ -122,11 +130,10 @@ def lines(*, chart_id: str, title: str, labels: list[str], series: list[tuple[st
     marks.append(format_html_join("", '<text x="{}" y="{}" text-anchor="middle" ' + FONT + ' fill="#555">{}'
                                       "</text>", [(x(i), plot_bottom + 14, label) for i, label in enumerate(labels)
                                                   if i % every == 0 or i == len(labels) - 1]))
-    legend_y = plot_bottom + 24
-    body = format_html("{}{}{}", _y_axis(top_value, step, plot_top, plot_bottom), mark_safe("".join(marks)),
-                       _legend([(name, name, colour) for name, _, colour in named], legend_y))
+    legend, legend_height = _legend([(name, name, colour) for name, _, colour in named], plot_bottom + 24)
+    body = format_html("{}{}{}", _y_axis(top_value, step, plot_top, plot_bottom), mark_safe("".join(marks)), legend)
     latest = ", ".join(f"{name} {values[-1] if values else 0}" for name, values, _ in named) or "no mirrors"
-    return _frame(title, f"{title}; today: {latest}", legend_y + 20, body, chart_id)
+    return _frame(title, f"{title}; today: {latest}", plot_bottom + 24 + legend_height + 4, body, chart_id)
 
 
 def heat_colour(value: int, most: int) -> str:
@@ -142,9 +149,12 @@ def heat_colour(value: int, most: int) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def heatmap(*, chart_id: str, title: str, cells, cell: int = 14, gap: int = 2, columns_max: int = 40) -> SafeString:
-    """A grid of cells (label, samples, removed), in order, left to right then down, coloured by `removed`."""
+def heatmap(*, chart_id: str, title: str, cells) -> SafeString:
+    """A grid of cells (label, samples, removed), in order, left to right then down, coloured by `removed`; cells
+    are larger, and show their count, when there are few."""
     most = max((c.removed for c in cells), default=0)
+    cell, columns_max = (40, 20) if len(cells) <= 200 else (20, 40) if len(cells) <= 1200 else (12, 80)
+    gap = 2
     columns = max(1, min(columns_max, len(cells)))
     rows = math.ceil(len(cells) / columns) if cells else 0
     size = cell + gap
@@ -153,6 +163,12 @@ def heatmap(*, chart_id: str, title: str, cells, cell: int = 14, gap: int = 2, c
                                  "samples</title></rect>", [
         ((i % columns) * size, (i // columns) * size, cell, cell, heat_colour(c.removed, most), c.label, c.removed,
          c.label, c.removed, c.samples) for i, c in enumerate(cells)])
+    if cell >= 40:  # the count written in each cell, white on the darker half of the scale
+        marks += format_html_join("", '<text x="{}" y="{}" text-anchor="middle" ' + FONT + ' fill="{}" '
+                                      'pointer-events="none" aria-hidden="true">{}</text>', [
+            ((i % columns) * size + cell / 2, (i // columns) * size + cell / 2 + 4,
+             "#fff" if most and c.removed and math.log1p(c.removed) / math.log1p(most) > 0.5 else "#333", c.removed)
+            for i, c in enumerate(cells)])
     width, height = max(1, columns * size), max(1, rows * size)
     hit = sum(1 for c in cells if c.removed)
     return format_html(
