@@ -203,3 +203,20 @@ def test_a_release_being_imported_shows_its_shards_indexed(client, indexing_rele
     assert importing == indexing_release
     assert (importing.shards_indexed, importing.shards_total) == (0, 3)
     assert "importing: 0 of 3 shards indexed" in body
+
+
+def test_the_page_costs_the_same_queries_however_many_requests_there_are(client, operator, staff_with):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(staff_with("rita", "reviewer"))
+    for n in range(3):
+        _request(operator, due_in=timedelta(hours=n - 1), value=f"https://q.example/{n}.jpg")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/admin/")
+    for n in range(3, 40):
+        _request(operator, due_in=timedelta(hours=n - 1), value=f"https://q.example/{n}.jpg")
+    with CaptureQueriesContext(connection) as many:
+        client.get("/admin/")
+
+    assert len(many) <= len(few)  # no query per row (roles included)
