@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -144,3 +145,13 @@ def test_the_mirror_list_sorts_by_lag_and_by_overdue(client, staff, release, rel
     page = client.get("/admin/mirrors/mirror/").content.decode()
     assert 'style="color:#ba2121">ESCALATED</strong> demo/2026-11 v1 was due' in page
     assert "2 versions behind" in page and "1 version behind" in page
+
+
+def test_create_mirror_records_releases_held(release, second, run_command):
+    out, _ = run_command("create_mirror", "lab", "--subscribe", "demo", "--hold", "demo/2026-12")
+    assert "Mirror lab subscribed to demo, holding demo/2026-12" in out
+    assert list(Mirror.objects.get(name="lab").releases.all()) == [second]
+    out, _ = run_command("create_mirror", "all", "--subscribe", "demo")
+    assert "releases held not recorded" in out
+    with pytest.raises(CommandError, match="has no release 'nope'"):
+        run_command("create_mirror", "other", "--subscribe", "demo", "--hold", "demo/nope")
