@@ -1,6 +1,7 @@
 """Request -> mirrors -> version -> files in a real browser: a reviewer opens a published request, sees a mirror
 still serving its samples and one that applied it, follows the version, views its manifest and downloads a shard
 file (the bytes on disk)."""
+import importlib
 import json
 import re
 
@@ -15,6 +16,16 @@ from tests.support.removals import approve_and_publish
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def _reviewer_group() -> None:
+    """The reviewer group as the roles migration makes it: a transactional test run before this one flushed it."""
+    from django.contrib.auth.models import Group, Permission
+
+    wanted = importlib.import_module("apps.removals.migrations.0004_roles").ROLE_PERMISSIONS["reviewer"]
+    group, _ = Group.objects.get_or_create(name="reviewer")
+    group.permissions.add(*[Permission.objects.get(content_type__app_label=name.split(".")[0],
+                                                   codename=name.split(".")[1]) for name in wanted])
+
+
 def test_a_reviewer_follows_a_request_to_its_mirrors_and_version_files(page, live_server, release, release_on_disk,
                                                                       operator, staff_with):
     from apps.blocklists.selectors import storage
@@ -26,6 +37,7 @@ def test_a_reviewer_follows_a_request_to_its_mirrors_and_version_files(page, liv
 
     ack_record(mirror=Mirror.objects.get(name="applied-copy"), dataset="demo", release="2026-11", version=1,
                status="applied")
+    _reviewer_group()
     reviewer = staff_with("walker", "reviewer")
 
     page.goto(f"{live_server.url}/admin/")
