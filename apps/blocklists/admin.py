@@ -1,15 +1,54 @@
+import hashlib
+
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from apps.blocklists.models import BlocklistVersion, DecoyKey, DecoyPool
+from apps.blocklists.selectors import blocklist_version_file, blocklist_version_files, blocklist_version_sensitive
 from apps.blocklists.services import decoy_pool_configure
 from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
+from apps.core.errors import TakedownError
+
+# How much of a file its view page shows.
+VIEW_BYTES = 64 * 1024
+HEX_BYTES = 1024
+_CONTENT_TYPES = {"manifest": "application/json", "signature": "text/plain; charset=utf-8"}
+_PARQUET = "application/vnd.apache.parquet"
 
 
-@admin.register(BlocklistVersion)
+def _hex(data: bytes) -> str:
+    """A hex dump: offset, 16 bytes in hex, and those that are printable."""
+    lines = []
+    for offset in range(0, len(data), 16):
+        chunk = data[offset:offset + 16]
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:08x}  {chunk.hex(' '):<47}  {text}")
+    return "\n".join(lines)
+
+
+def _text(data: bytes) -> str | None:
+    """The bytes as text, or None when they are not UTF-8 text (binary)."""
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        # A cut in the middle of a character at the end of a truncated view is still text.
+        return data[:exc.start].decode() if exc.start >= len(data) - 3 else None
+
+
 class BlocklistVersionAdmin(ReadOnlyAdmin):
+    """A version's page: its numbers, the requests it removes, its files (viewable and downloadable); the mirrors
+    that applied it are added by apps.mirrors.admin, which registers it."""
+
+    change_form_template = "admin/blocklists/blocklistversion/change_form.html"
     list_display = ["__str__", "blocked_keys", "decoys", "added", "removed_keys", "shard_count", "refresh",
                     "created_at", "expires_at", "applied_by"]
     list_filter = ["release", "refresh"]
@@ -39,6 +78,81 @@ class BlocklistVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="keys added", ordering="added_keys")
     def added(self, obj):
         return obj.added_keys - obj.decoys_added
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/files/<path:name>", self.admin_site.admin_view(self.file_view),
+                 name="blocklists_blocklistversion_file"),
+            path("<int:pk>/download/<path:name>", self.admin_site.admin_view(self.download_view),
+                 name="blocklists_blocklistversion_download"),
+            *super().get_urls(),
+        ]
+
+    def _may_read_keys(self, request, version) -> bool:
+        return roles.has_role(request.user, roles.RESTRICTED) or not blocklist_version_sensitive(version=version)
+
+    def version_context(self, request, version) -> dict:
+        """What the version's page shows besides its fields: the requests it removes and its files."""
+        context = {"removes": version.requests.order_by("received_at").only("pk", "tracking_id", "category"),
+                   "may_read_keys": self._may_read_keys(request, version), "files": [], "files_error": ""}
+        try:
+            context["files"] = blocklist_version_files(version=version)
+        except TakedownError as exc:
+            context["files_error"] = exc.message
+        return context
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        version = self.get_object(request, object_id)
+        extra = {**(extra_context or {})}
+        if version is not None and self.has_view_permission(request, version):
+            extra.update(self.version_context(request, version))
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _file(self, request, pk, name):
+        """(version, the file and its bytes, or None and the page saying why not: not a file of the version,
+        missing, or lists keys the user may not read)."""
+        version = get_object_or_404(BlocklistVersion.objects.select_related("release__dataset"), pk=pk)
+        if not self.has_view_permission(request, version):
+            raise PermissionDenied
+        try:
+            file, data = blocklist_version_file(version=version, name=name)
+        except TakedownError as exc:
+            return version, None, b"", self._page(request, version, name, refused=exc.message, status=404)
+        if file.lists_keys and not self._may_read_keys(request, version):
+            return version, None, b"", self._page(request, version, name, status=403, refused=(
+                f"{version} carries csam or ncii removals: only staff with the restricted role may read the keys "
+                "its files list."))
+        return version, file, data, None
+
+    def _page(self, request, version, name, status=200, **context):
+        return TemplateResponse(request, "admin/blocklists/blocklistversion/file.html", {
+            **self.admin_site.each_context(request), "title": f"{version}: {name}", "version": version,
+            "name": name, "opts": self.model._meta,
+            "version_url": reverse("admin:blocklists_blocklistversion_change", args=[version.pk]), **context,
+        }, status=status)
+
+    def file_view(self, request, pk, name):
+        """A file of a version as text (the first VIEW_BYTES) or, binary, as a hex dump of its first bytes."""
+        version, file, data, refused = self._file(request, pk, name)
+        if refused is not None:
+            return refused
+        text = _text(data[:VIEW_BYTES])
+        shown = min(len(data), VIEW_BYTES if text is not None else HEX_BYTES)
+        sha256 = hashlib.sha256(data).hexdigest()
+        return self._page(request, version, name, file=file, size=len(data), text=text, shown=shown,
+                          truncated=len(data) > shown, hex=_hex(data[:shown]) if text is None else "",
+                          sha256=sha256, digest_ok=file.sha256 is None or sha256 == file.sha256)
+
+    def download_view(self, request, pk, name):
+        """A file of a version as an attachment, with its content type."""
+        version, file, data, refused = self._file(request, pk, name)
+        if refused is not None:
+            return refused
+        response = HttpResponse(data, content_type=_CONTENT_TYPES.get(file.kind, _PARQUET))
+        filename = f"{version.release.dataset.name}-{version.release.name}-v{version.version}-{file.name}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 @admin.register(DecoyPool)

@@ -2,6 +2,7 @@
 import hashlib
 import io
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -11,7 +12,8 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from apps.blocklists.models import BlocklistVersion
-from apps.core.errors import TakedownError
+from apps.core.categories import RESTRICTED_CATEGORIES
+from apps.core.errors import NotFoundError, TakedownError
 from apps.datasets.models import Release
 from apps.matching.models import AllowListEntry, Match
 from apps.removals.models import BLOCKING_STATUSES
@@ -113,6 +115,70 @@ def blocklist_shard_keys(*, version: BlocklistVersion, shard: str) -> set[str]:
     stored file and checked against its manifest; empty when the version lists nothing for that shard."""
     entry = blocklist_manifest_entries(version=version).get(shard)
     return set() if entry is None else blocklist_entry_keys(version=version, entry=entry)
+
+
+@dataclass
+class VersionFile:
+    """One file of a published version, as its manifest lists it."""
+
+    name: str
+    kind: str  # manifest, signature, shard, added, removed
+    shard: str | None = None
+    sha256: str | None = None  # what the manifest says (the manifest's own: recorded when published)
+    keys: int | None = None  # how many keys the manifest says it lists
+    size: int | None = None  # bytes in storage; None when the file is missing
+
+    @property
+    def lists_keys(self) -> bool:
+        """A data file: the blocked keys themselves."""
+        return self.kind not in ("manifest", "signature")
+
+
+def _size(path: str) -> int | None:
+    store = storage()
+    return store.size(path) if store.exists(path) else None
+
+
+def blocklist_version_files(*, version: BlocklistVersion) -> list[VersionFile]:
+    """The files of a published version: its manifest, signature, then the shard and delta files the manifest
+    lists, each with the sha256 and key count the manifest gives and its size in storage (None when missing).
+
+    Only these names are files of the version: nothing else in its folder is served (blocklist_version_file).
+    """
+    manifest_bytes = blocklist_read(version=version, name=MANIFEST)
+    manifest = json.loads(manifest_bytes)
+    files = [VersionFile(name=MANIFEST, kind="manifest", sha256=version.manifest_sha256, size=len(manifest_bytes)),
+             VersionFile(name=SIGNATURE, kind="signature", size=_size(f"{version.path}/{SIGNATURE}"))]
+    for entry in manifest["shards"]:
+        files.append(VersionFile(name=entry["file"], kind="shard", shard=entry["shard"], sha256=entry["sha256"],
+                                 keys=entry["count"]))
+    for entry in (manifest.get("delta") or {}).get("shards", []):
+        for side in (ADDED, REMOVED):
+            if entry[f"{side}_file"]:
+                files.append(VersionFile(name=entry[f"{side}_file"], kind=side, shard=entry["shard"],
+                                         sha256=entry[f"{side}_sha256"], keys=entry[f"{side}_count"]))
+    for file in files[2:]:
+        file.size = _size(f"{version.path}/{file.name}")
+    return files
+
+
+def blocklist_version_file(*, version: BlocklistVersion, name: str) -> tuple[VersionFile, bytes]:
+    """One file of a version by name, with its bytes: only a name its manifest lists (so no path can reach
+    outside the version's folder); a missing file or name says so (NotFoundError)."""
+    listed = {f.name: f for f in blocklist_version_files(version=version)}
+    if name not in listed or "/" in name or "\\" in name or name.startswith("."):
+        raise NotFoundError(f"{version} has no file {name[:200]!r}: only the files its manifest lists")
+    file = listed[name]
+    if file.size is None:
+        raise NotFoundError(f"{version}: the file {name} its manifest lists is missing from the blocklists storage")
+    return file, blocklist_read(version=version, name=name)
+
+
+def blocklist_version_sensitive(*, version: BlocklistVersion) -> bool:
+    """Whether a version's data files may list keys of csam or ncii requests: some version of its release up to
+    this one carries one (full files keep every key blocked so far). Only restricted staff see those files."""
+    return BlocklistVersion.objects.filter(release_id=version.release_id, version__lte=version.version,
+                                           requests__category__in=RESTRICTED_CATEGORIES).exists()
 
 
 def blocklist_version_get(*, release: Release, version: int | None = None) -> BlocklistVersion:

@@ -20,7 +20,7 @@ from apps.core.forms import CheckedForm, CheckedModelForm
 from apps.core.identifiers import parse_identifiers_csv
 from apps.events.selectors import runs_for_objects
 from apps.matching.selectors import request_matches_grouped, request_pending_releases
-from apps.mirrors.selectors import recipients_rows
+from apps.mirrors.selectors import recipients_rows, request_mirror_states
 from apps.removals import deadlines, legal
 from apps.removals.models import OPEN_STATUSES, Channel, HotlineReport, Identifier, Policy, RemovalRequest, Status
 from apps.removals.policy import identifiers_check
@@ -401,6 +401,7 @@ class RemovalRequestAdmin(ServiceAdmin):
                 unmatched=removal.identifiers.filter(match_count=0) if visible else [],
                 pending_releases=request_pending_releases(request=removal),
                 versions=removal.blocklist_versions.select_related("release__dataset"),
+                mirror_states=request_mirror_states(request=removal),
                 hotline_form=_outside(HotlineForm(), "hotline-form"),
                 dmca_form=_outside(DmcaForm(initial=legal.dmca_notice_fields(removal)), "dmca-form"),
                 counter_form=_outside(CounterNoticeForm(), "counter-form"),

@@ -10,14 +10,17 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from apps.blocklists.admin import BlocklistVersionAdmin
+from apps.blocklists.models import BlocklistVersion
 from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdmin
 from apps.core.errors import TakedownError
 from apps.core.forms import CheckedModelForm
-from apps.datasets.models import Dataset
+from apps.datasets.models import Dataset, Release
 from apps.mirrors.deadlines import duration_text, mirror_compliance
 from apps.mirrors.models import (
     Acknowledgement,
@@ -28,6 +31,7 @@ from apps.mirrors.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from apps.mirrors.selectors import version_mirror_states
 from apps.mirrors.services import (
     deliveries_retry,
     mirror_create,
@@ -106,11 +110,30 @@ class _WebhookUrlForm(CheckedModelForm):
         return url
 
 
+_HOLD_HELP = ("Releases of its datasets it serves, counted in its lag and deadlines. None selected: not recorded, "
+              "so every release of its datasets is counted.")
+
+
+def _hold_field(required=False):
+    return forms.ModelMultipleChoiceField(queryset=Release.objects.select_related("dataset").order_by(
+        "dataset__name", "name"), required=required, label="Releases held", help_text=_HOLD_HELP)
+
+
+def _check_held(form) -> None:
+    """Refuse, on the form, releases held of a dataset not subscribed to (mirror_update would refuse them)."""
+    datasets = {d.pk for d in form.cleaned_data.get("subscribe") or []}
+    stray = [str(r) for r in form.cleaned_data.get("hold") or [] if r.dataset_id not in datasets]
+    if stray:
+        form.add_error("hold", f"Not a release of a dataset it subscribes to: {', '.join(stray)}.")
+
+
 class MirrorChangeForm(_WebhookUrlForm):
-    """The change page: the mirror's webhook, contact and datasets, saved together by mirror_update."""
+    """The change page: the mirror's webhook, contact, datasets and releases held, saved together by
+    mirror_update."""
 
     subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), required=False,
                                                help_text="Datasets it holds.")
+    hold = _hold_field()
 
     class Meta:
         model = Mirror
@@ -120,43 +143,57 @@ class MirrorChangeForm(_WebhookUrlForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["subscribe"].initial = list(self.instance.subscriptions.values_list("dataset", flat=True))
+            self.fields["hold"].initial = list(self.instance.releases.values_list("pk", flat=True))
+
+    def clean(self):
+        data = super().clean()
+        _check_held(self)
+        return data
 
 
 class MirrorAddForm(_WebhookUrlForm):
     subscribe = forms.ModelMultipleChoiceField(queryset=Dataset.objects.all(), help_text="Datasets it holds.")
+    hold = _hold_field()
 
     class Meta:
         model = Mirror
         fields = ["name", "contact_email", "webhook_url"]
 
+    def clean(self):
+        data = super().clean()
+        _check_held(self)
+        return data
 
-def _compliance_summary(rows) -> str:
-    parts = []
-    for r in rows:
-        state = f"v{r.latest_applied or '-'}/v{r.latest_published or '-'}"
-        if r.overdue:
-            state += " ESCALATED" if r.escalated else " OVERDUE"
-        elif r.lag:
-            state += f" ({r.lag} behind)"
-        parts.append(f"{r.dataset}/{r.release} {state}")
-    return "; ".join(parts) or "-"
+
+_RED, _AMBER, _GREEN = "#ba2121", "#9a5b00", "#2e7d32"
+
+
+def _lag_key(rows) -> tuple:
+    return sum(r.lag for r in rows), max((r.lag_seconds for r in rows if r.lag), default=0)
+
+
+def _overdue_key(rows) -> tuple:
+    late = [r for r in rows if r.overdue]
+    oldest = min((r.deadline for r in late), default=None)
+    return any(r.escalated for r in late), len(late), -oldest.timestamp() if oldest else 0
 
 
 @admin.register(Mirror)
 class MirrorAdmin(ServiceAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["name", "active", "webhooks", "compliance", "datasets_list", "webhook_url", "last_seen_at",
-                    "token_prefix"]
+    list_display = ["name", "active", "webhooks", "lag", "overdue", "datasets_list", "held", "webhook_url",
+                    "last_seen_at", "token_prefix"]
     list_filter = ["active"]
     search_fields = ["name", "contact_email"]
     inlines = [SubscriptionInline, AcknowledgementInline, DeliveryInline]
     form = MirrorChangeForm
-    fields = ["name", "contact_email", "webhook_url", "subscribe", "compliance_table", "active", "disabled_reason",
+    fields = ["name", "contact_email", "webhook_url", "subscribe", "hold", "compliance_table", "active",
+              "disabled_reason",
               "disabled_at", "revoked_at", "consecutive_failures", "token_prefix", "created_at", "last_seen_at"]
     readonly_fields = ["name", "compliance_table", "active", "disabled_reason", "disabled_at", "revoked_at",
                        "consecutive_failures", "token_prefix", "created_at", "last_seen_at"]
     add_form = MirrorAddForm
-    add_fields = ["name", "contact_email", "webhook_url", "subscribe"]
+    add_fields = ["name", "contact_email", "webhook_url", "subscribe", "hold"]
     actions = ["rotate_token", "rotate_webhook_secret", "revoke", "reenable"]
 
     @admin.display(description="webhooks")
@@ -182,17 +219,57 @@ class MirrorAdmin(ServiceAdmin):
             mirrors=Mirror.objects.filter(pk__in=[m.pk for m in mirrors]))}
         for mirror in mirrors:
             mirror._compliance = by_pk.get(mirror.pk, [])
+        changelist.result_list = self._sorted(changelist, mirrors)
         return changelist
 
-    @admin.display(description="acknowledged / published")
-    def compliance(self, obj):
-        return _compliance_summary(self._compliance(obj))
+    def _sorted(self, changelist, mirrors):
+        """The page's mirrors in the order of the lag or overdue column when one of them is clicked: those are
+        computed, not in the database, so the page is sorted here (by name first, as their header asks SQL)."""
+        keys = {"lag": _lag_key, "overdue": _overdue_key}
+        for index, direction in changelist.get_ordering_field_columns().items():
+            name = changelist.list_display[index] if index < len(changelist.list_display) else None
+            if name in keys:
+                mirrors.sort(key=lambda m: keys[name](m._compliance), reverse=direction == "desc")
+            break  # only the first (main) sort column decides
+        return mirrors
+
+    @admin.display(description="lag", ordering="name")
+    def lag(self, obj):
+        rows = self._compliance(obj)
+        if not rows:
+            return "-"
+        versions, seconds = _lag_key(rows)
+        if not versions:
+            return format_html('<span class="mirror-lag" style="color:{}">up to date</span>', _GREEN)
+        return format_html('<span class="mirror-lag" style="color:{}">{} version{} behind, for {}</span>', _AMBER,
+                           versions, "s" if versions != 1 else "", duration_text(seconds))
+
+    @admin.display(description="overdue", ordering="name")
+    def overdue(self, obj):
+        late = [r for r in self._compliance(obj) if r.overdue]
+        if not late:
+            return "-"
+        return format_html_join(mark_safe("<br>"), '<strong class="mirror-overdue" style="color:{}">{}</strong> '
+                                                     "{}/{} v{} was due {} UTC", [
+            (_RED, "ESCALATED" if r.escalated else "OVERDUE", r.dataset, r.release, r.overdue_version,
+             f"{r.deadline:%Y-%m-%d %H:%M}") for r in late])
+
+    @admin.display(description="releases held")
+    def held(self, obj):
+        held = list(obj.releases.all())
+        if not held:
+            return format_html('<span style="color:{}" title="{}">not recorded (all of its datasets\' releases '
+                               "counted)</span>", _AMBER, _HOLD_HELP)
+        return ", ".join(str(r) for r in held)
 
     @admin.display(description="compliance")
     def compliance_table(self, obj):
         rows = self._compliance(obj)
+        warning = "" if obj.releases.exists() else format_html(
+            '<p class="mirror-unrecorded" style="color:{}">Releases held not recorded: every release of its datasets '
+            "is counted. Select the ones it serves under Releases held.</p>", _AMBER)
         if not rows:
-            return "-"
+            return warning or "-"
         header = format_html("<tr>{}</tr>", format_html_join("", "<th>{}</th>", [(h,) for h in (
             "release", "published", "applied", "lag", "behind for", "time to acknowledge", "deadline")]))
         body = format_html_join("", "<tr><td>{}/{}</td><td>v{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
@@ -202,16 +279,16 @@ class MirrorAdmin(ServiceAdmin):
             (f"{'ESCALATED' if r.escalated else 'OVERDUE'}: v{r.overdue_version} was due "
              f"{r.deadline:%Y-%m-%d %H:%M} UTC") if r.overdue else "on time",
         ) for r in rows])
-        return format_html("<table>{}{}</table>", header, body)
+        return format_html("{}<table>{}{}</table>", warning, header, body)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("subscriptions__dataset")
+        return super().get_queryset(request).prefetch_related("subscriptions__dataset", "releases__dataset")
 
     def create(self, request, form):
         created = mirror_create(
             name=form.cleaned_data["name"], datasets=list(form.cleaned_data["subscribe"]),
             webhook_url=form.cleaned_data["webhook_url"], contact_email=form.cleaned_data["contact_email"],
-            actor=Actor.for_user(request.user),
+            releases=list(form.cleaned_data["hold"]), actor=Actor.for_user(request.user),
         )
         secret = f" Webhook signing secret: {created.webhook_secret}" if created.webhook_secret else ""
         self.message_user(
@@ -224,7 +301,8 @@ class MirrorAdmin(ServiceAdmin):
         mirror = Mirror.objects.get(pk=obj.pk)
         secret = mirror_update(mirror=mirror, webhook_url=form.cleaned_data["webhook_url"],
                                contact_email=form.cleaned_data["contact_email"],
-                               datasets=list(form.cleaned_data["subscribe"]), actor=Actor.for_user(request.user))
+                               datasets=list(form.cleaned_data["subscribe"]),
+                               releases=list(form.cleaned_data["hold"]), actor=Actor.for_user(request.user))
         if secret:
             self.message_user(request, f"Webhook signing secret for {mirror.name} (shown once, copy it now): "
                                        f"{secret}", messages.WARNING)
@@ -346,3 +424,16 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description="Retry selected deliveries now")
     def retry_selected(self, request, queryset):
         self._retried(request, *deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True))))
+
+
+@admin.register(BlocklistVersion)
+class BlocklistVersionMirrorsAdmin(BlocklistVersionAdmin):
+    """The version's page (apps.blocklists.admin) with the mirrors of its dataset: which applied it and when,
+    which are behind or overdue, which do not hold its release."""
+
+    change_form_template = "admin/mirrors/blocklistversion_change_form.html"
+
+    def version_context(self, request, version) -> dict:
+        states = version_mirror_states(version=version)
+        return {**super().version_context(request, version), "mirror_states": states,
+                "unrecorded": any(not s.recorded for s in states)}

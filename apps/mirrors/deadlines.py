@@ -33,6 +33,21 @@ def duration_text(seconds: int | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+def ack_deadline(*, published_at: datetime, subscribed_at: datetime, categories: set[str]) -> tuple[datetime, datetime]:
+    """(deadline, escalation) of a version for a mirror: from its publication, or the mirror's subscription if
+    later, deadline_seconds of its requests' categories; escalated past twice that."""
+    start = max(published_at, subscribed_at)
+    allowed = timedelta(seconds=deadline_seconds(categories))
+    return start + allowed, start + 2 * allowed
+
+
+def held_releases(mirror: Mirror, releases) -> list:
+    """Of `releases` (of a dataset the mirror subscribes to), those it holds: the releases recorded on it, or all
+    of them when none is recorded (prefetch `releases` when calling this for many mirrors)."""
+    recorded = {r.pk for r in mirror.releases.all()}
+    return [r for r in releases if not recorded or r.pk in recorded]
+
+
 @dataclass
 class ReleaseCompliance:
     """Where one mirror stands on one release it subscribes to."""
@@ -58,6 +73,8 @@ class ReleaseCompliance:
 class MirrorCompliance:
     mirror: Mirror
     releases: list[ReleaseCompliance]
+    # False: the mirror records no release held, so every release of its datasets counts.
+    recorded: bool = True
 
     @property
     def overdue(self) -> list[ReleaseCompliance]:
@@ -65,7 +82,10 @@ class MirrorCompliance:
 
 
 def mirror_compliance(*, mirrors=None, now: datetime | None = None) -> list[MirrorCompliance]:
-    """Per mirror and subscribed release: versions published and applied, lag, time to acknowledge, overdue.
+    """Per mirror and release it holds: versions published and applied, lag, time to acknowledge, overdue.
+
+    The releases it holds are those recorded on it (held_releases): when none
+    is, every release of the datasets it subscribes to.
 
     A version's deadline runs from its publication (or from the mirror's
     subscription, if later) for deadline_seconds of its requests' categories.
@@ -74,7 +94,7 @@ def mirror_compliance(*, mirrors=None, now: datetime | None = None) -> list[Mirr
     """
     now = now or timezone.now()
     mirrors = list((mirrors if mirrors is not None else Mirror.objects.all())
-                   .prefetch_related("subscriptions__dataset__releases").order_by("name"))
+                   .prefetch_related("subscriptions__dataset__releases", "releases").order_by("name"))
     release_ids = {r.pk for m in mirrors for s in m.subscriptions.all() for r in s.dataset.releases.all()}
     versions: dict[int, list[dict]] = {}
     categories: dict[int, set[str]] = {}
@@ -95,7 +115,7 @@ def mirror_compliance(*, mirrors=None, now: datetime | None = None) -> list[Mirr
     for mirror in mirrors:
         rows = []
         for sub in mirror.subscriptions.all():
-            for release in sub.dataset.releases.all():
+            for release in held_releases(mirror, sub.dataset.releases.all()):
                 published = versions.get(release.pk, [])
                 mine = acks.get((mirror.pk, release.pk), [])
                 row = ReleaseCompliance(dataset=sub.dataset.name, release=release.name, acknowledged=[
@@ -115,15 +135,16 @@ def mirror_compliance(*, mirrors=None, now: datetime | None = None) -> list[Mirr
                 if behind:
                     row.lag_seconds = max(0, int((now - behind[0]["created_at"]).total_seconds()))
                 for version in behind if mirror.active else []:
-                    allowed = timedelta(seconds=deadline_seconds(categories[version["pk"]]))
-                    start = max(version["created_at"], sub.created_at)
-                    if now > start + allowed:
-                        row.overdue, row.escalated = True, row.escalated or now > start + 2 * allowed
+                    deadline, escalation = ack_deadline(published_at=version["created_at"],
+                                                        subscribed_at=sub.created_at,
+                                                        categories=categories[version["pk"]])
+                    if now > deadline:
+                        row.overdue, row.escalated = True, row.escalated or now > escalation
                         if row.overdue_version is None:
                             row.overdue_version, row.overdue_version_id = version["version"], version["pk"]
-                            row.deadline = start + allowed
+                            row.deadline = deadline
                 rows.append(row)
-        result.append(MirrorCompliance(mirror=mirror, releases=rows))
+        result.append(MirrorCompliance(mirror=mirror, releases=rows, recorded=bool(mirror.releases.all())))
     return result
 
 

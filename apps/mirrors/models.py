@@ -17,6 +17,11 @@ class Mirror(TokenHolder):
     # Deliveries ended failed in a row; reset by a delivered one or by re-enabling.
     consecutive_failures = models.IntegerField(default=0)
     datasets = models.ManyToManyField("datasets.Dataset", through="Subscription", related_name="mirrors")
+    # The releases of its datasets it serves. None recorded: not known, so it is counted against every release of
+    # the datasets it subscribes to (docs/mirror-operations.md).
+    releases = models.ManyToManyField(
+        "datasets.Release", blank=True, related_name="held_by",
+        help_text="Releases of its datasets it serves; none recorded counts it against every release of them.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,14 +3,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Min
+from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from apps.blocklists.models import BlocklistVersion
 from apps.core.spreadsheets import csv_cell
 from apps.datasets.models import Release
-from apps.mirrors.deadlines import mirror_compliance
-from apps.mirrors.models import Acknowledgement, FeedEvent, FeedRetention, Mirror, WebhookDelivery
+from apps.mirrors.deadlines import ack_deadline, mirror_compliance
+from apps.mirrors.models import Acknowledgement, FeedEvent, FeedRetention, Mirror, Subscription, WebhookDelivery
 from apps.removals.models import RemovalRequest, Status
 
 FEED_MAX_LIMIT = 500
@@ -64,7 +64,7 @@ def _iso(moment):
 
 
 def mirror_status() -> list[dict]:
-    """Each mirror with, per subscribed release, versions published and applied, lag and deadlines (JSON-ready)."""
+    """Each mirror with, per release it holds, versions published and applied, lag and deadlines (JSON-ready)."""
     rows = []
     for state in mirror_compliance():
         mirror = state.mirror
@@ -76,6 +76,8 @@ def mirror_status() -> list[dict]:
             "webhook_url": mirror.webhook_url or None,
             "last_seen_at": _iso(mirror.last_seen_at),
             "datasets": [s.dataset.name for s in mirror.subscriptions.all()],
+            # False: it records no release held, so every release of its datasets is counted.
+            "releases_recorded": state.recorded,
             "releases": [{
                 "dataset": r.dataset,
                 "release": r.release,
@@ -143,8 +145,14 @@ def recipients_rows(*, request: RemovalRequest, contact: bool) -> list[list[str]
     return rows
 
 
+def _holding(release_id: int) -> Q:
+    """Mirrors holding a release: recorded as holding it, or recording no release (then every one counts)."""
+    held = Mirror.releases.through.objects.filter(mirror_id=OuterRef("pk"))
+    return Q(~Exists(held)) | Q(Exists(held.filter(release_id=release_id)))
+
+
 def _pending_anywhere(request: RemovalRequest) -> bool:
-    """Whether some active mirror has not yet applied a version that carries the request, in any release."""
+    """Whether some active mirror holding a release has not yet applied a version of it that carries the request."""
     firsts = (BlocklistVersion.objects.filter(requests=request).values("release_id", "release__dataset_id")
               .annotate(first=Min("version")))
     if not firsts:
@@ -154,14 +162,15 @@ def _pending_anywhere(request: RemovalRequest) -> bool:
             status=Acknowledgement.Status.APPLIED, blocklist__release_id=row["release_id"],
             blocklist__version__gte=row["first"],
         ).values_list("mirror_id", flat=True)
-        mirrors = Mirror.objects.filter(active=True, subscriptions__dataset_id=row["release__dataset_id"])
+        mirrors = Mirror.objects.filter(_holding(row["release_id"]), active=True,
+                                        subscriptions__dataset_id=row["release__dataset_id"])
         if mirrors.exclude(pk__in=applied).exists():
             return True
     return False
 
 
 def requests_propagated(*, release: Release) -> list[RemovalRequest]:
-    """Published requests hitting this release that every active mirror of every release they hit has applied.
+    """Published requests hitting this release that every active mirror holding a release they hit has applied.
 
     Run on every acknowledgement, so the common case (some mirror of this
     release has not applied the request's first version yet) costs three queries.
@@ -170,8 +179,9 @@ def requests_propagated(*, release: Release) -> list[RemovalRequest]:
                       .distinct())
     if not candidates:
         return []
-    # The newest version each active mirror of this release applied; the least of them bounds what is complete.
-    mirrors = Mirror.objects.filter(active=True, subscriptions__dataset_id=release.dataset_id).values("pk")
+    # The newest version each active mirror holding this release applied; the least of them bounds what is complete.
+    mirrors = Mirror.objects.filter(_holding(release.pk), active=True,
+                                    subscriptions__dataset_id=release.dataset_id).values("pk")
     applied = dict(Acknowledgement.objects.filter(
         status=Acknowledgement.Status.APPLIED, blocklist__release=release, mirror__in=mirrors,
     ).values("mirror").annotate(newest=Max("blocklist__version")).values_list("mirror", "newest"))
@@ -186,6 +196,87 @@ def requests_propagated(*, release: Release) -> list[RemovalRequest]:
         if not _pending_anywhere(request):
             done.append(request)
     return done
+
+
+# ---------------------------------------------------------------- which mirrors applied a version
+
+
+APPLIED, STILL_SERVING, OVERDUE, REVOKED, NOT_HELD = "applied", "still serving", "overdue", "revoked", "not held"
+
+
+@dataclass
+class MirrorVersionState:
+    """Where one mirror stands on one blocklist version of a release of a dataset it subscribes to."""
+
+    mirror: Mirror
+    holds: bool  # holds the version's release (or records no release: then it counts as holding every one)
+    recorded: bool  # records the releases it holds
+    applied_at: datetime | None = None  # first acknowledged applying this version or a later one
+    applied_version: int | None = None
+    deadline: datetime | None = None
+    overdue: bool = False
+    escalated: bool = False
+
+    @property
+    def state(self) -> str:
+        """applied, overdue, still serving (the samples: not applied yet), revoked or not held."""
+        if not self.holds:
+            return NOT_HELD
+        if self.applied_at is not None:
+            return APPLIED
+        if not self.mirror.active:
+            return REVOKED
+        return OVERDUE if self.overdue else STILL_SERVING
+
+
+def version_mirror_states(*, version: BlocklistVersion, now: datetime | None = None) -> list[MirrorVersionState]:
+    """Every mirror subscribed to the dataset of a version's release, by name: whether it holds the release, when
+    it acknowledged applying this version or a later one, and whether it is past the version's deadline (the
+    rule of mirror_compliance: only active mirrors are overdue)."""
+    now = now or timezone.now()
+    categories = set(version.requests.values_list("category", flat=True))
+    subscriptions = (Subscription.objects.filter(dataset_id=version.release.dataset_id)
+                     .select_related("mirror").prefetch_related("mirror__releases").order_by("mirror__name"))
+    applied: dict[int, Acknowledgement] = {}
+    acks = Acknowledgement.objects.filter(status=Acknowledgement.Status.APPLIED,
+                                          blocklist__release_id=version.release_id,
+                                          blocklist__version__gte=version.version)
+    for ack in acks.select_related("blocklist").order_by("created_at"):
+        applied.setdefault(ack.mirror_id, ack)
+    states = []
+    for sub in subscriptions:
+        mirror = sub.mirror
+        recorded = {r.pk for r in mirror.releases.all()}
+        state = MirrorVersionState(mirror=mirror, holds=not recorded or version.release_id in recorded,
+                                   recorded=bool(recorded))
+        ack = applied.get(mirror.pk)
+        if ack is not None:
+            state.applied_at, state.applied_version = ack.created_at, ack.blocklist.version
+        else:
+            state.deadline, escalation = ack_deadline(published_at=version.created_at, subscribed_at=sub.created_at,
+                                                      categories=categories)
+            state.overdue = mirror.active and state.holds and now > state.deadline
+            state.escalated = state.overdue and now > escalation
+        states.append(state)
+    return states
+
+
+@dataclass
+class VersionMirrors:
+    version: BlocklistVersion
+    mirrors: list[MirrorVersionState]  # those holding its release
+    not_held: int  # mirrors of the dataset recorded as not holding the release
+
+
+def request_mirror_states(*, request: RemovalRequest) -> list[VersionMirrors]:
+    """Per blocklist version that removes a request's samples, each mirror holding its release: applied (when),
+    still serving them, or overdue. Names mirrors, releases and versions only, never what the request names."""
+    found = []
+    for version in request.blocklist_versions.select_related("release__dataset").order_by("release_id", "version"):
+        states = version_mirror_states(version=version)
+        found.append(VersionMirrors(version=version, mirrors=[s for s in states if s.holds],
+                                    not_held=sum(not s.holds for s in states)))
+    return found
 
 
 # ---------------------------------------------------------------- webhook deliveries due

@@ -22,7 +22,7 @@ from apps.core.actors import Actor
 from apps.core.backoff import backoff_seconds
 from apps.core.errors import NotFoundError, TakedownError
 from apps.core.locks import serialize
-from apps.datasets.models import Dataset
+from apps.datasets.models import Dataset, Release
 from apps.events.services import event_record
 from apps.mirrors import transport
 from apps.mirrors.events import MIRROR_ACKNOWLEDGED
@@ -77,12 +77,26 @@ def webhook_url_check(*, url: str) -> None:
         raise TakedownError(f"webhook URL {url[:200]} is refused: {exc}") from None
 
 
+def _held_check(datasets, releases) -> None:
+    """Refuse recording a release held whose dataset the mirror does not subscribe to."""
+    names = {d.pk for d in datasets}
+    stray = sorted(str(r) for r in releases if r.dataset_id not in names)
+    if stray:
+        raise TakedownError(f"a mirror can hold only releases of the datasets it subscribes to: not {', '.join(stray)}")
+
+
+def _release_names(releases) -> list[str]:
+    return sorted(str(r) for r in releases)
+
+
 def mirror_create(*, name: str, datasets: list[Dataset], webhook_url: str = "", contact_email: str = "",
-                  actor: Actor) -> NewMirror:
-    """Create a mirror subscribed to datasets; the token is returned once and stored as a hash."""
+                  actor: Actor, releases: list[Release] = ()) -> NewMirror:
+    """Create a mirror subscribed to datasets, holding `releases` of them (none: not recorded, counted against
+    every release of its datasets); the token is returned once and stored as a hash."""
     token_issue_check(kind=MIRROR_TOKENS, actor=actor)
     if Mirror.objects.filter(name=name).exists():
         raise TakedownError(f"a mirror named {name!r} already exists")
+    _held_check(datasets, releases)
     if webhook_url:
         webhook_url_check(url=webhook_url)
     token, fields = MIRROR_TOKENS.new()
@@ -92,8 +106,9 @@ def mirror_create(*, name: str, datasets: list[Dataset], webhook_url: str = "", 
             name=name, webhook_url=webhook_url, webhook_secret=secret, contact_email=contact_email, **fields)
         for dataset in datasets:
             Subscription.objects.create(mirror=mirror, dataset=dataset)
+        mirror.releases.set(releases)
         audit_record(actor=actor, action="mirror.token_issued", obj=mirror, after={
-            "datasets": [d.name for d in datasets], "webhook_url": webhook_url,
+            "datasets": [d.name for d in datasets], "releases": _release_names(releases), "webhook_url": webhook_url,
             "token_prefix": mirror.token_prefix,
         })
     return NewMirror(mirror=mirror, token=token, webhook_secret=secret)
@@ -118,18 +133,26 @@ def mirror_rotate_webhook_secret(*, mirror: Mirror, actor: Actor) -> str:
 
 
 def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor: Actor,
-                  datasets: list[Dataset] | None = None) -> str:
-    """Change a mirror's webhook URL, contact address and (when given) the datasets it subscribes to; returns a
-    new signing secret when one was made. Audited.
+                  datasets: list[Dataset] | None = None, releases: list[Release] | None = None) -> str:
+    """Change a mirror's webhook URL, contact address and (when given) the datasets it subscribes to and the
+    releases of them it holds; returns a new signing secret when one was made. Audited.
 
     A mirror with a webhook URL always has a secret: setting a URL on a mirror
-    without one generates it (shown once to whoever set the URL).
+    without one generates it (shown once to whoever set the URL). Dropping a
+    dataset drops the releases of it the mirror held.
     """
     _require_admin(actor, "change a mirror")
     subscribed = sorted(mirror.subscriptions.values_list("dataset__name", flat=True))
     wanted = subscribed if datasets is None else sorted(d.name for d in datasets)
-    before = {"webhook_url": mirror.webhook_url, "contact_email": mirror.contact_email, "datasets": subscribed}
-    after = {"webhook_url": webhook_url, "contact_email": contact_email, "datasets": wanted}
+    held = list(mirror.releases.select_related("dataset"))
+    keep = list(Dataset.objects.filter(name__in=wanted))
+    if releases is None:  # kept, less those of a dataset it no longer subscribes to
+        releases = [r for r in held if r.dataset_id in {d.pk for d in keep}]
+    _held_check(keep, releases)
+    before = {"webhook_url": mirror.webhook_url, "contact_email": mirror.contact_email, "datasets": subscribed,
+              "releases": _release_names(held)}
+    after = {"webhook_url": webhook_url, "contact_email": contact_email, "datasets": wanted,
+             "releases": _release_names(releases)}
     if before == after:
         return ""
     if webhook_url and webhook_url != mirror.webhook_url:
@@ -143,6 +166,7 @@ def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor
             mirror.subscriptions.exclude(dataset__in=datasets).delete()
             for dataset in datasets:
                 Subscription.objects.get_or_create(mirror=mirror, dataset=dataset)
+        mirror.releases.set(releases)
         audit_record(actor=actor, action="mirror.changed", obj=mirror, before=before,
                      after={**after, "secret_generated": bool(new_secret)})
     return new_secret

@@ -164,7 +164,11 @@ def test_the_mirror_page_shows_its_deliveries_and_compliance(logged_in, hooked, 
     assert "Webhook deliveries (last 30 days" in page and "HTTP 500" in page and "attempts / retry" in page
     assert "ESCALATED: v1 was due" in page
     listing = logged_in.get("/admin/mirrors/mirror/").content.decode()
-    assert "demo/2026-11 v-/v1 ESCALATED" in listing
+    # Lag and overdue are columns of their own, overdue in red, with the release and its deadline.
+    assert re.search(r'class="mirror-lag"[^>]*>1 version behind, for 3\.0 h<', listing)
+    assert re.search(r'<strong class="mirror-overdue" style="color:#ba2121">ESCALATED</strong> demo/2026-11 v1 was due',
+                     listing)
+    assert "not recorded (all of its datasets" in listing
 
 
 def test_a_failed_delivery_has_its_own_retry_button(logged_in, hooked, release, release_on_disk, operator,

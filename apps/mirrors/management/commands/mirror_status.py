@@ -6,7 +6,7 @@ from apps.mirrors.selectors import mirror_status
 
 
 class Command(TakedownCommand):
-    help = ("List each mirror with, per release, the versions published and applied, how far behind it is, "
+    help = ("List each mirror with, per release it holds, the versions published and applied, how far behind it is, "
             "how long it took to acknowledge, and whether it is past its acknowledgement deadline.")
 
     def add_arguments(self, parser):
@@ -22,6 +22,10 @@ class Command(TakedownCommand):
         for row in rows:
             state = "active" if row["active"] else f"disabled: {row['disabled_reason']}"
             self.stdout.write(f"{row['name']} ({state}; last seen {row['last_seen_at'] or 'never'})")
+            if not row["releases_recorded"]:
+                self.stdout.write(f"  releases held: not recorded, so every release of "
+                                  f"{', '.join(row['datasets']) or 'its datasets'} is counted (record them in the "
+                                  "admin: Mirrors > the mirror > Releases held)")
             for rel in row["releases"]:
                 applied = f"v{rel['latest_applied']}" if rel["latest_applied"] else "nothing"
                 line = (f"  {rel['dataset']}/{rel['release']}: published v{rel['latest_published'] or '-'}, "
