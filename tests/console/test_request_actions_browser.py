@@ -10,7 +10,8 @@ from apps.removals.models import RemovalRequest, Status
 from tests.support.accounts import authenticator, code
 from tests.support.removals import approve_and_publish
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: each test starts with the role groups the migrations made (a flush would drop them).
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _log_in(page, live_server, user):
@@ -33,7 +34,8 @@ def test_a_reviewer_allow_lists_a_false_positive_from_its_match_row(page, live_s
     row.get_by_role("textbox").fill("our own logo, not the claimed work")
     row.get_by_role("button", name="Allow-list this sample").click()
 
-    expect(page.locator(".messagelist")).to_contain_text(f"Allow-listed sample demo/2026-11:{samples[1].key}")
+    done = page.locator("ul.messagelist li.success")
+    expect(done).to_contain_text(f"Allow-listed sample demo/2026-11:{samples[1].key}")
     row = page.locator("#matches tr.match-row", has_text=samples[1].key)
     expect(row).to_contain_text("allow-listed (by user:rita: our own logo, not the claimed work)")
     expect(page.locator("#matches tr.match-row", has_text=samples[0].key).get_by_text("Allow-list", exact=True)) \
@@ -54,7 +56,7 @@ def test_a_legal_user_reinstates_a_published_request_now(page, live_server, rele
     assert RemovalRequest.objects.get(pk=request.pk).status != Status.REINSTATED
     page.get_by_label("Reason for reinstating").fill("licence found: CC-BY 4.0")
     page.get_by_role("button", name="Reinstate now").click()
-    expect(page.locator(".messagelist")).to_contain_text(f"Reinstated {request.tracking_id}")
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(f"Reinstated {request.tracking_id}")
     expect(page.locator("#reinstate-button")).to_have_count(0)
     assert RemovalRequest.objects.get(pk=request.pk).status == Status.REINSTATED
 
