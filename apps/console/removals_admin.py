@@ -505,9 +505,6 @@ class RemovalRequestAdmin(ServiceAdmin):
                 extension=getattr(removal, "erasure_extension", None),
                 domain_claims=removal.domain_claims.all() if visible else [],
                 audit_events=audit_events_for(removal), show_actors=visible,
-                background=[run for run in runs_for_objects(key="request", ids=[removal.pk])
-                            if run.status != run.Status.DONE],
-                unmatched=removal.identifiers.filter(match_count=0) if visible else [],
                 pending_releases=request_pending_releases(request=removal),
                 versions=removal.blocklist_versions.select_related("release__dataset"),
                 hotline_form=_outside(HotlineForm(), "hotline-form"),

@@ -224,3 +224,16 @@ def test_csam_shows_no_reinstate_button_and_ncii_needs_restricted(client, releas
     assert "only staff with the restricted role may reinstate removals" in _messages(answer)
     ncii.refresh_from_db()
     assert ncii.status != Status.REINSTATED
+
+
+def test_lookup_lists_an_allow_listed_sample_as_allow_listed_not_as_missing(client, release, release_on_disk,
+                                                                            operator, staff_with):
+    from apps.matching.services import allow_list_add
+
+    sample = release_on_disk.data.successful()[3]
+    allow_list_add(actor=operator, reason="the publisher's own test card", release=release, key=sample.key)
+    client.force_login(staff_with("rita", "reviewer"))
+    page = client.get("/admin/lookup/", {"q": sample.canonical_url}).content.decode()
+    row = page.split('id="lookup-samples"')[1].split("</tr>")[1]
+    assert sample.key in row and "allow-listed, not matched" in row
+    assert "by cli:tester: the publisher&#x27;s own test card" in row

@@ -10,8 +10,26 @@ from apps.removals.models import RemovalRequest, Status
 from tests.support.accounts import authenticator, code
 from tests.support.removals import approve_and_publish
 
-# serialized_rollback: each test starts with the role groups the migrations made (a flush would drop them).
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(transactional_db):
+    """The role groups as the migrations made them: an earlier transactional test's flush dropped them."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+
+    made = importlib.import_module("apps.removals.migrations.0004_roles")
+    for role, names in made.ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        if names == "all":
+            group.permissions.set(Permission.objects.all())
+            continue
+        group.permissions.set([permission for name in names for permission in Permission.objects.filter(
+            content_type__app_label=name.split(".")[0], codename=name.split(".")[1])])
+    importlib.import_module("apps.removals.migrations.0008_audit_readable_by_every_role").grant(apps, None)
 
 
 def _log_in(page, live_server, user):
