@@ -2,6 +2,7 @@ import csv
 from collections.abc import Callable
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Case, Count, F, Q, Value, When
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -18,11 +19,30 @@ from apps.core.categories import RESTRICTED_CATEGORIES, Category
 from apps.core.errors import TakedownError
 from apps.core.forms import CheckedForm, CheckedModelForm
 from apps.core.identifiers import parse_identifiers_csv
-from apps.events.selectors import runs_for_objects
-from apps.matching.selectors import request_matches_grouped, request_pending_releases
+from apps.events.selectors import run_states, runs_for_objects, workers_alive
+from apps.events.services import runs_give_up, runs_retry
+from apps.matching.models import AllowListEntry, Match
+from apps.matching.selectors import (
+    Query,
+    request_key_roots,
+    request_matches_grouped,
+    request_pending_releases,
+    request_scope_releases,
+    unmatched_explain,
+)
+from apps.matching.services import allow_list_match
 from apps.mirrors.selectors import recipients_rows, request_mirror_states
 from apps.removals import deadlines, legal
-from apps.removals.models import OPEN_STATUSES, Channel, HotlineReport, Identifier, Policy, RemovalRequest, Status
+from apps.removals.models import (
+    BLOCKING_STATUSES,
+    OPEN_STATUSES,
+    Channel,
+    HotlineReport,
+    Identifier,
+    Policy,
+    RemovalRequest,
+    Status,
+)
 from apps.removals.policy import identifiers_check
 from apps.removals.services import (
     Intake,
@@ -32,6 +52,7 @@ from apps.removals.services import (
     request_needs_info,
     request_notes_update,
     request_reject,
+    request_rematch,
     request_transition,
 )
 
@@ -148,6 +169,68 @@ class HotlineForm(CheckedForm):
     hotline = forms.ChoiceField(choices=HotlineReport.Hotline.choices)
     hotline_name = forms.CharField(max_length=200, required=False)
     report_id = forms.CharField(max_length=200)
+
+
+class AllowSampleForm(CheckedForm):
+    """Allow-list the sample of one of the request's matches (a false positive)."""
+
+    match = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RunForm(CheckedForm):
+    """One of the request's background runs, to retry or give up on."""
+
+    run = forms.IntegerField(widget=forms.HiddenInput)
+
+
+def _allow_sample(removal: RemovalRequest, actor: Actor, data: dict) -> AllowListEntry:
+    match = Match.objects.filter(pk=data["match"], request=removal).select_related(
+        "release__dataset", "request").first()
+    if match is None:
+        raise TakedownError("that match is not one of this request's (matched again meanwhile?): reload the page")
+    return allow_list_match(match=match, actor=actor, reason=data["reason"])
+
+
+def _own_runs(removal: RemovalRequest, data: dict) -> list[int]:
+    ids = [run.pk for run in runs_for_objects(key="request", ids=[removal.pk]) if run.pk == data["run"]]
+    if not ids:
+        raise TakedownError("that background run is not one of this request's")
+    return ids
+
+
+def _retry_run(removal: RemovalRequest, actor: Actor, data: dict) -> int:
+    roles.require_role(actor.user, roles.REVIEWER, "retry background work")
+    return runs_retry(run_ids=_own_runs(removal, data), actor=actor) or _none(
+        "nothing to retry: only dead, waiting or retrying runs are retried (reload the page)")
+
+
+def _give_up_run(removal: RemovalRequest, actor: Actor, data: dict) -> int:
+    roles.require_role(actor.user, roles.REVIEWER, "give up on background work")
+    return runs_give_up(run_ids=_own_runs(removal, data), actor=actor) or _none(
+        "nothing given up: the run is done, dead already, or held by a live worker (reload the page)")
+
+
+# Explaining every unmatched identifier searches the index: the page explains the first ones only.
+_EXPLAINED_UNMATCHED = 200
+
+
+def _unmatched_explained(removal: RemovalRequest) -> list[Identifier]:
+    """The request's identifiers that match nothing, the first of them each with `why`: allow-listed hits, or
+    for a PDQ hash the nearest sample's distance against the request's threshold."""
+    unmatched = list(removal.identifiers.filter(match_count=0).order_by("line", "pk"))
+    if not unmatched:
+        return unmatched
+    scope = request_scope_releases(request=removal)
+    if scope is not None:
+        scope = [r for r in scope if r.status == r.Status.READY]
+    why = unmatched_explain([Query(i.pk, i.kind, i.value) for i in unmatched[:_EXPLAINED_UNMATCHED]],
+                            releases=scope, threshold=removal.pdq_threshold,
+                            expand=removal.category in settings.EXPAND_SAME_CONTENT_CATEGORIES,
+                            key_roots=request_key_roots(request=removal))
+    for ident in unmatched:
+        ident.why = str(why[ident.pk]) if ident.pk in why else ""
+    return unmatched
 
 
 def _outside(form: forms.Form, form_id: str) -> forms.Form:
@@ -306,7 +389,32 @@ class RemovalRequestAdmin(ServiceAdmin):
                 notice=r.counter_notices.filter(restored_at=None).first() or _none("no open counter-notice"),
                 actor=actor, reference=data["reference"])),
             "extend": (ExtensionForm, lambda r, actor, data: legal.erasure_extend(request=r, actor=actor, **data)),
+            **self._data_actions(),
         }
+
+    def _data_actions(self) -> dict[str, tuple[type[forms.Form] | None, Callable]]:
+        """Actions on what the page shows: a match row's sample, matching itself, its runs, the removal."""
+        return {
+            "allow-list": (AllowSampleForm, _allow_sample),
+            "rematch": (None, lambda r, actor, data: request_rematch(request=r, actor=actor)),
+            "retry-run": (RunForm, _retry_run),
+            "give-up-run": (RunForm, _give_up_run),
+            "reinstate-now": (ReasonForm, lambda r, actor, data: legal.request_reinstate_now(
+                request=r, actor=actor, reason=data["reason"])),
+        }
+
+    @staticmethod
+    def _data_done(action: str, removal: RemovalRequest, result) -> str:
+        return {
+            "allow-list": lambda: f"Allow-listed {result}: the next blocklist version of {result.release} "
+                                  "un-blocks it, and matching leaves it alone.",
+            "rematch": lambda: f"{removal.tracking_id} will be matched again by a worker: its background work "
+                               "below shows when.",
+            "retry-run": lambda: "Queued the run again.",
+            "give-up-run": lambda: "Gave up on the run: it is dead until someone retries it.",
+            "reinstate-now": lambda: f"Reinstated {removal.tracking_id}: the next blocklist versions un-block its "
+                                     "samples, and the mirrors are told.",
+        }[action]()
 
     def get_urls(self):
         return [
@@ -335,7 +443,7 @@ class RemovalRequestAdmin(ServiceAdmin):
                 return back
             data = form.cleaned_data
         try:
-            do(removal, Actor.for_user(request.user), data)
+            result = do(removal, Actor.for_user(request.user), data)
         except TakedownError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return back
@@ -353,7 +461,8 @@ class RemovalRequestAdmin(ServiceAdmin):
             "lawsuit": f"Recorded the lawsuit: {removal.tracking_id} stays removed.",
             "extend": f"Extended the deadline of {removal.tracking_id} to {removal.due_at:%Y-%m-%d}.",
         }
-        self.message_user(request, done[action], messages.SUCCESS)
+        self.message_user(request, done[action] if action in done else self._data_done(action, removal, result),
+                          messages.SUCCESS)
         return back
 
     def recipients_view(self, request, pk):
@@ -396,9 +505,6 @@ class RemovalRequestAdmin(ServiceAdmin):
                 extension=getattr(removal, "erasure_extension", None),
                 domain_claims=removal.domain_claims.all() if visible else [],
                 audit_events=audit_events_for(removal), show_actors=visible,
-                background=[run for run in runs_for_objects(key="request", ids=[removal.pk])
-                            if run.status != run.Status.DONE],
-                unmatched=removal.identifiers.filter(match_count=0) if visible else [],
                 pending_releases=request_pending_releases(request=removal),
                 versions=removal.blocklist_versions.select_related("release__dataset"),
                 mirror_states=request_mirror_states(request=removal),
@@ -412,7 +518,32 @@ class RemovalRequestAdmin(ServiceAdmin):
                 recipients_url=reverse("admin:removals_removalrequest_recipients", args=[removal.pk])
                 if removal.category == Category.PRIVACY and visible else None,
             )
+            extra_context.update(self._data_context(request, removal, visible, held, groups))
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _data_context(self, request, removal: RemovalRequest, visible: bool, held: set[str], groups) -> dict:
+        """What the page's actions on its data need: allow-list marks on match rows, the runs' states and
+        whether any worker is alive, what unmatched identifiers missed by, and who may do what."""
+        matches = [m for group in groups for shard in group.shards for m in shard.matches]
+        entries = {(e.release_id, e.key): e for e in AllowListEntry.objects.filter(
+            scope=AllowListEntry.Scope.SAMPLE, revoked_at=None, release_id__in={m.release_id for m in matches},
+            key__in={m.key for m in matches})} if matches else {}
+        for match in matches:
+            match.allow_entry = entries.get((match.release_id, match.key))
+        states = [s for s in run_states(runs_for_objects(key="request", ids=[removal.pk])) if s.state != "done"]
+        matched_statuses = (*OPEN_STATUSES, *BLOCKING_STATUSES)
+        return {
+            "run_states": states,
+            "no_worker": (bool(states) or removal.matched_at is None) and not workers_alive(),
+            "can_allow_list": visible and roles.REVIEWER in held,
+            "can_rematch": roles.INTAKE in held and removal.status in matched_statuses,
+            "can_run_actions": roles.REVIEWER in held,
+            "can_reinstate_now": roles.LEGAL in held and visible and removal.category != Category.CSAM
+            and removal.status in (Status.PUBLISHED, Status.COMPLETED),
+            "csam_never_reinstated": roles.LEGAL in held and removal.category == Category.CSAM
+            and removal.status in (Status.PUBLISHED, Status.COMPLETED),
+            "unmatched": _unmatched_explained(removal) if visible else [],
+        }
 
 
 def _none(message: str):

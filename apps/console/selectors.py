@@ -18,7 +18,7 @@ from apps.core.categories import RESTRICTED_CATEGORIES
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
 from apps.matching.models import Match
-from apps.matching.selectors import Query, hits_for
+from apps.matching.selectors import Query, allow_list_marks, hits_for, near_radius
 from apps.mirrors.models import Acknowledgement, Mirror
 from apps.removals.models import Identifier, RemovalRequest
 
@@ -129,6 +129,7 @@ class SampleRow:
     mirrors: list[MirrorState] = field(default_factory=list)
     requests: list[RemovalRequest] = field(default_factory=list)  # visible requests that matched it
     problem: str = ""  # why its blocked state is not known
+    allowed: object = None  # the allow-list entry that leaves it out of matching (a known false positive)
 
     @property
     def blocked(self) -> bool:
@@ -188,19 +189,25 @@ def lookup(*, q: str, user) -> Lookup:
         return result
     result.requests = _naming(result.candidates, visible)
     searched = [c for c in result.candidates if c.kind != identifiers.PDQ]
-    hits = hits_for([Query(i, c.kind, c.value) for i, c in enumerate(searched)])
+    # Allow-listed samples are listed too, marked: a known false positive is not the same as no sample at all.
+    queries = [Query(i, c.kind, c.value) for i, c in enumerate(searched)]
+    hits = hits_for(queries, keep_allowed=True)
+    marks = allow_list_marks(hits=hits, queries=queries)
     hits.sort(key=lambda h: (h.release_id, h.shard, h.key))
     result.more_samples = len(hits) > MAX_SAMPLES
     releases = {r.pk: r for r in Release.objects.filter(status=Release.Status.READY).select_related("dataset")}
-    result.samples = [SampleRow(releases[h.release_id], h.shard, h.key, searched[h.ref].kind)
-                      for h in hits[:MAX_SAMPLES]]
+    result.samples = [SampleRow(releases[h.release_id], h.shard, h.key, searched[h.ref].kind,
+                                allowed=marks.get(h)) for h in hits[:MAX_SAMPLES]]
     pdq = [c for c in result.candidates if c.kind == identifiers.PDQ]
     if pdq:
-        result.nearest_radius = max(2 * result.threshold, 32)
-        near = hits_for([Query(0, identifiers.PDQ, pdq[0].value)], threshold=result.nearest_radius)
+        result.nearest_radius = near_radius(result.threshold)
+        queries = [Query(0, identifiers.PDQ, pdq[0].value)]
+        near = hits_for(queries, threshold=result.nearest_radius, keep_allowed=True)
+        marks = allow_list_marks(hits=near, queries=queries)
         near.sort(key=lambda h: (h.distance, h.release_id, h.key))
         result.nearest = [SampleRow(releases[h.release_id], h.shard, h.key, identifiers.PDQ, distance=h.distance,
-                                    beyond_threshold=h.distance > result.threshold) for h in near[:MAX_NEAREST]]
+                                    beyond_threshold=h.distance > result.threshold, allowed=marks.get(h))
+                          for h in near[:MAX_NEAREST]]
     rows = result.samples + result.nearest
     _blocked_state(rows)
     _matched_by(rows, visible)

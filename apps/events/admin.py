@@ -7,7 +7,7 @@ from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
 from apps.events.models import Event, HandlerRun, Heartbeat
-from apps.events.services import runs_retry
+from apps.events.services import runs_give_up, runs_retry
 
 Status = HandlerRun.Status
 _COLOURS = {Status.PENDING: "#666", Status.RUNNING: "#205493", Status.DONE: "#2e7d32", Status.DEAD: "#ba2121"}
@@ -60,7 +60,7 @@ class HandlerRunAdmin(_StaffCanSee, ReadOnlyAdmin):
     fields = ["event_link", "handler", "state", "attempts", "created_at", "due_at", "started_at", "finished_at",
               "lease_until", "worker", "dispatches", "redispatch_at", "last_error"]
     readonly_fields = fields
-    actions = ["retry_selected"]
+    actions = ["retry_selected", "give_up_selected"]
 
     @admin.display(description="event", ordering="event__name")
     def event_link(self, obj):
@@ -85,6 +85,7 @@ class HandlerRunAdmin(_StaffCanSee, ReadOnlyAdmin):
         actions = super().get_actions(request)
         if not roles.has_role(request.user, roles.REVIEWER):
             actions.pop("retry_selected", None)
+            actions.pop("give_up_selected", None)
         return actions
 
     @admin.action(description="Retry the selected runs now (dead or waiting ones)")
@@ -92,6 +93,14 @@ class HandlerRunAdmin(_StaffCanSee, ReadOnlyAdmin):
         count = runs_retry(run_ids=list(queryset.values_list("pk", flat=True)), actor=Actor.for_user(request.user))
         self.message_user(request, f"Queued {count} run(s) again." if count else
                           "Nothing to retry: only dead or waiting runs are retried.",
+                          messages.SUCCESS if count else messages.WARNING)
+
+    @admin.action(description="Give up on the selected runs (dead-letter: no more retries until retried by hand)")
+    def give_up_selected(self, request, queryset):
+        count = runs_give_up(run_ids=list(queryset.values_list("pk", flat=True)), actor=Actor.for_user(request.user))
+        self.message_user(request, f"Gave up on {count} run(s): they are dead until someone retries them." if count
+                          else "Nothing given up: only waiting, retrying or abandoned runs are dead-lettered "
+                               "(done and dead ones, and those a live worker holds, are left).",
                           messages.SUCCESS if count else messages.WARNING)
 
 

@@ -79,3 +79,48 @@ def runs_for_objects(*, key: str, ids: list[int]) -> list[HandlerRun]:
     """Handler runs of the events whose payload names one of these objects (e.g. key "request")."""
     events = Event.objects.filter(**{f"payload__{key}__in": ids})
     return list(HandlerRun.objects.filter(event__in=events).select_related("event").order_by("pk"))
+
+
+def workers_alive(*, now: datetime | None = None) -> int:
+    """Workers that wrote their heartbeat within WORKER_STALE_SECONDS and did not stop."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.WORKER_STALE_SECONDS)
+    return Heartbeat.objects.filter(kind=Heartbeat.Kind.WORKER, seen_at__gte=stale, stopped_at=None).count()
+
+
+@dataclass
+class RunState:
+    """Where one handler run stands, in words for staff."""
+
+    run: HandlerRun
+    state: str  # waiting, retrying, running, abandoned (its worker stopped reporting), dead, done
+    text: str
+    retryable: bool  # dead, or waiting/retrying (runs_retry takes those)
+    give_up: bool  # runs_give_up takes it
+
+
+def run_states(runs: list[HandlerRun], *, now: datetime | None = None) -> list[RunState]:
+    """The state of each run: waiting since when, retrying with its last error, running on which worker,
+    abandoned by a worker that stopped reporting, dead with its last error, or done."""
+    now = now or timezone.now()
+    out = []
+    for run in runs:
+        error = f": {run.last_error[:300]}" if run.last_error else ""
+        if run.status == Status.DONE:
+            state, text = "done", f"done {run.finished_at:%Y-%m-%d %H:%M:%S}" if run.finished_at else "done"
+        elif run.status == Status.DEAD:
+            state, text = "dead", f"after {run.attempts} tr{'y' if run.attempts == 1 else 'ies'}{error}"
+        elif run.status == Status.RUNNING and run.lease_until and run.lease_until < now:
+            state, text = "abandoned", (f"its worker {run.worker} stopped reporting at {run.lease_until:%H:%M:%S}: "
+                                        "handed out again by the reconciler")
+        elif run.status == Status.RUNNING:
+            state, text = "running", f"running on {run.worker} since {run.started_at:%Y-%m-%d %H:%M:%S}"
+        elif run.attempts:
+            state, text = "retrying", (f"retrying: {run.attempts} tr{'y' if run.attempts == 1 else 'ies'} so far, "
+                                       f"next at {run.due_at:%Y-%m-%d %H:%M:%S}; last error{error or ': none'}")
+        else:
+            state, text = "waiting", (f"waiting for a worker since {run.created_at:%Y-%m-%d %H:%M:%S} "
+                                      f"({_ago(run.created_at, now)})")
+        out.append(RunState(run=run, state=state, text=text, retryable=state in ("dead", "waiting", "retrying"),
+                            give_up=state in ("waiting", "retrying", "abandoned")))
+    return out

@@ -283,6 +283,28 @@ def runs_retry(*, run_ids: list[int], actor: Actor) -> int:
     return len(ids)
 
 
+def runs_give_up(*, run_ids: list[int], actor: Actor) -> int:
+    """Dead-letter runs: stop retrying those waiting or retrying (or held by a worker that stopped reporting)
+    and mark them dead, with who gave up, so they wait for staff (and runs_retry) instead of the queue.
+    A run a live worker holds is left alone. Audited; returns how many."""
+    now = timezone.now()
+    with transaction.atomic():
+        runs = HandlerRun.objects.filter(pk__in=run_ids).filter(
+            Q(status=Status.PENDING) | Q(status=Status.RUNNING, lease_until__lt=now))
+        given_up = []
+        for run in runs:
+            # Conditional, like a claim: a run a worker claimed meanwhile is left to it.
+            if HandlerRun.objects.filter(pk=run.pk, status=run.status, attempts=run.attempts).update(
+                    status=Status.DEAD, lease_until=None, finished_at=now, redispatch_at=None,
+                    last_error=f"given up by {actor.label}" + (f"; before that: {run.last_error}"
+                                                               if run.last_error else "")):
+                given_up.append(run)
+        if given_up:
+            audit_record(actor=actor, action="background.given_up", after={
+                "runs": [f"{r.handler} of event {r.event_id}" for r in given_up]})
+    return len(given_up)
+
+
 # ---------------------------------------------------------------- running in this process
 
 

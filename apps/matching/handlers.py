@@ -7,13 +7,14 @@ from apps.events.services import event_record
 from apps.matching.events import RELEASE_MATCHED, REQUEST_MATCHED
 from apps.matching.selectors import CATCH_UP_HANDLER, request_pending_releases
 from apps.matching.services import release_catch_up, request_match
-from apps.removals.events import REQUEST_APPROVED, REQUEST_RECEIVED
+from apps.removals.events import REQUEST_APPROVED, REQUEST_RECEIVED, REQUEST_REMATCH
 from apps.removals.models import BLOCKING_STATUSES, RemovalRequest
 
 
-@subscribe(REQUEST_RECEIVED, REQUEST_APPROVED, name="matching.match_request")
+@subscribe(REQUEST_RECEIVED, REQUEST_APPROVED, REQUEST_REMATCH, name="matching.match_request")
 def match_request(event) -> None:
-    """Match a request against every ready release: for reviewers when it arrives, for publishing when approved.
+    """Match a request against every ready release: for reviewers when it arrives, for publishing when approved,
+    and again when staff ask (request.rematch).
 
     A request approved by the time its arrival is handled (a hotline's, by
     policy) is matched once, by its approval's run.

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core import identifiers
+from apps.core.wording import counted
 from apps.datasets.models import Release, Shard
 from apps.datasets.selectors import release_progress, releases_not_ready, releases_progress
 from apps.events.models import HandlerRun
@@ -207,19 +208,54 @@ def allow_listed(queries: list[Query]) -> list[Query]:
     return [q for q in queries if (q.kind, q.value) in listed]
 
 
-def _without_allowed_samples(hits: list[Hit]) -> list[Hit]:
+def _allowed_samples(hits: list[Hit]) -> dict[tuple[int, str], object]:
+    """The active sample entries of the allow-list that cover some of `hits`, by (release id, key)."""
     from apps.matching.models import AllowListEntry
 
     if not hits:
-        return hits
+        return {}
     entries = AllowListEntry.objects.filter(
         scope=AllowListEntry.Scope.SAMPLE, revoked_at=None, release_id__in={h.release_id for h in hits})
-    allowed = set(entries.values_list("release_id", "key"))
+    wanted = {(h.release_id, h.key) for h in hits}
+    return {(e.release_id, e.key): e for e in entries if (e.release_id, e.key) in wanted}
+
+
+def _without_allowed_samples(hits: list[Hit]) -> list[Hit]:
+    allowed = _allowed_samples(hits)
     return [h for h in hits if (h.release_id, h.key) not in allowed] if allowed else hits
 
 
+def _identifier_entries(queries: list[Query]) -> dict[tuple[str, str], object]:
+    """The active allow-list entries naming some of the queries' identifiers, by (kind, value)."""
+    from apps.matching.models import AllowListEntry
+
+    named = {(q.kind, q.value) for q in allow_listed(queries)}
+    if not named:
+        return {}
+    entries = AllowListEntry.objects.filter(scope=AllowListEntry.Scope.IDENTIFIER, revoked_at=None,
+                                            value__in={value for _, value in named})
+    return {(e.kind, e.value): e for e in entries if (e.kind, e.value) in named}
+
+
+def allow_list_marks(*, hits: list[Hit], queries: list[Query]) -> dict[Hit, object]:
+    """The allow-list entry that leaves each of `hits` out of matching, if any: its sample's, else its
+    identifier's (`queries` are those the hits answer, by ref). For hits found with keep_allowed."""
+    by_ref = {q.ref: q for q in queries}
+    samples = _allowed_samples(hits)
+    identifiers_listed = _identifier_entries(queries)
+    marks = {}
+    for hit in hits:
+        query = by_ref.get(hit.ref)
+        entry = samples.get((hit.release_id, hit.key)) or (
+            identifiers_listed.get((query.kind, query.value)) if query is not None else None)
+        if entry is not None:
+            marks[hit] = entry
+    return marks
+
+
 def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
-             threshold: int | None = None, expand: bool = False, key_roots: set[int] | None = None) -> list[Hit]:
+             threshold: int | None = None, expand: bool = False, key_roots: set[int] | None = None,
+             keep_allowed: bool = False) -> list[Hit]:
     """Every sample of `releases` (all ready ones when None) that each query hits.
 
     url, key, md5, sha1 and sha256 match exactly (digests of the original
@@ -232,11 +268,13 @@ def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
     and digests. With `expand`, URL, key and domain hits also reach every
     sample with the same image digest, in any release. Each (query, release,
     key) is reported once, direct before expanded. Allow-listed identifiers and
-    samples (known false positives) are left out.
+    samples (known false positives) are left out, unless `keep_allowed` (to say
+    which are allow-listed rather than unmatched: allow_list_marks).
     """
     threshold = settings.PDQ_MATCH_THRESHOLD if threshold is None else threshold
-    listed = {(q.kind, q.value) for q in allow_listed(queries)}
-    queries = [q for q in queries if (q.kind, q.value) not in listed]
+    if not keep_allowed:
+        listed = {(q.kind, q.value) for q in allow_listed(queries)}
+        queries = [q for q in queries if (q.kind, q.value) not in listed]
     everything = {r.pk: r for r in Release.objects.filter(status=Release.Status.READY).select_related("dataset")}
     chosen = list(everything.values()) if releases is None else [
         everything[r.pk] for r in releases if r.pk in everything]
@@ -265,7 +303,69 @@ def hits_for(queries: list[Query], *, releases: Iterable[Release] | None = None,
         current = best.get(mark)
         if current is None or (current.expanded, current.distance) > (hit.expanded, hit.distance):
             best[mark] = hit
-    return _without_allowed_samples(list(best.values()))
+    return list(best.values()) if keep_allowed else _without_allowed_samples(list(best.values()))
+
+
+def near_radius(threshold: int) -> int:
+    """How far near misses of a PDQ identifier are looked for: twice its threshold, at least 32. Unrelated
+    images sit about 128 bits apart, so a farther sample says nothing about a missed match, and a bounded
+    multi-index search stays cheap where an unbounded nearest neighbour would scan every hash."""
+    return min(max(2 * threshold, 32), 256)
+
+
+@dataclass
+class Unmatched:
+    """Why an identifier hits no sample: the allow-list, or (PDQ) how far the nearest sample is."""
+
+    pdq: bool
+    threshold: int
+    radius: int
+    entry: object = None  # the allow-list entry naming the identifier itself
+    allowed: int = 0  # samples it hits that are allow-listed
+    hits_now: int = 0  # samples it hits now and are not allow-listed: it was matched before they were there
+    nearest: int | None = None  # PDQ: distance to the nearest sample within `radius`
+
+    def __str__(self) -> str:
+        if self.allowed or self.entry is not None:
+            parts = [f"allow-listed ({counted(self.allowed, 'sample')})"]
+            if self.entry is not None:
+                parts.append("the identifier itself is on the allow-list")
+            return "; ".join(parts)
+        if self.hits_now:
+            return f"hits {counted(self.hits_now, 'sample')} now: match it again"
+        if not self.pdq:
+            return ""
+        if self.nearest is None:
+            return f"no sample within distance {self.radius}; threshold {self.threshold}"
+        return f"nearest sample at distance {self.nearest}; threshold {self.threshold}"
+
+
+def unmatched_explain(queries: list[Query], *, releases: Iterable[Release] | None = None,
+                      threshold: int | None = None, expand: bool = False,
+                      key_roots: set[int] | None = None) -> dict[object, Unmatched]:
+    """Why each of `queries` (identifiers that matched nothing) hits no sample, by ref: the allow-listed
+    samples it does hit (or the entry naming it), and for a PDQ hash the nearest sample's distance (searched
+    up to near_radius) against the threshold. Same arguments as hits_for."""
+    threshold = settings.PDQ_MATCH_THRESHOLD if threshold is None else threshold
+    radius = near_radius(threshold)
+    if not queries:
+        return {}
+    hits = hits_for(queries, releases=releases, threshold=radius, expand=expand, key_roots=key_roots,
+                    keep_allowed=True)
+    marks = allow_list_marks(hits=hits, queries=queries)
+    entries = _identifier_entries(queries)
+    out = {q.ref: Unmatched(pdq=q.kind == identifiers.PDQ, threshold=threshold, radius=radius,
+                            entry=entries.get((q.kind, q.value))) for q in queries}
+    for hit in hits:
+        found = out[hit.ref]
+        if hit.distance <= threshold:
+            if hit in marks:
+                found.allowed += 1
+            else:
+                found.hits_now += 1
+        if found.pdq and (found.nearest is None or hit.distance < found.nearest):
+            found.nearest = hit.distance
+    return out
 
 
 def request_scope_releases(*, request, releases: Iterable[Release] | None = None) -> list[Release] | None:

@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core import faults, identifiers
+from apps.core import faults, identifiers, roles
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.core.locks import in_turns
@@ -193,6 +193,18 @@ def allow_list_add(*, actor: Actor, reason: str, kind: str = "", value: str = ""
         })
         event_record(ALLOW_LIST_CHANGED, entry=entry.pk, releases=_affected_releases(entry))
     return entry
+
+
+def allow_list_match(*, match: Match, actor: Actor, reason: str) -> AllowListEntry:
+    """Allow-list the sample a match hit (a reviewer's false positive, from the request's page): that sample of
+    that release alone, so the next blocklist version of the release un-blocks it (allow_list_add). A staff
+    actor needs the reviewer role, and the restricted role for a csam or ncii request's match."""
+    if actor.user is not None:
+        roles.require_role(actor.user, roles.REVIEWER, "allow-list samples")
+        if not roles.may_see(actor.user, match.request.category):
+            raise TakedownError(f"only staff with the restricted role may allow-list a {match.request.category} "
+                                "request's matches")
+    return allow_list_add(actor=actor, reason=reason, release=match.release, key=match.key)
 
 
 def allow_list_revoke(*, entry: AllowListEntry, actor: Actor) -> AllowListEntry:

@@ -12,3 +12,5 @@ REQUEST_COMPLETED = declare("request.completed", "Every active mirror applied a 
                             producer="removals")
 REQUEST_REINSTATED = declare("request.reinstated", "A published removal was undone (a counter-notice with no "
                              "lawsuit): its samples are to be un-blocked.", producer="removals")
+REQUEST_REMATCH = declare("request.rematch", "Staff asked for a request to be matched again (its matching never "
+                          "ran, died, or missed a release).", producer="removals")

@@ -145,6 +145,42 @@ def request_reinstate(*, notice: CounterNotice, actor: Actor) -> RemovalRequest:
     return request
 
 
+def request_reinstate_now(*, request: RemovalRequest, actor: Actor, reason: str) -> RemovalRequest:
+    """Undo a published (or completed) removal now, on a legal decision, without waiting for a counter-notice
+    clock: request.reinstated makes the next blocklist version of every release it hit un-block its samples,
+    and mirrors are told of that version as of any other. Legal role (and restricted for ncii); audited with
+    the reason.
+
+    csam is never reinstated: no counter-notice or court order makes it lawful to distribute, so there is
+    nothing a legal decision could restore; a sample wrongly matched is allow-listed instead (a reviewer with
+    the restricted role, from the request's match row), which un-blocks that sample alone.
+    """
+    _check_actor(actor, roles.LEGAL, "reinstate removals", request)
+    if not reason.strip():
+        raise TakedownError("reinstating a removal needs the reason (it is kept in the audit trail)")
+    request.refresh_from_db()
+    if request.category == Category.CSAM:
+        raise TakedownError(f"{request.tracking_id} is a csam request: csam is never reinstated. A sample it "
+                            "matched wrongly is allow-listed from its match row instead")
+    if request.status not in (Status.PUBLISHED, Status.COMPLETED):
+        raise TakedownError(
+            f"{request.tracking_id} is {request.get_status_display().lower()}: only a published or completed "
+            "removal can be reinstated" + (" (reject it instead)" if request.status in (
+                Status.RECEIVED, Status.TRIAGE, Status.NEEDS_INFO) else
+                " (wait until it is published)" if request.status == Status.APPROVED else ""))
+    with transaction.atomic():
+        request = request_transition(request=request, to=Status.REINSTATED, actor=actor, role=roles.LEGAL,
+                                     reason=f"reinstated now: {reason.strip()}")
+        now = timezone.now()
+        RemovalRequest.objects.filter(pk=request.pk).update(reinstated_at=now)
+        # An open counter-notice has nothing left to restore.
+        request.counter_notices.filter(restored_at=None, lawsuit_at=None).update(restored_at=now)
+    request.refresh_from_db()
+    notify_requester(request, f"Material restored for {request.tracking_id}", (
+        "After review, the removal was undone and the material restored.\n"))
+    return request
+
+
 # ---------------------------------------------------------------- privacy
 
 

@@ -15,7 +15,7 @@ from apps.removals import events
 from apps.removals.models import CounterNotice, RemovalRequest, Status
 
 _OWN_EVENTS = [events.REQUEST_RECEIVED, events.REQUEST_APPROVED, events.REQUEST_REJECTED, events.REQUEST_PUBLISHED,
-               events.REQUEST_COMPLETED, events.REQUEST_REINSTATED]
+               events.REQUEST_COMPLETED, events.REQUEST_REINSTATED, events.REQUEST_REMATCH]
 
 
 def requests_restricted(ids: list[str]) -> set[str]:

@@ -27,8 +27,10 @@ from apps.removals.events import (
     REQUEST_RECEIVED,
     REQUEST_REINSTATED,
     REQUEST_REJECTED,
+    REQUEST_REMATCH,
 )
 from apps.removals.models import (
+    BLOCKING_STATUSES,
     OPEN_STATUSES,
     Approval,
     Channel,
@@ -404,3 +406,20 @@ def policy_update(*, actor: Actor, **changes) -> Policy:
             audit_record(actor=actor, action="policy.changed", obj=policy,
                          before={k: before[k] for k in changed}, after=changed)
     return policy
+
+
+# Statuses in which a request is matched (under review, or blocking): the others are matched no more.
+_MATCHED_STATUSES = (*OPEN_STATUSES, *BLOCKING_STATUSES)
+
+
+def request_rematch(*, request: RemovalRequest, actor: Actor) -> None:
+    """Ask for a request to be matched again against every ready release of its scope, by a worker
+    (request.rematch): for matching that never ran, died, or missed a release. Audited."""
+    _check_actor(actor, roles.INTAKE, "ask for matching to run again")
+    request.refresh_from_db()
+    if request.status not in _MATCHED_STATUSES:
+        raise TakedownError(f"{request.tracking_id} is {request.get_status_display().lower()}: it is matched no "
+                            "more, so there is nothing to match again")
+    with transaction.atomic():
+        audit_record(actor=actor, action="request.rematch", obj=request, after={"status": request.status})
+        event_record(REQUEST_REMATCH, request=request.pk)

@@ -44,5 +44,5 @@ def test_it_names_allow_listed_identifiers_apart(run_command, release, release_o
     allow_list_add(actor=operator, reason="our own test image", kind="sha256", value=sample.sha256)
     csv_path = synthetic.write_removals_csv(tmp_path / "r.csv", [("sha256", sample.sha256), ("key", sample.key)])
     out, _ = run_command("match", "demo", "2026-11", str(csv_path), "--out", str(tmp_path / "m.parquet"))
-    assert "1 identifier(s) are on the allow-list" in out
+    assert "1 identifier(s) are allow-listed (known false positives), not unmatched:" in out
     assert [r["kind"] for r in pq.read_table(tmp_path / "m.parquet").to_pylist()] == ["key"]

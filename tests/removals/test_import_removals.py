@@ -120,7 +120,7 @@ def test_it_says_which_releases_are_not_matched_yet_instead_of_an_all_clear(
     path = synthetic.write_removals_csv(tmp_path / "r.csv", [("key", sample.key), ("key", "999999999")])
     out, _ = run_command("import_removals", str(path), "--dataset", "demo", "--category", "copyright")
 
-    assert "Matched 1 samples in 1 release(s)" in out
+    assert "Matched 1 sample (1 match) in 1 release" in out
     assert ("Not yet matched against demo/2026-12 (indexing, 0 of 3 shards): the request is matched against it "
             "once it is ready") in out
     assert "1 identifier(s) hit no ready release so far" in out and "match nothing" not in out

@@ -8,7 +8,7 @@ from apps.core.commands import TakedownCommand
 from apps.core.errors import TakedownError
 from apps.core.identifiers import read_identifiers_file
 from apps.datasets.selectors import release_get
-from apps.matching.selectors import Query, allow_listed, hits_for, release_not_ready_message
+from apps.matching.selectors import Query, hits_for, release_not_ready_message, unmatched_explain
 
 _SCHEMA = pa.schema([
     ("shard", pa.string()), ("key", pa.string()), ("kind", pa.string()), ("value", pa.string()),
@@ -40,7 +40,6 @@ class Command(TakedownCommand):
             raise TakedownError(problem)
         parsed = read_identifiers_file(file)
         queries = [Query(ref=i, kind=p.kind, value=p.value) for i, p in enumerate(parsed)]
-        listed = {q.ref for q in allow_listed(queries)}
         hits = hits_for(queries, releases=[rel], threshold=threshold, expand=expand)
         hits.sort(key=lambda h: (h.shard, h.key, h.ref))
         table = pa.table({
@@ -58,16 +57,21 @@ class Command(TakedownCommand):
         pq.write_table(table, tmp)
         tmp.replace(out_path)
         hit_refs = {h.ref for h in hits}
-        unmatched = [p for i, p in enumerate(parsed) if i not in hit_refs and i not in listed]
+        missed = unmatched_explain([q for q in queries if q.ref not in hit_refs], releases=[rel],
+                                   threshold=threshold, expand=expand)
+        samples = len({(h.shard, h.key) for h in hits})
         self.stdout.write(
-            f"{len(parsed)} identifiers: {len(hits)} matches in {len({(h.shard, h.key) for h in hits})} samples "
-            f"of {rel}; written to {out_path}"
+            f"{len(parsed)} identifiers: {len(hits)} matches in {samples} samples of {rel}; written to {out_path}"
         )
+        listed = [i for i in sorted(missed) if missed[i].allowed or missed[i].entry is not None]
         if listed:
-            self.stdout.write(f"{len(listed)} identifier(s) are on the allow-list (known false positives):")
-            for i in sorted(listed):
-                self.stdout.write(f"  line {parsed[i].line}: {parsed[i].kind} {parsed[i].value}")
+            self.stdout.write(f"{len(listed)} identifier(s) are allow-listed (known false positives), not unmatched:")
+            for i in listed:
+                self.stdout.write(f"  line {parsed[i].line}: {parsed[i].kind} {parsed[i].value}: {missed[i]}")
+        unmatched = [i for i in sorted(missed) if i not in listed]
         if unmatched:
             self.stdout.write(f"{len(unmatched)} identifier(s) match nothing:")
-            for p in unmatched:
-                self.stdout.write(f"  line {p.line}: {p.kind} {p.value}")
+            for i in unmatched:
+                why = str(missed[i])
+                self.stdout.write(f"  line {parsed[i].line}: {parsed[i].kind} {parsed[i].value}"
+                                  + (f" ({why})" if why else ""))

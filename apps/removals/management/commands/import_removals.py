@@ -5,6 +5,7 @@ from apps.core.categories import Category
 from apps.core.commands import TakedownCommand
 from apps.core.errors import TakedownError
 from apps.core.identifiers import read_identifiers_file
+from apps.core.wording import counted
 from apps.datasets.models import Release
 from apps.datasets.selectors import releases_progress
 from apps.events.services import events_drain
@@ -65,8 +66,11 @@ class Command(TakedownCommand):
         if matched:
             info = matched[-1].payload
             expanded = info["expanded"]
-            self.stdout.write(f"Matched {info['matches']} samples in {len(info['releases'])} release(s)"
-                              + (f", {expanded} of them through the same image elsewhere" if expanded else ""))
+            # One vocabulary: a sample is a row of a release, a match an identifier hitting one (two identifiers
+            # hitting the same sample are two matches of one sample), a key what a blocklist lists per sample.
+            self.stdout.write(f"Matched {counted(info['samples'], 'sample')} ({counted(info['matches'], 'match')}) "
+                              f"in {counted(len(info['releases']), 'release')}"
+                              + (f", {expanded} of the matches through the same image elsewhere" if expanded else ""))
             # Releases still indexing (or not yet caught up) are matched when ready: no all-clear until then.
             pending = releases_progress(ids=info.get("pending", []))
             for progress in pending:
@@ -90,7 +94,8 @@ class Command(TakedownCommand):
             for published in versions:
                 info = published.payload
                 self.stdout.write(f"Published {info['dataset']}/{info['release_name']} v{info['number']}: "
-                                  f"{info['keys']} keys in {info['shards']} shards")
+                                  f"{counted(info['keys'], 'key')} blocked in {counted(info['shards'], 'shard')} "
+                                  "(the whole list: every approved request's)")
             if not versions and not drained.unfinished:
                 self.stdout.write("No blocklist changed: the request hits no sample yet")
         self.stdout.write(request.tracking_id)
