@@ -263,6 +263,11 @@ class Policy(models.Model):
     opt_out_review = models.CharField(max_length=20, choices=OptOutReview.choices,
                                       default=OptOutReview.UNLESS_PROVEN)
     soon_due_hours = models.PositiveIntegerField(default=24, help_text="Remind staff this long before a deadline.")
+    # 18 USC 2258A asks for "as soon as reasonably possible", not a number: hosts work to a deadline of hours.
+    csam_due_hours = models.PositiveIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(48)],
+        help_text="A csam request is due this many hours after receipt (report and remove without delay: at most "
+                  "48, the ncii window).")
     legal_hold_days = models.PositiveIntegerField(
         default=365, validators=[MinValueValidator(365)],
         help_text="Keep csam records at least this long (REPORT Act: one year).")
