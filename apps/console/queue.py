@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from apps.core import roles
 from apps.core.categories import RESTRICTED_CATEGORIES
 from apps.removals import deadlines
-from apps.removals.models import Channel, Policy, RemovalRequest, Status
+from apps.removals.models import Policy, RemovalRequest, Status
 
 OPEN = "open"
 ALL = "all"
@@ -27,9 +27,8 @@ _NOT_FILTERS = {"o", "p", "_facets"}
 SHORT_STATUS = {Status.RECEIVED: "received", Status.TRIAGE: "triage", Status.NEEDS_INFO: "needs info",
                 Status.APPROVED: "approved", Status.REJECTED: "rejected", Status.PUBLISHED: "published",
                 Status.COMPLETED: "completed", Status.REINSTATED: "reinstated"}
-SHORT_CHANNEL = {Channel.WEB_FORM: "web form", Channel.FLAGGER_API: "flagger", Channel.STAFF: "staff",
-                 Channel.CLI: "CLI"}
-SOURCE_CHARS = 24
+SOURCE_CHARS = 16
+NAME_CHARS = 10
 
 
 def open_by_default(request) -> None:
@@ -158,7 +157,13 @@ def time_left_cell(*, due_at: datetime, due_state: str, now: datetime | None = N
     return format_html('<span class="time-left time-left-{}" title="{}">{}</span>', due_state, title, text)
 
 
-def short_cell(text: str, full: str, chars: int) -> str:
-    """`text` cut to `chars` characters, with `full` in its title."""
+def date_cell(moment: datetime) -> str:
+    """'02 Dec' this year, 'Dec 2025' before; the whole moment in its title."""
+    shown = f"{moment:%d %b}" if moment.year == timezone.now().year else f"{moment:%b %Y}"
+    return format_html('<span title="{}">{}</span>', f"{moment:%Y-%m-%d %H:%M} UTC", shown)
+
+
+def short_cell(text: str, chars: int, *, title: str | None = None) -> str:
+    """`text` cut to `chars` characters, with `title` (the whole text unless given) in its title."""
     shown = text if len(text) <= chars else text[:chars - 1] + "…"
-    return format_html('<span title="{}">{}</span>', full, shown)
+    return format_html('<span title="{}">{}</span>', text if title is None else title, shown)

@@ -173,8 +173,8 @@ _PRIVATE_SEARCH = ["reference", "source"]
 @admin.register(RemovalRequest)
 class RemovalRequestAdmin(ServiceAdmin):
     # The queue: compact enough for 1440 px (console/queue.css), sorted by time left.
-    list_display = ["tracking_id", "category_cell", "status_cell", "channel_cell", "origin", "assigned",
-                    "received", "time_left", "counts"]
+    list_display = ["tracking_id", "category_cell", "status_cell", "origin", "assigned", "received", "time_left",
+                    "counts"]
     list_filter = [queue.StatusFilter, "category", DueFilter, "channel", queue.FlaggerFilter, queue.AssigneeFilter,
                    "received_at"]
     ordering = ["due_at", "id"]
@@ -218,24 +218,21 @@ class RemovalRequestAdmin(ServiceAdmin):
 
     @admin.display(description="category", ordering="category")
     def category_cell(self, obj):
-        return queue.short_cell(obj.category, obj.get_category_display(), 12)
+        return queue.short_cell(obj.category, 12, title=obj.get_category_display())
 
     @admin.display(description="status", ordering="status")
     def status_cell(self, obj):
-        return queue.short_cell(queue.SHORT_STATUS.get(obj.status, obj.status), obj.get_status_display(), 12)
-
-    @admin.display(description="channel", ordering="channel")
-    def channel_cell(self, obj):
-        return queue.short_cell(queue.SHORT_CHANNEL.get(obj.channel, obj.channel), obj.get_channel_display(), 12)
+        return queue.short_cell(queue.SHORT_STATUS.get(obj.status, obj.status), 12, title=obj.get_status_display())
 
     @admin.display(description="assignee", ordering="assignee__username")
     def assigned(self, obj):
-        return obj.assignee.get_username() if obj.assignee is not None else "–"
+        if obj.assignee is None:
+            return "–"
+        return queue.short_cell(obj.assignee.get_username(), queue.NAME_CHARS)
 
     @admin.display(description="received", ordering="received_at")
     def received(self, obj):
-        return format_html('<span title="{}">{}</span>', f"{obj.received_at:%Y-%m-%d %H:%M} UTC",
-                           f"{obj.received_at:%Y-%m-%d}")
+        return queue.date_cell(obj.received_at)
 
     @admin.display(description="time left", ordering="due_at")
     def time_left(self, obj):
@@ -250,9 +247,13 @@ class RemovalRequestAdmin(ServiceAdmin):
     def scope(self, obj):
         return obj.scope
 
-    @admin.display(description="source")
+    @admin.display(description="source", ordering="origin_text")
     def origin(self, obj):
-        return queue.short_cell(obj.origin_text, obj.origin_text, queue.SOURCE_CHARS) if obj.origin_text else ""
+        """Where it came from: the source (masked for csam and ncii) cut short; the whole, and the channel, in its
+        title."""
+        return queue.short_cell(obj.origin_text or obj.get_channel_display(), queue.SOURCE_CHARS,
+                                title=f"{obj.origin_text} ({obj.get_channel_display()})" if obj.origin_text
+                                else obj.get_channel_display())
 
     def get_search_results(self, request, queryset, search_term):
         """Staff without the restricted role find csam and ncii requests by tracking id only: a search by source or

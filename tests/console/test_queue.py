@@ -66,7 +66,7 @@ def test_it_opens_on_the_open_requests_sorted_by_time_left(client, queue, staff_
     # Sorting from the open view keeps it open (the links carry the filter); so does coming back to it bare.
     page = client.get(QUEUE).content.decode()
     assert "status__exact=open" in page and 'href="?status__exact=all"' in page
-    assert _listed(client, "?o=-8") == _ids(queue, "later", "triage", "approved", "soon", "overdue")
+    assert _listed(client, "?o=-7") == _ids(queue, "later", "triage", "approved", "soon", "overdue")
 
 
 def test_all_is_one_click_away_and_explicit_filters_are_not_overridden(client, queue, staff_with):
@@ -90,8 +90,9 @@ def test_time_left_says_how_long_in_amber_when_due_soon_and_red_when_overdue(cli
     assert re.search(r'class="time-left time-left-ok" title="[^"]+">(29|30) d left<', page)
     assert page.count('title="due ') == 7 and page.count('">–</span>') >= 2  # closed requests: no clock
     assert "console/queue.css" in page
-    # The long source is cut short, whole in its title.
-    assert f'<span title="{LONG_SOURCE}">Rights Management Depar…</span>' in page
+    # The long source is cut short, whole in its title with the channel.
+    assert f'<span title="{LONG_SOURCE} (Staff (admin))">Rights Manageme…</span>' in page
+    assert '<span title="Public web form">Public web form</span>' in page  # no source: the channel
 
 
 def test_it_filters_by_category_status_channel_and_deadline(client, queue, staff_with):
@@ -113,7 +114,7 @@ def test_it_filters_by_assignee(client, queue, staff_with, operator):
     assert _listed(client, f"?status__exact=open&assignee={rita.pk}") == _ids(queue, "later")
     page = client.get(QUEUE).content.decode()
     assert "Assigned to me" in page and f"assignee={rita.pk}" in page
-    assert '<td class="field-assigned">rita</td>' in page
+    assert '<td class="field-assigned"><span title="rita">rita</span></td>' in page
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ def test_a_restricted_requests_source_stays_masked_in_the_queue(client, operator
     _make(operator, "csam", source="CT-Hotline desk 4")
     client.force_login(staff_with("ida", "intake"))
     page = client.get(QUEUE).content.decode()
-    assert "CT-Hotline desk 4" not in page and '<span title="(restricted)">(restricted)</span>' in page
+    assert "CT-Hotline desk 4" not in page and '<span title="(restricted) (Staff (admin))">(restricted)</span>' in page
     client.force_login(staff_with("rex", "intake", "restricted"))
     assert "CT-Hotline desk 4" in client.get(QUEUE).content.decode()
 
@@ -191,7 +192,8 @@ def test_the_request_page_shows_the_assignee(client, operator, staff_with):
     url = f"{QUEUE}{request.pk}/change/"
     assert re.search(r"<label>Assignee:</label>\s*<div class=\"readonly\">–</div>", client.get(url).content.decode())
     request_assign(request=request, assignee=ida, actor=operator)
-    assert re.search(r"<label>Assignee:</label>\s*<div class=\"readonly\">ida</div>", client.get(url).content.decode())
+    assert re.search(r'<label>Assignee:</label>\s*<div class="readonly"><span title="ida">ida</span></div>',
+                     client.get(url).content.decode())
 
 
 # ---------------------------------------------------------------- bulk actions
