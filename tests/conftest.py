@@ -192,6 +192,12 @@ def staff_with(django_user_model):
     """A staff user holding the given roles (groups made by the roles migration)."""
     from django.contrib.auth.models import Group
 
+    from apps.core.roles import ROLES
+    from tests.support.accounts import roles_restore
+
+    if Group.objects.filter(name__in=ROLES).count() < len(ROLES):
+        roles_restore()
+
     def make(name: str, *roles: str):
         user = django_user_model.objects.create_user(name, password="correct horse battery", is_staff=True,
                                                      email=f"{name}@host.example")

@@ -30,3 +30,16 @@ def log_in(client, username: str, password: str, otp: str = "", *, ip: str = "12
     """POST the admin's real login form, as a browser at `ip` would; returns the response."""
     return client.post("/admin/login/", {"username": username, "password": password, "otp_token": otp,
                                          "next": next_url}, REMOTE_ADDR=ip)
+
+
+def roles_restore() -> None:
+    """Make the role groups again as their migrations did, when a test that commits (transaction=True) flushed
+    the database after an earlier one: the migrations' data is not there any more."""
+    from importlib import import_module
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    state = MigrationExecutor(connection).loader.project_state().apps
+    import_module("apps.removals.migrations.0004_roles").make_roles(state, None)
+    import_module("apps.removals.migrations.0008_audit_readable_by_every_role").grant(state, None)
