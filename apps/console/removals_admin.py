@@ -4,14 +4,16 @@ from collections.abc import Callable
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Case, Count, F, Q, Value, When
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.audit.selectors import audit_events_for
+from apps.console import queue
 from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.admin import ServiceAdmin
@@ -48,6 +50,7 @@ from apps.removals.services import (
     Intake,
     hotline_report_record,
     request_approve,
+    request_assign,
     request_create,
     request_needs_info,
     request_notes_update,
@@ -244,27 +247,33 @@ def _outside(form: forms.Form, form_id: str) -> forms.Form:
 # What a csam or ncii request names or who sent and approved it: restricted staff only.
 _PRIVATE_FIELDS = ["flagger", "source", "reference", "notes", "requester_name", "requester_email",
                    "requester_details", "approved_by_label", "decision_reason"]
+# Refusals of a bulk action listed one by one; the rest are counted.
+_MAX_REPORTED = 10
 # Searching by these finds a csam or ncii request only for restricted staff (anyone may search by tracking id).
 _PRIVATE_SEARCH = ["reference", "source"]
 
 
 @admin.register(RemovalRequest)
 class RemovalRequestAdmin(ServiceAdmin):
-    list_display = ["tracking_id", "category", "status", "channel", "origin", "received_at", "due",
-                    "identifier_total", "match_total"]
-    list_filter = ["status", "category", DueFilter, "channel", "received_at"]
+    # The queue: compact enough for 1440 px (console/queue.css), sorted by time left.
+    list_display = ["tracking_id", "category_cell", "status_cell", "origin", "assigned", "received", "time_left",
+                    "counts"]
+    list_filter = [queue.StatusFilter, "category", DueFilter, "channel", queue.FlaggerFilter, queue.AssigneeFilter,
+                   "received_at"]
+    ordering = ["due_at", "id"]
     search_fields = ["tracking_id", "reference", "source"]
     date_hierarchy = "received_at"
-    actions = ["approve_selected"]
+    actions = ["assign_to_me", "unassign_selected", "triage_selected", "approve_selected", "reject_selected"]
     inlines = [IdentifierInline]
     change_form_template = "admin/removals/removalrequest/change_form.html"
     readonly_fields = ["tracking_id", "category", "scope", "status", "channel", "flagger", "source", "reference",
                        "pdq_threshold", "requester_name", "requester_email", "requester_details", "received_at",
                        "due_at", "legal_hold_until", "approved_at", "approved_by_label", "decided_at",
                        "decision_reason", "matched_at", "published_at", "completed_at", "reinstated_at",
-                       "flood_held_at", "flood_samples", "flood_detail", "flood_released_at", "flood_released_by_label"]
+                       "flood_held_at", "flood_samples", "flood_detail", "flood_released_at", "flood_released_by_label",
+                       "assigned"]
     fieldsets = [
-        (None, {"fields": ["tracking_id", "category", "scope", "status", "channel", "flagger", "source",
+        (None, {"fields": ["tracking_id", "category", "scope", "status", "assigned", "channel", "flagger", "source",
                            "reference", "pdq_threshold", "notes"]}),
         ("Requester", {"fields": ["requester_name", "requester_email", "requester_details"]}),
         ("Clock", {"fields": ["received_at", "due_at", "legal_hold_until", "approved_at", "approved_by_label",
@@ -281,32 +290,53 @@ class RemovalRequestAdmin(ServiceAdmin):
         # Who sent a csam or ncii request is shown only to restricted staff.
         origin = F("source") if roles.has_role(request.user, roles.RESTRICTED) else Case(
             When(category__in=RESTRICTED_CATEGORIES, then=Value("(restricted)")), default=F("source"))
-        return super().get_queryset(request).annotate(
+        return queue.annotate_due_state(super().get_queryset(request).select_related("assignee").annotate(
             identifier_n=Count("identifiers", distinct=True), match_n=Count("matches", distinct=True),
             origin_text=origin,
-        )
+        ))
 
-    @admin.display(description="identifiers", ordering="identifier_n")
-    def identifier_total(self, obj):
-        return obj.identifier_n
+    def changelist_view(self, request, extra_context=None):
+        queue.open_by_default(request)
+        return super().changelist_view(request, extra_context)
 
-    @admin.display(description="matches", ordering="match_n")
-    def match_total(self, obj):
-        return obj.match_n
+    @admin.display(description="category", ordering="category")
+    def category_cell(self, obj):
+        return queue.short_cell(obj.category, 12, title=obj.get_category_display())
+
+    @admin.display(description="status", ordering="status")
+    def status_cell(self, obj):
+        return queue.short_cell(queue.SHORT_STATUS.get(obj.status, obj.status), 12, title=obj.get_status_display())
+
+    @admin.display(description="assignee", ordering="assignee__username")
+    def assigned(self, obj):
+        if obj.assignee is None:
+            return "–"
+        return queue.short_cell(obj.assignee.get_username(), queue.NAME_CHARS)
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, obj):
+        return queue.date_cell(obj.received_at)
+
+    @admin.display(description="time left", ordering="due_at")
+    def time_left(self, obj):
+        return queue.time_left_cell(due_at=obj.due_at, due_state=obj.due_state)
+
+    @admin.display(description="ids / matches", ordering="match_n")
+    def counts(self, obj):
+        return format_html('<span title="{} identifiers, {} matches">{} / {}</span>', obj.identifier_n, obj.match_n,
+                           obj.identifier_n, obj.match_n)
 
     @admin.display(description="applies to")
     def scope(self, obj):
         return obj.scope
 
-    @admin.display(description="source")
+    @admin.display(description="source", ordering="origin_text")
     def origin(self, obj):
-        return obj.origin_text
-
-    @admin.display(description="due", ordering="due_at")
-    def due(self, obj):
-        if obj.status in deadlines.WAITING and obj.due_at < timezone.now():
-            return format_html('<strong style="color:#ba2121">{} (overdue)</strong>', f"{obj.due_at:%Y-%m-%d %H:%M}")
-        return f"{obj.due_at:%Y-%m-%d %H:%M}"
+        """Where it came from: the source (masked for csam and ncii) cut short; the whole, and the channel, in its
+        title."""
+        return queue.short_cell(obj.origin_text or obj.get_channel_display(), queue.SOURCE_CHARS,
+                                title=f"{obj.origin_text} ({obj.get_channel_display()})" if obj.origin_text
+                                else obj.get_channel_display())
 
     def get_search_results(self, request, queryset, search_term):
         """Staff without the restricted role find csam and ncii requests by tracking id only: a search by source or
@@ -356,18 +386,80 @@ class RemovalRequestAdmin(ServiceAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a removal, once logged, is kept: reject it instead
 
+    # ------------------------------------------------------------ bulk actions of the queue
+
+    # The role each bulk action needs; the services check it again (and restricted for csam and ncii).
+    _ACTION_ROLES = {"assign_to_me": roles.INTAKE, "unassign_selected": roles.INTAKE,
+                     "triage_selected": roles.INTAKE, "approve_selected": roles.REVIEWER,
+                     "reject_selected": roles.REVIEWER}
+
+    def get_actions(self, request):
+        held = roles.roles_of(request.user)
+        return {name: action for name, action in super().get_actions(request).items()
+                if self._ACTION_ROLES.get(name) in held}
+
+    def _each(self, request, queryset, do: Callable, done: Callable[[int], str | None]) -> None:
+        """Do `do(removal, actor)` to each selected request: each refusal is reported with its tracking id (the
+        service's message never names what a csam or ncii request names) and the others are done."""
+        actor = Actor.for_user(request.user)
+        succeeded, refused = 0, []
+        for removal in queryset.order_by("due_at", "id"):
+            try:
+                do(removal, actor)
+                succeeded += 1
+            except TakedownError as exc:
+                refused.append(f"{removal.tracking_id}: {exc.message}")
+        if succeeded and (text := done(succeeded)):
+            self.message_user(request, text, messages.SUCCESS)
+        for line in refused[:_MAX_REPORTED]:
+            self.message_user(request, f"Not done: {line}", messages.ERROR)
+        if len(refused) > _MAX_REPORTED:
+            self.message_user(request, f"... and {len(refused) - _MAX_REPORTED} more not done.", messages.ERROR)
+
+    @admin.action(description="Assign selected requests to me")
+    def assign_to_me(self, request, queryset):
+        self._each(request, queryset, lambda r, actor: request_assign(request=r, assignee=request.user, actor=actor),
+                   lambda n: f"Assigned {n} request(s) to you.")
+
+    @admin.action(description="Unassign selected requests")
+    def unassign_selected(self, request, queryset):
+        self._each(request, queryset, lambda r, actor: request_assign(request=r, assignee=None, actor=actor),
+                   lambda n: f"Unassigned {n} request(s).")
+
+    @admin.action(description="Move selected requests to triage")
+    def triage_selected(self, request, queryset):
+        self._each(request, queryset, lambda r, actor: request_transition(request=r, to=Status.TRIAGE, actor=actor,
+                                                                          role=roles.INTAKE),
+                   lambda n: f"Moved {n} request(s) to triage.")
+
     @admin.action(description="Approve selected requests and publish their blocklists")
     def approve_selected(self, request, queryset):
-        approved = 0
-        for removal in queryset:
-            try:
-                request_approve(request=removal, actor=Actor.for_user(request.user))
-                approved += 1
-            except TakedownError as exc:
-                self.message_user(request, exc.message, messages.WARNING)
-        if approved:
-            self.message_user(request, f"Approved {approved} request(s); their blocklists are being published.",
-                              messages.SUCCESS)
+        waiting = []
+
+        def approve(removal, actor):
+            if request_approve(request=removal, actor=actor).status != Status.APPROVED:
+                waiting.append(removal.tracking_id)
+
+        self._each(request, queryset, approve, lambda n: f"Approved {n - len(waiting)} request(s); their blocklists "
+                                                         "are being published." if n > len(waiting) else None)
+        if waiting:
+            self.message_user(request, f"Recorded your approval of {', '.join(waiting)}: a second reviewer must "
+                                       "approve.", messages.WARNING)
+
+    @admin.action(description="Reject selected requests, saying why")
+    def reject_selected(self, request, queryset):
+        """A page asking for the reason (as Django's delete asks to confirm), then each request rejected with it."""
+        form = ReasonForm(request.POST if "post" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._each(request, queryset, lambda r, actor: request_reject(request=r, actor=actor, reason=reason),
+                       lambda n: f"Rejected {n} request(s).")
+            return None
+        return TemplateResponse(request, "admin/removals/removalrequest/reject_selected.html", {
+            **self.admin_site.each_context(request), "title": "Reject requests", "opts": self.model._meta,
+            "queryset": queryset.order_by("due_at", "id"), "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        })
 
     # ------------------------------------------------------------ actions on one request
 

@@ -24,8 +24,8 @@ class CounterNoticeAdmin(ReadOnlyAdmin):
 class PolicyAdmin(ServiceAdmin):
     """The review policy: one row, admins only, every change audited."""
 
-    fields = ["csam_second_reviewer", "csam_approve_from_hotlines", "opt_out_review", "soon_due_hours",
-              "legal_hold_days", "reminder_emails"]
+    fields = ["csam_second_reviewer", "csam_approve_from_hotlines", "opt_out_review", "csam_due_hours",
+              "soon_due_hours", "legal_hold_days", "reminder_emails"]
 
     def has_add_permission(self, request):
         return False

@@ -51,6 +51,9 @@ class RemovalRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     approved_by_label = models.CharField(max_length=200, blank=True)
+    # Who on the team is working on it (the queue's "assigned to me"); changed with request_assign, audited.
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="assigned_requests")
     matched_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -263,6 +266,11 @@ class Policy(models.Model):
     opt_out_review = models.CharField(max_length=20, choices=OptOutReview.choices,
                                       default=OptOutReview.UNLESS_PROVEN)
     soon_due_hours = models.PositiveIntegerField(default=24, help_text="Remind staff this long before a deadline.")
+    # 18 USC 2258A asks for "as soon as reasonably possible", not a number: hosts work to a deadline of hours.
+    csam_due_hours = models.PositiveIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(48)],
+        help_text="A csam request is due this many hours after receipt (report and remove without delay: at most "
+                  "48, the ncii window).")
     legal_hold_days = models.PositiveIntegerField(
         default=365, validators=[MinValueValidator(365)],
         help_text="Keep csam records at least this long (REPORT Act: one year).")

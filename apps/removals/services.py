@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -69,6 +70,10 @@ TRANSITIONS = {
     Status.REJECTED: {Status.TRIAGE},
     Status.REINSTATED: set(),
 }
+
+# What a status change is called in a refusal ("only staff with the reviewer role may reject a csam request").
+_DOING = {Status.TRIAGE: "triage", Status.NEEDS_INFO: "ask for more information on", Status.APPROVED: "approve",
+          Status.REJECTED: "reject"}
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,34 @@ def request_notes_update(*, request: RemovalRequest, notes: str, actor: Actor) -
     return request
 
 
+def request_assign(*, request: RemovalRequest, assignee: AbstractBaseUser | None, actor: Actor) -> RemovalRequest:
+    """Give a request to a member of the team to work on (`assignee` None: to nobody); audited.
+
+    Staff need the intake role, and restricted for a csam or ncii request: what
+    they may not see they do not hand out. The assignee must hold a staff role
+    and may see the request's category (restricted for csam and ncii).
+    """
+    _check_actor(actor, roles.INTAKE, "assign" if assignee is not None else "unassign", request)
+    if assignee is not None:
+        name = assignee.get_username()
+        if not roles.has_role(assignee, roles.INTAKE):
+            raise TakedownError(f"{name} cannot be assigned requests: they hold no staff role")
+        if not roles.may_see(assignee, request.category):
+            raise TakedownError(f"{name} cannot be assigned a {request.category} request: only staff with the "
+                                "restricted role may see one")
+    with transaction.atomic():
+        request = RemovalRequest.objects.select_for_update().select_related("assignee").get(pk=request.pk)
+        if request.assignee_id == (assignee.pk if assignee is not None else None):
+            return request
+        before = {"assignee": request.assignee.get_username() if request.assignee is not None else None}
+        request.assignee = assignee
+        request.save(update_fields=["assignee", "updated_at"])
+        audit_record(actor=actor, action="request.assigned" if assignee is not None else "request.unassigned",
+                     obj=request, before=before,
+                     after={"assignee": assignee.get_username() if assignee is not None else None})
+    return request
+
+
 def status_secret_issue(*, request: RemovalRequest, actor: Actor | None = None) -> str:
     """A new secret with which the requester checks the status (shown once; kept as a hash; audited)."""
     secret = secrets.token_urlsafe(18)
@@ -222,7 +255,7 @@ def status_secret_issue(*, request: RemovalRequest, actor: Actor | None = None) 
 def request_transition(*, request: RemovalRequest, to: str, actor: Actor, reason: str = "",
                        role: str = roles.REVIEWER) -> RemovalRequest:
     """Move a request along the status machine (TRANSITIONS), with the reason, audited."""
-    _check_actor(actor, role, f"move requests to {Status(to).label.lower()}", request)
+    _check_actor(actor, role, _DOING.get(to, f"move requests to {Status(to).label.lower()}"), request)
     with transaction.atomic():
         request = RemovalRequest.objects.select_for_update().get(pk=request.pk)
         if to not in TRANSITIONS[Status(request.status)]:

@@ -359,12 +359,12 @@ def test_only_opt_outs_prove_domains_and_bad_domains_are_named(operator):
 
 
 @pytest.mark.django_db
-def test_a_csam_request_is_due_at_once_records_its_hotline_report_and_is_held_a_year(operator):
+def test_a_csam_request_is_due_within_hours_records_its_hotline_report_and_is_held_a_year(operator):
     received = timezone.now()
     request = request_create(category="csam", identifiers=[ParsedIdentifier(1, "md5", "0" * 31 + "1")],
                              actor=operator, received_at=received,
                              hotline={"hotline": "ncmec", "report_id": "CT-99812", "reported_at": received})
-    assert request.due_at == received
+    assert request.due_at == received + timedelta(hours=24)
     assert request.legal_hold_until == (received + timedelta(days=365)).date()
     assert request.hotline_report.report_id == "CT-99812"
     assert AuditEvent.objects.filter(action="request.hotline_reported", after__report_id="CT-99812").exists()
@@ -380,6 +380,25 @@ def test_a_csam_request_is_due_at_once_records_its_hotline_report_and_is_held_a_
     RemovalRequest.objects.filter(pk=request.pk).update(legal_hold_until=timezone.localdate() - timedelta(days=1))
     RemovalRequest.objects.filter(pk=request.pk).delete()  # the hold has passed
     assert not RemovalRequest.objects.filter(pk=request.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_new_csam_request_is_not_overdue_on_arrival_and_its_deadline_follows_the_policy(operator, staff_with):
+    csam = [ParsedIdentifier(1, "md5", "0" * 31 + "1")]
+    request = request_create(category="csam", identifiers=csam, actor=operator)
+    assert request.due_at > timezone.now()
+    assert not deadlines.requests_overdue().filter(pk=request.pk).exists()
+    assert deadlines.requests_due_soon().filter(pk=request.pk).exists()  # 24 hours: within the reminder window
+
+    admin = Actor.for_user(staff_with("boss", "admin"))
+    for bad in (0, 49):
+        with pytest.raises(TakedownError, match="csam_due_hours"):
+            policy_update(actor=admin, csam_due_hours=bad)
+    policy_update(actor=admin, csam_due_hours=6)
+    later = request_create(category="csam", identifiers=csam, actor=operator)
+    assert later.due_at - later.received_at == timedelta(hours=6)
+    assert request_create(category="ncii", identifiers=csam, actor=operator).due_at - timezone.now() > timedelta(
+        hours=47)  # the other clocks do not follow it
 
 
 @pytest.mark.django_db
@@ -449,7 +468,7 @@ def waiting(operator, staff_with):
     staff_with("night-shift", "reviewer")  # has an address: night-shift@host.example
     now = timezone.now()
     overdue = request_create(category="csam", identifiers=[ParsedIdentifier(1, "key", "SECRET-KEY-1")],
-                             actor=operator, received_at=now - timedelta(hours=2))
+                             actor=operator, received_at=now - timedelta(hours=30))
     soon = request_create(category="ncii", identifiers=[ParsedIdentifier(1, "url", "https://leak.example/p.jpg")],
                           actor=operator, received_at=now - timedelta(hours=40))
     later = request_create(category="other", identifiers=[ParsedIdentifier(1, "key", "000009")], actor=operator)

@@ -128,7 +128,8 @@ def test_only_admins_change_the_policy_and_each_change_is_audited(client, team):
     client.force_login(team["admin"])
     response = client.post("/admin/removals/policy/1/change/", {
         "csam_second_reviewer": "on", "csam_approve_from_hotlines": "on", "opt_out_review": "always",
-        "soon_due_hours": 6, "legal_hold_days": 400, "reminder_emails": ""}, follow=True)
+        "csam_due_hours": 24, "soon_due_hours": 6, "legal_hold_days": 400, "reminder_emails": ""},
+        follow=True)
     assert response.status_code == 200
     policy = Policy.current()
     assert (policy.csam_second_reviewer, policy.opt_out_review, policy.soon_due_hours) == (True, "always", 6)
