@@ -23,7 +23,7 @@ def at_previous_version():
     """The audit tables as they were before the key; migrated forward again whatever the test does."""
     call_command("migrate", *BEFORE_KEY, verbosity=0)
     yield MigrationExecutor(connection).loader.project_state([BEFORE_KEY]).apps
-    call_command("migrate", "audit", verbosity=0)
+    call_command("migrate", verbosity=0)  # every app: going back unapplied the migrations that depend on audit
 
 
 def _legacy_trail(apps, count: int) -> list[str]:
@@ -43,7 +43,7 @@ def _legacy_trail(apps, count: int) -> list[str]:
 def test_the_migration_anchors_an_existing_trail_that_then_verifies(at_previous_version, run_command):
     hashes = _legacy_trail(at_previous_version, 5)
 
-    call_command("migrate", "audit", verbosity=0)
+    call_command("migrate", verbosity=0)  # every app: going back unapplied the migrations that depend on audit
 
     events = list(AuditEvent.objects.order_by("id"))
     assert [e.hash for e in events] == hashes  # the chain as it was: nothing rewritten
@@ -64,7 +64,7 @@ def test_the_migration_anchors_an_existing_trail_that_then_verifies(at_previous_
 
 def test_a_legacy_event_rewritten_after_the_migration_is_caught(at_previous_version, run_command):
     _legacy_trail(at_previous_version, 3)
-    call_command("migrate", "audit", verbosity=0)
+    call_command("migrate", verbosity=0)  # every app: going back unapplied the migrations that depend on audit
 
     first = AuditEvent.objects.order_by("id").first()
     fields = {name: getattr(first, name) for name in ("created_at", "actor_label", "action", "object_type",
@@ -83,7 +83,7 @@ def test_a_legacy_event_rewritten_after_the_migration_is_caught(at_previous_vers
 
 
 def test_an_empty_trail_migrates_without_a_key_or_checkpoint(at_previous_version, run_command):
-    call_command("migrate", "audit", verbosity=0)
+    call_command("migrate", verbosity=0)  # every app: going back unapplied the migrations that depend on audit
 
     assert not checkpoints_path().exists()
     assert "audit trail intact: 0 events" in run_command("verify_audit")[0]
