@@ -1,10 +1,13 @@
 """Reading the audit trail."""
 import hmac
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from apps.audit.anchor import Checkpoint, audit_key, checkpoint_latest, checkpoints_path, event_mac
 from apps.audit.models import AuditEvent, AuditHead
 from apps.audit.services import GENESIS, event_hash
+from apps.audit.visibility import restricted
+from apps.core import roles
 from apps.core.errors import TakedownError
 
 
@@ -111,3 +114,46 @@ def audit_chain_verify() -> ChainCheck:
 def audit_events_for(obj) -> list[AuditEvent]:
     """Events about one object, newest first."""
     return list(AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)))
+
+
+@dataclass
+class HistoryRow:
+    """One audit event as an object's History page shows it to one staff member."""
+
+    event: AuditEvent
+    actor: str
+    # (field, before, after) for each field the event names; empty when `masked` or when it names none.
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    masked: bool = False
+
+
+@dataclass
+class History:
+    rows: list[HistoryRow]
+    total: int
+    masked: bool
+
+
+def _shown(value) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _changes(before, after) -> list[tuple[str, str, str]]:
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return [("", _shown(before), _shown(after))] if before is not None or after is not None else []
+    return [(name, _shown(before.get(name)), _shown(after.get(name))) for name in dict.fromkeys([*before, *after])]
+
+
+def audit_history(*, obj, user, limit: int = 200) -> History:
+    """An object's audit events, newest first (up to `limit`), as `user` may read them: for a csam or ncii request
+    (apps.audit.visibility) staff without the restricted role see when and what was done, not who did it nor
+    what it changed, exactly as the audit log masks them."""
+    events = AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)).order_by("-id")
+    masked = (not roles.has_role(user, roles.RESTRICTED)
+              and bool(restricted(obj._meta.label_lower, [str(obj.pk)])))
+    rows = [HistoryRow(event=e, actor="(restricted)", masked=True) if masked else
+            HistoryRow(event=e, actor=e.actor_label, changes=_changes(e.before or {}, e.after or {}))
+            for e in events[:limit]]
+    return History(rows=rows, total=events.count(), masked=masked)

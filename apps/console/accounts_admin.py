@@ -9,6 +9,7 @@ from apps.accounts.models import LoginLockout, LoginRecord, TwoFactorDevice
 from apps.accounts.services import lockout_clear, two_factor_reset
 from apps.core import roles
 from apps.core.actors import Actor
+from apps.core.admin import ReadOnlyAdmin
 from apps.core.errors import TakedownError
 
 admin.site.login_form = AdminLoginForm
@@ -19,13 +20,7 @@ for _model in (TOTPDevice, StaticDevice):
         admin.site.unregister(_model)
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
+class _ReadOnly(ReadOnlyAdmin):
     def has_delete_permission(self, request, obj=None):
         return roles.has_role(request.user, roles.ADMIN)
 

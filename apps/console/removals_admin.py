@@ -245,7 +245,7 @@ def _outside(form: forms.Form, form_id: str) -> forms.Form:
 
 # Fields only staff who may see the category see: the requester and what they named.
 # What a csam or ncii request names or who sent and approved it: restricted staff only.
-_PRIVATE_FIELDS = ["flagger", "source", "reference", "notes", "requester_name", "requester_email",
+_PRIVATE_FIELDS = ["flagger", "flagger_name", "source", "reference", "notes", "requester_name", "requester_email",
                    "requester_details", "approved_by_label", "decision_reason"]
 # Refusals of a bulk action listed one by one; the rest are counted.
 _MAX_REPORTED = 10
@@ -271,7 +271,7 @@ class RemovalRequestAdmin(ServiceAdmin):
                        "due_at", "legal_hold_until", "approved_at", "approved_by_label", "decided_at",
                        "decision_reason", "matched_at", "published_at", "completed_at", "reinstated_at",
                        "flood_held_at", "flood_samples", "flood_detail", "flood_released_at", "flood_released_by_label",
-                       "assigned"]
+                       "assigned", "flagger_name"]
     fieldsets = [
         (None, {"fields": ["tracking_id", "category", "scope", "status", "assigned", "channel", "flagger", "source",
                            "reference", "pdq_threshold", "notes"]}),
@@ -330,6 +330,13 @@ class RemovalRequestAdmin(ServiceAdmin):
     def scope(self, obj):
         return obj.scope
 
+    def _flaggers_admin(self):
+        return self.admin_site._registry[RemovalRequest._meta.get_field("flagger").related_model]
+
+    @admin.display(description="flagger")
+    def flagger_name(self, obj):
+        return obj.flagger.name if obj.flagger_id else "-"
+
     @admin.display(description="source", ordering="origin_text")
     def origin(self, obj):
         """Where it came from: the source (masked for csam and ncii) cut short; the whole, and the channel, in its
@@ -354,6 +361,10 @@ class RemovalRequestAdmin(ServiceAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not self._flaggers_admin().has_view_permission(request):
+            # The flagger's name, not a link to a page this member cannot open (flaggers are admins' pages).
+            fieldsets = [(name, {**opts, "fields": ["flagger_name" if f == "flagger" else f for f in opts["fields"]]})
+                         for name, opts in fieldsets]
         if obj is None or roles.may_see(request.user, obj.category):
             return fieldsets
         # Others see that the request exists, its category and its clock: nothing it names.

@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from apps.audit.services import audit_record
+from apps.core import roles
 from apps.core.actors import Actor
 
 User = get_user_model()
@@ -64,7 +65,6 @@ class AuditedUserAdmin(UserAdmin):
             audit_record(actor=Actor.for_user(request.user), action="user.deleted", obj=obj, before=_access(obj))
             super().delete_model(request, obj)
 
-
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for user in queryset:
@@ -87,6 +87,16 @@ class AuditedGroupAdmin(GroupAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["name"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        # A role is deleted nowhere (the product checks for it by name); another group from its own page only.
+        return obj is not None and obj.name not in roles.ROLES and super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit_record(actor=Actor.for_user(request.user), action="role.deleted", obj=obj,
+                         before={"name": obj.name, "permissions": _permissions(obj)})
+            super().delete_model(request, obj)
 
     def save_model(self, request, obj, form, change):
         request._takedown_permissions_before = _permissions(Group.objects.filter(pk=obj.pk).first() if change else None)

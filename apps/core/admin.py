@@ -36,7 +36,8 @@ class ServiceAdmin(admin.ModelAdmin):
     `create(request, form)`; the change page saves with `update(request, obj,
     form)`. Each returns the saved object. An admin without `update` shows a
     read-only change page. Inlines never save: a relation that staff may change
-    is a field of the form, changed by `update`.
+    is a field of the form, changed by `update`. Nothing is deleted here
+    (has_delete_permission).
     """
 
     form = CheckedModelForm
@@ -66,6 +67,12 @@ class ServiceAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request, obj):
         return [] if obj is None else super().get_inlines(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        """Never offered: a record the product keeps (or refers to) is retired by its domain's own action
+        (revoke, reject, disable), through a service. An admin whose records may go says so itself, and deletes
+        through a service."""
+        return False
 
     def save_model(self, request, obj, form, change):
         saved = self.update(request, obj, form) if change else self.create(request, form)

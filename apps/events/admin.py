@@ -1,5 +1,6 @@
 """Background work in the admin: events, their handler runs by state and age, and a retry for the dead."""
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -64,7 +65,8 @@ class HandlerRunAdmin(_StaffCanSee, ReadOnlyAdmin):
 
     @admin.display(description="event", ordering="event__name")
     def event_link(self, obj):
-        return format_html('<a href="../event/{}/change/">{}</a>', obj.event_id, obj.event)
+        # Absolute: the same cell shows on the list and on a run's own page.
+        return format_html('<a href="{}">{}</a>', reverse("admin:events_event_change", args=[obj.event_id]), obj.event)
 
     @admin.display(description="state", ordering="status")
     def state(self, obj):
