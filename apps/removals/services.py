@@ -229,7 +229,8 @@ def request_assign(*, request: RemovalRequest, assignee: AbstractBaseUser | None
             raise TakedownError(f"{name} cannot be assigned a {request.category} request: only staff with the "
                                 "restricted role may see one")
     with transaction.atomic():
-        request = RemovalRequest.objects.select_for_update().select_related("assignee").get(pk=request.pk)
+        # Lock the request row only: PostgreSQL cannot lock the nullable side of the join to the assignee.
+        request = RemovalRequest.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=request.pk)
         if request.assignee_id == (assignee.pk if assignee is not None else None):
             return request
         before = {"assignee": request.assignee.get_username() if request.assignee is not None else None}
