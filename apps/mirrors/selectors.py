@@ -1,6 +1,6 @@
 """Reading mirrors, their feed and where each stands."""
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Exists, Max, Min, OuterRef, Q
@@ -266,16 +266,32 @@ class VersionMirrors:
     version: BlocklistVersion
     mirrors: list[MirrorVersionState]  # those holding its release
     not_held: int  # mirrors of the dataset recorded as not holding the release
+    # A reinstated request: the first version of the release published since, which un-blocks its samples (None
+    # while it is being published), and each holding mirror's state against that version.
+    reinstated: bool = False
+    unblock: BlocklistVersion | None = None
+    unblock_mirrors: list[MirrorVersionState] = field(default_factory=list)
 
 
 def request_mirror_states(*, request: RemovalRequest) -> list[VersionMirrors]:
     """Per blocklist version that removes a request's samples, each mirror holding its release: applied (when),
-    still serving them, or overdue. Names mirrors, releases and versions only, never what the request names."""
+    still serving them, or overdue; for a reinstated request, whether each has applied the version that un-blocks
+    them. Names mirrors, releases and versions only, never what the request names."""
     found = []
     for version in request.blocklist_versions.select_related("release__dataset").order_by("release_id", "version"):
         states = version_mirror_states(version=version)
-        found.append(VersionMirrors(version=version, mirrors=[s for s in states if s.holds],
-                                    not_held=sum(not s.holds for s in states)))
+        entry = VersionMirrors(version=version, mirrors=[s for s in states if s.holds],
+                               not_held=sum(not s.holds for s in states))
+        if request.reinstated_at is not None:
+            entry.reinstated = True
+            # Versions carry their creation time to the second (as their manifests do).
+            since = request.reinstated_at.replace(microsecond=0)
+            entry.unblock = (BlocklistVersion.objects.filter(release_id=version.release_id, created_at__gte=since,
+                                                             version__gt=version.version)
+                             .select_related("release__dataset").order_by("version").first())
+            if entry.unblock is not None:
+                entry.unblock_mirrors = [s for s in version_mirror_states(version=entry.unblock) if s.holds]
+        found.append(entry)
     return found
 
 

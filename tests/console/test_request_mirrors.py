@@ -83,3 +83,31 @@ def test_the_version_page_shows_its_mirrors_and_the_requests_it_removes(client, 
         "applied-copy": "applied", "fresh-copy": "still serving", "late-copy": "overdue"}
     assert f'href="/admin/removals/removalrequest/{request.pk}/change/">{request.tracking_id}</a>' in page
     assert "(releases held not recorded)" in page and key not in page
+
+
+def test_a_reinstated_request_shows_the_version_that_un_blocks_it_and_who_applied_it(
+        client, staff_with, release, release_on_disk, operator):
+    from apps.removals.legal import request_reinstate_now
+    from tests.support.removals import publish
+
+    copy = mirror_create(name="copy", datasets=[release.dataset], actor=Actor.system()).mirror
+    request, [removed_by] = approve_and_publish(operator, [release_on_disk.data.successful()[0].key])
+    ack_record(mirror=copy, dataset="demo", release="2026-11", version=removed_by.version, status="applied")
+    lawyer = staff_with("lena", "legal")
+    request_reinstate_now(request=request, actor=Actor.for_user(lawyer), reason="licence found")
+    request.refresh_from_db()
+    [pending] = request_mirror_states(request=request)
+    assert pending.reinstated and pending.unblock is None  # the un-block is still being published
+
+    publish(request)
+    [found] = request_mirror_states(request=request)
+    assert found.version == removed_by and found.unblock.version == removed_by.version + 1
+    client.force_login(lawyer)
+    page = client.get(f"/admin/removals/removalrequest/{request.pk}/change/").content.decode()
+    # The mirror applied the removal, not yet the un-block: it still blocks samples that may be served again.
+    assert _rows(page) == {"copy": "blocking"} and "still blocking (not applied yet)" in page
+    assert f'href="/admin/blocklists/blocklistversion/{found.unblock.pk}/change/" class="unblock-link"' in page
+
+    ack_record(mirror=copy, dataset="demo", release="2026-11", version=found.unblock.version, status="applied")
+    page = client.get(f"/admin/removals/removalrequest/{request.pk}/change/").content.decode()
+    assert _rows(page) == {"copy": "unblocked"}
