@@ -32,7 +32,7 @@ HEATMAP = "/admin/datasets/release/{release}/heatmap/"
 PAGES = [
     ("overview", "/admin/"),
     ("queue", "/admin/removals/removalrequest/"),
-    ("request", "/admin/removals/removalrequest/{published_request}/change/"),
+    ("request", "/admin/removals/removalrequest/{published_request}/change/#background"),
     ("lookup", "/admin/lookup/?q={removed_url}"),
     ("mirror", "/admin/mirrors/mirror/{mirror}/change/"),
     ("heatmap", HEATMAP),
@@ -131,6 +131,10 @@ def _shoot(base: str, username: str, password: str, secret: str, ids: dict) -> N
                 continue
             if response.status >= 400:
                 sys.exit(f"{name}: {path.format(**ids)} answered {response.status}")
+            if "#" in path:  # start at that part of the page (the record's fields above it are plain text)
+                anchor = path.split("#", 1)[1]
+                page.evaluate("window.scrollBy(0, "
+                              f"document.getElementById('{anchor}').getBoundingClientRect().top - 60)")
             page.screenshot(path=OUT / f"{name}.png")
             print(f"{OUT.relative_to(ROOT) / (name + '.png')}  {path.format(**ids)}")
         browser.close()
