@@ -220,3 +220,12 @@ def test_the_page_costs_the_same_queries_however_many_requests_there_are(client,
         client.get("/admin/")
 
     assert len(many) <= len(few)  # no query per row (roles included)
+
+
+def test_a_worker_gone_for_under_a_minute_says_how_many_seconds(client, staff_with):
+    _alive(seen=timedelta(seconds=57))  # past the liveness window (45 s): "0 minutes ago" said nothing
+    client.force_login(staff_with("rita", "reviewer"))
+
+    body = client.get("/admin/").content.decode()
+
+    assert "none alive" in body and re.search(r"last seen 5\d\xa0seconds ago|last seen 5\d seconds ago", body), body
