@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from apps.core.identifiers import ParsedIdentifier
 from apps.removals.services import request_approve, request_create
-from tests.support.accounts import authenticator, code
+from tests.support.accounts import browser_sign_in
 from tests.support.removals import publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,11 +21,7 @@ def test_a_reviewer_looks_up_a_url_and_sees_it_blocked(page, live_server, releas
     [version] = publish(request)
     reviewer = staff_with("walker", "reviewer")
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "walker")
-    page.fill("#id_password", "correct horse battery")
-    page.fill("#id_otp_token", code(authenticator(reviewer)))
-    page.click("input[type=submit]")
+    browser_sign_in(page, live_server.url, reviewer)
     page.get_by_role("link", name="Lookup").click()
 
     page.get_by_label("Value to look up").fill("")

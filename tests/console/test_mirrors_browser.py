@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from apps.core.actors import Actor
 from apps.mirrors.services import ack_record, mirror_create
-from tests.support.accounts import authenticator, code
+from tests.support.accounts import browser_sign_in
 from tests.support.removals import approve_and_publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -40,11 +40,7 @@ def test_a_reviewer_follows_a_request_to_its_mirrors_and_version_files(page, liv
     _reviewer_group()
     reviewer = staff_with("walker", "reviewer")
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "walker")
-    page.fill("#id_password", "correct horse battery")
-    page.fill("#id_otp_token", code(authenticator(reviewer)))
-    page.click("input[type=submit]")
+    browser_sign_in(page, live_server.url, reviewer)
     page.goto(f"{live_server.url}/admin/removals/removalrequest/{request.pk}/change/")
 
     mirrors = page.locator("#mirrors")

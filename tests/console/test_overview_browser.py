@@ -10,7 +10,7 @@ from apps.core.identifiers import ParsedIdentifier
 from apps.datasets.selectors import release_samples
 from apps.removals.models import RemovalRequest
 from apps.removals.services import request_approve, request_create
-from tests.support.accounts import authenticator, code
+from tests.support.accounts import browser_sign_in
 from tests.support.removals import publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,11 +28,7 @@ def test_a_reviewer_lands_on_the_overview_follows_the_overdue_request_and_opens_
     RemovalRequest.objects.filter(pk=late.pk).update(due_at=timezone.now() - timedelta(hours=2))
     reviewer = staff_with("walker", "reviewer")
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "walker")
-    page.fill("#id_password", "correct horse battery")
-    page.fill("#id_otp_token", code(authenticator(reviewer)))
-    page.click("input[type=submit]")
+    browser_sign_in(page, live_server.url, reviewer)
 
     expect(page).to_have_url(re.compile(r"/admin/$"))
     expect(page.get_by_role("heading", name=re.compile("Open requests by time left"))).to_be_visible()

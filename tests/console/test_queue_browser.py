@@ -11,7 +11,7 @@ from apps.core.identifiers import ParsedIdentifier
 from apps.intake.flaggers import flagger_create
 from apps.removals.models import Channel, RemovalRequest, Status
 from apps.removals.services import Intake, request_assign, request_create, request_needs_info, request_reject
-from tests.support.accounts import authenticator, code
+from tests.support.accounts import browser_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,11 +60,7 @@ def busy_queue(operator, staff_with):
 
 
 def _sign_in(page, live_server, user):
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", "correct horse battery")
-    page.fill("#id_otp_token", code(authenticator(user)))
-    page.click("input[type=submit]")
+    browser_sign_in(page, live_server.url, user)
     expect(page.locator("#user-tools")).to_contain_text(user.username)
 
 

@@ -7,7 +7,7 @@ from apps.blocklists.selectors import blocklist_shard_keys
 from apps.events.models import Event
 from apps.events.services import events_drain
 from apps.removals.models import RemovalRequest, Status
-from tests.support.accounts import authenticator, code
+from tests.support.accounts import browser_sign_in
 from tests.support.removals import approve_and_publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -33,11 +33,7 @@ def _role_groups(transactional_db):
 
 
 def _log_in(page, live_server, user):
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", "correct horse battery")
-    page.fill("#id_otp_token", code(authenticator(user)))
-    page.click("input[type=submit]")
+    browser_sign_in(page, live_server.url, user)
 
 
 def test_a_reviewer_allow_lists_a_false_positive_from_its_match_row(page, live_server, release, release_on_disk,

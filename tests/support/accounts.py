@@ -43,3 +43,15 @@ def roles_restore() -> None:
     state = MigrationExecutor(connection).loader.project_state().apps
     import_module("apps.removals.migrations.0004_roles").make_roles(state, None)
     import_module("apps.removals.migrations.0008_audit_readable_by_every_role").grant(state, None)
+
+
+STAFF_PASSWORD = "correct horse battery"  # the password of staff_with's users
+
+
+def browser_sign_in(page, base_url: str, user, password: str = STAFF_PASSWORD) -> None:
+    """Log in on the admin's real login form in a browser, with the code the user's authenticator shows."""
+    page.goto(f"{base_url}/admin/")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", password)
+    page.fill("#id_otp_token", code(authenticator(user)))
+    page.click("input[type=submit]")
