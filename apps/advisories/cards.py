@@ -187,7 +187,7 @@ def _optional_text(value, *, key: str, source: str) -> str | None:
     if not isinstance(value, str):
         raise TakedownError(f"{source}: {key}: must be text, not {_kind(value)}")
     try:
-        return validation.check_text(value.strip(), field=key)[:200] or None
+        return validation.check_text(value.strip(), field=key) or None
     except validation.InvalidInput as exc:
         raise TakedownError(f"{source}: {exc}") from None
 
