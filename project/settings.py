@@ -154,6 +154,7 @@ INSTALLED_APPS = [
     "apps.matching",
     "apps.blocklists",
     "apps.mirrors",
+    "apps.advisories",
     "apps.intake",
     "apps.transparency",
     "apps.console",
@@ -587,6 +588,9 @@ MIRROR_ACK_DEADLINES = env_deadlines(
     "MIRROR_ACK_DEADLINES", "csam=1h,ncii=4h,copyright=72h,privacy=72h,opt_out=168h,other=168h")
 # Feed events older than this are pruned (never a release's latest); older cursors get 410 and resync.
 FEED_RETENTION_DAYS = env_int("FEED_RETENTION_DAYS", 90, minimum=1)
+# Models trained on releases (apps.advisories): each registered subset of sample keys is kept here as a sorted
+# array of 64-bit key hashes (<model>-r<release id>.npy), memory-mapped when a blocklist version is checked.
+ADVISORY_SUBSETS_DIR = Path(env_str("ADVISORY_SUBSETS_DIR") or DATA_DIR / "advisories" / "subsets").expanduser()
 CELERY_BEAT_SCHEDULE |= {
     "mirror-ack-reminders": {
         "task": "apps.mirrors.tasks.ack_reminders_task",

@@ -46,6 +46,7 @@ def _isolated_files(settings, tmp_path):
     settings.INDEX_DIR = tmp_path / "index"
     # The audit key and checkpoints: a test's checkpoints describe its own database's trail only.
     settings.AUDIT_DIR = tmp_path / "audit"
+    settings.ADVISORY_SUBSETS_DIR = tmp_path / "advisory-subsets"
     settings.STORAGES = {
         **settings.STORAGES,
         "blocklists": {

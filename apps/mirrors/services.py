@@ -45,7 +45,8 @@ MIRROR_TOKENS = TokenKind(name="mirror", prefix="td_mirror_")
 SECRET_PREFIX = "whsec_"
 
 
-def _new_secret() -> str:
+def webhook_secret_new() -> str:
+    """A new Standard Webhooks signing secret (`whsec_` and 32 random bytes in base64)."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -100,7 +101,7 @@ def mirror_create(*, name: str, datasets: list[Dataset], webhook_url: str = "", 
     if webhook_url:
         webhook_url_check(url=webhook_url)
     token, fields = MIRROR_TOKENS.new()
-    secret = _new_secret() if webhook_url else ""
+    secret = webhook_secret_new() if webhook_url else ""
     with transaction.atomic():
         mirror = Mirror.objects.create(
             name=name, webhook_url=webhook_url, webhook_secret=secret, contact_email=contact_email, **fields)
@@ -125,7 +126,7 @@ def mirror_rotate_webhook_secret(*, mirror: Mirror, actor: Actor) -> str:
     if not mirror.webhook_url:
         raise TakedownError(f"mirror {mirror.name!r} has no webhook URL, so no signing secret")
     with transaction.atomic():
-        mirror.webhook_secret = _new_secret()
+        mirror.webhook_secret = webhook_secret_new()
         mirror.save(update_fields=["webhook_secret"])
         audit_record(actor=actor, action="mirror.webhook_secret_rotated", obj=mirror,
                      after={"webhook_url": mirror.webhook_url})
@@ -157,7 +158,7 @@ def mirror_update(*, mirror: Mirror, webhook_url: str, contact_email: str, actor
         return ""
     if webhook_url and webhook_url != mirror.webhook_url:
         webhook_url_check(url=webhook_url)
-    new_secret = _new_secret() if webhook_url and not mirror.webhook_secret else ""
+    new_secret = webhook_secret_new() if webhook_url and not mirror.webhook_secret else ""
     with transaction.atomic():
         mirror.webhook_url, mirror.contact_email = webhook_url, contact_email
         mirror.webhook_secret = new_secret or (mirror.webhook_secret if webhook_url else "")

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
+from apps.advisories.services import model_register
 from apps.audit.models import AuditEvent
 from apps.blocklists.services import decoy_pool_configure
 from apps.core.actors import Actor
@@ -22,10 +23,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def world(run_command, operator):
-    """Something of every kind the admin shows: the demo, a decoy pool, an allow-list entry, a webhook."""
+    """Something of every kind the admin shows: the demo, a decoy pool, an allow-list entry, a webhook, a model
+    trained on the release (and its advisory)."""
     run_command("demo")
     release = Release.objects.get()
     mirror_create(name="hooked", datasets=[release.dataset], webhook_url="https://hooks.example/h", actor=operator)
+    model_register(name="walked-model", trained_on=[release], actor=operator)
     [sample] = [s for s in release_samples(release=release, limit=60) if s["key"]][40:41]
     _, versions = approve_and_publish(operator, [sample["key"]], category="other")
     assert versions and versions[0].feed_events.get().deliveries.exists()
@@ -78,7 +81,7 @@ def test_every_admin_change_page_saves_through_the_audit_trail(client, django_us
     # The pages where staff change things: each one audited (a new editable page joins this list).
     assert audited == {
         "auth.User", "auth.Group", "datasets.Dataset", "blocklists.DecoyPool", "mirrors.Mirror",
-        "intake.TrustedFlagger", "removals.RemovalRequest", "removals.Policy",
+        "intake.TrustedFlagger", "removals.RemovalRequest", "removals.Policy", "advisories.TrainedModel",
     }, outcomes
 
 

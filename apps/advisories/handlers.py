@@ -1,0 +1,17 @@
+"""What the advisories stage does when a blocklist version is published."""
+from apps.advisories.services import advisories_issue, advisories_recount
+from apps.blocklists.events import BLOCKLIST_PUBLISHED
+from apps.blocklists.models import BlocklistVersion
+from apps.events.registry import subscribe
+
+
+@subscribe(BLOCKLIST_PUBLISHED, name="advisories.notify_models")
+def notify_models(event) -> None:
+    """Advise the models trained on samples the version added; after an un-block, count their advisories again."""
+    version = BlocklistVersion.objects.select_related("release__dataset").filter(pk=event.payload["version"]).first()
+    if version is None or event.payload.get("refresh"):
+        return
+    if version.added_keys:
+        advisories_issue(version=version)
+    if version.removed_keys:
+        advisories_recount(release=version.release)
