@@ -598,6 +598,13 @@ CELERY_BEAT_SCHEDULE |= {
     },
     "feed-prune": {"task": "apps.mirrors.tasks.feed_prune_task", "schedule": 86400},
 }
+# Advisories unanswered past their deadline: staff are emailed once about each (apps.advisories.notify).
+CELERY_BEAT_SCHEDULE |= {
+    "advisory-escalations": {
+        "task": "apps.advisories.tasks.advisory_escalations_task",
+        "schedule": env_int("REMINDER_INTERVAL_SECONDS", 3600, minimum=1),
+    },
+}
 
 # ---- Public intake web form (apps.intake: /report/ and /report/status/) ----
 # POSTs allowed per client IP (REMOTE_ADDR) per hour, counted in Django's cache. The default

@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/mirror/", include("apps.mirrors.api.urls")),
     path("api/v1/match/", include("apps.matching.api.urls")),
     path("api/v1/flagger/", include("apps.intake.api.urls")),
+    path("api/v1/models/", include("apps.advisories.api.urls")),
     path("transparency/", include("apps.transparency.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("report/", include("apps.intake.urls")),

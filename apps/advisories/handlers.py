@@ -1,4 +1,6 @@
 """What the advisories stage does when a blocklist version is published."""
+from apps.advisories.events import ADVISORY_ISSUED, ADVISORY_UPDATED
+from apps.advisories.notify import advisory_notify
 from apps.advisories.services import advisories_issue, advisories_recount
 from apps.blocklists.events import BLOCKLIST_PUBLISHED
 from apps.blocklists.models import BlocklistVersion
@@ -15,3 +17,10 @@ def notify_models(event) -> None:
         advisories_issue(version=version)
     if version.removed_keys:
         advisories_recount(release=version.release)
+
+
+@subscribe(ADVISORY_ISSUED, ADVISORY_UPDATED, name="advisories.notify_owner")
+def notify_owner(event) -> None:
+    """Email the model's owner and POST its webhook about the advisory's new document version (once each)."""
+    advisory_notify(advisory_id=event.payload["advisory"], document_version=event.payload["document_version"],
+                    event=event.name)

@@ -76,6 +76,19 @@ class Advisory(models.Model):
     signature = models.CharField(max_length=200, help_text="Base64 Ed25519 signature of the document.")
     key_id = models.CharField(max_length=32)
     document_version = models.PositiveIntegerField(default=1, help_text="Raised each time the document is re-signed.")
+    # The owner's answer (apps.advisories.answers): what the document states beside its status.
+    answer_justification = models.CharField(max_length=60, blank=True,
+                                            help_text="The OpenVEX justification of a not_affected answer.")
+    answer_retrained_on = models.ForeignKey(
+        "datasets.Release", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The release a fixed model was retrained on.")
+    answer_note = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    # The document versions the owner was told of (apps.advisories.notify): each channel once per version.
+    emailed_version = models.PositiveIntegerField(default=0)
+    webhooked_version = models.PositiveIntegerField(default=0)
+    escalated_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="When staff were told it went unanswered past its deadline.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -45,6 +45,10 @@ class AdvisoryFacts:
     issued_at: datetime
     document_version: int
     updated_at: datetime
+    # The owner's answer, when it gave one (apps.advisories.answers).
+    justification: str = ""
+    retrained_on: str = ""
+    note: str = ""
 
 
 def _iso(moment: datetime) -> str:
@@ -86,6 +90,12 @@ def document_build(facts: AdvisoryFacts, *, key_id: str) -> dict:
     if statement["status"] == "affected":
         statement["action_statement"] = (_action(facts) if facts.status == "affected"
                                          else "The owner deprecated the model.")
+    if facts.status == "not_affected":
+        statement["justification"] = facts.justification
+    notes = [f"Retrained on {facts.retrained_on}." if facts.status == "fixed" and facts.retrained_on else "",
+             facts.note]
+    if any(notes):
+        statement["status_notes"] = " ".join(note for note in notes if note)
     return {
         "@context": CONTEXT,
         "@id": f"{settings.PUBLIC_BASE_URL}/advisories/{facts.advisory_id}",
@@ -105,6 +115,7 @@ def document_build(facts: AdvisoryFacts, *, key_id: str) -> dict:
             "categories": facts.categories,
             "fixed_in": facts.fixed_in,
             "deadline": _iso(facts.deadline),
+            "status": facts.status,
         },
     }
 

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.advisories import openvex, subsets
+from apps.advisories.events import ADVISORY_ISSUED, ADVISORY_UPDATED
 from apps.advisories.models import Advisory, TrainedModel, TrainingSet
 from apps.advisories.selectors import (
     category_counts,
@@ -24,6 +25,7 @@ from apps.core import roles
 from apps.core.actors import Actor
 from apps.core.errors import TakedownError
 from apps.datasets.models import Release
+from apps.events.services import event_record
 from apps.mirrors.deadlines import deadline_seconds
 from apps.mirrors.services import webhook_secret_new, webhook_url_check
 from apps.tokens.services import TokenKind, token_issue_check
@@ -113,11 +115,19 @@ def _facts(advisory: Advisory) -> openvex.AdvisoryFacts:
         dataset=release.dataset.name, release=release.name, blocklist_version=advisory.blocklist.version,
         removed_count=advisory.removed_count, categories=advisory.categories, fixed_in=advisory.fixed_in,
         deadline=advisory.deadline, status=advisory.status, issued_at=advisory.created_at,
-        document_version=advisory.document_version, updated_at=timezone.now().replace(microsecond=0))
+        document_version=advisory.document_version, updated_at=timezone.now().replace(microsecond=0),
+        justification=advisory.answer_justification, note=advisory.answer_note,
+        retrained_on=str(advisory.answer_retrained_on) if advisory.answer_retrained_on_id else "")
 
 
 def _sign(advisory: Advisory) -> None:
     advisory.document, advisory.signature, advisory.key_id = openvex.advisory_sign(_facts(advisory))
+
+
+def advisory_updated_record(advisory: Advisory) -> None:
+    """Record, in the caller's transaction, that an advisory was re-signed (its owner is told of each version)."""
+    event_record(ADVISORY_UPDATED, key=f"{advisory.pk}:v{advisory.document_version}", advisory=advisory.pk,
+                 document_version=advisory.document_version)
 
 
 def _raw_categories(version: BlocklistVersion) -> set[str]:
@@ -172,6 +182,8 @@ def advisories_issue(*, version: BlocklistVersion) -> list[Advisory]:
                 audit_record(actor=Actor.system(), action="advisory.issued", obj=advisory, after={
                     "advisory": advisory.advisory_id, "removed": advisory.removed_count,
                     "categories": advisory.categories, "deadline": deadline.isoformat(), "key_id": advisory.key_id})
+                event_record(ADVISORY_ISSUED, key=f"{advisory.pk}:v{advisory.document_version}",
+                             advisory=advisory.pk, document_version=advisory.document_version)
         except IntegrityError:
             continue  # another run issued it meanwhile
         issued.append(advisory)
@@ -219,5 +231,6 @@ def advisories_recount(*, release: Release) -> list[Advisory]:
                 audit_record(actor=Actor.system(), action="advisory.resigned", obj=locked, before=before, after={
                     "removed": locked.removed_count, "categories": locked.categories,
                     "document_version": locked.document_version, "blocklist_version": latest.version})
+                advisory_updated_record(locked)
             changed.append(locked)
     return changed
