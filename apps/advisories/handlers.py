@@ -1,6 +1,6 @@
 """What the advisories stage does when a blocklist version is published."""
 from apps.advisories.events import ADVISORY_ISSUED, ADVISORY_UPDATED
-from apps.advisories.notify import advisory_notify
+from apps.advisories.notify import advisory_email, advisory_webhook
 from apps.advisories.services import advisories_issue, advisories_recount
 from apps.blocklists.events import BLOCKLIST_PUBLISHED
 from apps.blocklists.models import BlocklistVersion
@@ -19,8 +19,17 @@ def notify_models(event) -> None:
         advisories_recount(release=version.release)
 
 
-@subscribe(ADVISORY_ISSUED, ADVISORY_UPDATED, name="advisories.notify_owner")
-def notify_owner(event) -> None:
-    """Email the model's owner and POST its webhook about the advisory's new document version (once each)."""
-    advisory_notify(advisory_id=event.payload["advisory"], document_version=event.payload["document_version"],
-                    event=event.name)
+
+# One handler per channel: a webhook that fails and is retried does not send the email again.
+@subscribe(ADVISORY_ISSUED, ADVISORY_UPDATED, name="advisories.email_owner")
+def email_owner(event) -> None:
+    """Email the model's contact about the advisory's new document version (once per version)."""
+    advisory_email(advisory_id=event.payload["advisory"], document_version=event.payload["document_version"],
+                   event=event.name)
+
+
+@subscribe(ADVISORY_ISSUED, ADVISORY_UPDATED, name="advisories.webhook_owner")
+def webhook_owner(event) -> None:
+    """POST the model's webhook about the advisory's new document version (once per version)."""
+    advisory_webhook(advisory_id=event.payload["advisory"], document_version=event.payload["document_version"],
+                     event=event.name)

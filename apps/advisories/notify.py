@@ -98,15 +98,26 @@ def _webhook(advisory: Advisory, event: str) -> None:
     raise DeliveryFailed(f"webhook of model {model.name}: {outcome.error or f'HTTP {code}'}")
 
 
-def advisory_notify(*, advisory_id: int, document_version: int, event: str) -> None:
-    """Email the model's contact and POST its webhook about one version of an advisory; each once. A version
-    already superseded is skipped: the newer one's event tells the owner. Raises DeliveryFailed to be retried."""
+def _current(advisory_id: int, document_version: int) -> Advisory | None:
+    """The advisory, unless gone or past this version: the newer version's event tells the owner then."""
     advisory = (Advisory.objects.select_related("model", "release__dataset", "blocklist")
                 .filter(pk=advisory_id).first())
-    if advisory is None or advisory.document_version != document_version:
-        return
-    _email(advisory, event)
-    _webhook(advisory, event)
+    return advisory if advisory is not None and advisory.document_version == document_version else None
+
+
+def advisory_email(*, advisory_id: int, document_version: int, event: str) -> None:
+    """Email the model's contact about one version of an advisory, once. Raises DeliveryFailed to be retried."""
+    advisory = _current(advisory_id, document_version)
+    if advisory is not None:
+        _email(advisory, event)
+
+
+def advisory_webhook(*, advisory_id: int, document_version: int, event: str) -> None:
+    """POST the model's webhook about one version of an advisory until it takes it (the same webhook-id each
+    try). Raises DeliveryFailed to be retried, TakedownError when the receiver refuses for good."""
+    advisory = _current(advisory_id, document_version)
+    if advisory is not None:
+        _webhook(advisory, event)
 
 
 # ---------------------------------------------------------------- escalation
