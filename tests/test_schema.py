@@ -14,6 +14,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from apps.advisories.services import model_register
 from apps.core.actors import Actor
 from apps.intake.flaggers import flagger_create
 from apps.mirrors.services import mirror_create
@@ -46,10 +47,12 @@ def api_schema(db):
 def credentials(release, django_user_model):
     _, flagger_token = flagger_create(name="IWF", kind="hotline", actor=Actor(label="cli:tester"))
     mirror = mirror_create(name="lab-copy", datasets=[release.dataset], actor=Actor.system())
+    model = model_register(name="clip", trained_on=[release], actor=Actor.system())
     django_user_model.objects.create_user("fuzz", password="fuzz", is_staff=True, is_superuser=True)
     return {
         "/api/v1/flagger/": f"Bearer {flagger_token}",
         "/api/v1/mirror/": f"Bearer {mirror.token}",
+        "/api/v1/models/": f"Bearer {model.token}",
         "/api/v1/match/": "Basic " + base64.b64encode(b"fuzz:fuzz").decode(),
     }
 

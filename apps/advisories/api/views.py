@@ -17,6 +17,8 @@ _ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input; the message names the field."),
     401: OpenApiResponse(ErrorSerializer, description="Missing, unknown or revoked model token."),
     404: OpenApiResponse(ErrorSerializer, description="No such model for this token, or no such advisory."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many failed token logins from this address: wait "
+                                                      "for Retry-After."),
 }
 # A document's signature, sent along with its bytes.
 SIGNATURE_HEADER = "Takedown-Signature"
