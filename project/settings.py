@@ -6,6 +6,7 @@ runs on PostgreSQL with Celery on Redis. A bad value stops start-up with the
 variable's name.
 """
 import importlib
+import json
 import os
 import re
 import secrets
@@ -591,6 +592,48 @@ FEED_RETENTION_DAYS = env_int("FEED_RETENTION_DAYS", 90, minimum=1)
 # Models trained on releases (apps.advisories): each registered subset of sample keys is kept here as a sorted
 # array of 64-bit key hashes (<model>-r<release id>.npy), memory-mapped when a blocklist version is checked.
 ADVISORY_SUBSETS_DIR = Path(env_str("ADVISORY_SUBSETS_DIR") or DATA_DIR / "advisories" / "subsets").expanduser()
+
+
+def env_dataset_map(name: str) -> dict[str, str]:
+    """Dataset repository ids (as model cards and SPDX documents name them, `org/name` or `org/name@revision`) to
+    DATASET/RELEASE: a JSON object, or `repo=dataset/release,repo2=dataset/release`. Strict: a malformed entry,
+    a value that is not DATASET/RELEASE or a repository given twice (ignoring case) fails start-up."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    if raw.startswith("{"):
+        try:
+            pairs = json.loads(raw, object_pairs_hook=list)
+        except json.JSONDecodeError as exc:
+            raise ImproperlyConfigured(f"{name}: not a JSON object ({exc.msg}, column {exc.colno})") from None
+    else:
+        pairs = []
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            if "=" not in item:
+                raise ImproperlyConfigured(f"{name}: {item!r} is not repo=DATASET/RELEASE, e.g. "
+                                           "laion/laion2B-en=laion2b-en/2024-08")
+            pairs.append(tuple(x.strip() for x in item.split("=", 1)))
+    result: dict[str, str] = {}
+    for repo, release in pairs:
+        if not isinstance(repo, str) or not isinstance(release, str):
+            raise ImproperlyConfigured(f"{name}: {repo!r}: repository ids and releases must be text")
+        dataset, _, release_name = release.partition("/")
+        if not re.fullmatch(r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
+                            r"(?:@[A-Za-z0-9._/-]{1,200})?", repo):
+            raise ImproperlyConfigured(f"{name}: {repo!r} is not a dataset repository id (org/name)")
+        if not dataset or not release_name or "/" in release_name or release != release.strip():
+            raise ImproperlyConfigured(f"{name}: {repo}={release!r}: the release must be DATASET/RELEASE")
+        if repo.casefold() in {key.casefold() for key in result}:
+            raise ImproperlyConfigured(f"{name}: {repo!r} is mapped twice")
+        result[repo] = release
+    return result
+
+
+# Which release of ours a dataset named in a model card or SPDX document is (manage.py register_model --from-card,
+# --from-spdx; docs/model-advisories.md).
+ADVISORY_DATASET_MAP = env_dataset_map("ADVISORY_DATASET_MAP")
 CELERY_BEAT_SCHEDULE |= {
     "mirror-ack-reminders": {
         "task": "apps.mirrors.tasks.ack_reminders_task",

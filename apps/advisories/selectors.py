@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 
 from apps.advisories import subsets
 from apps.advisories.models import Advisory, TrainedModel, TrainingSet
@@ -187,3 +187,130 @@ def models_with_counts():
     return TrainedModel.objects.annotate(
         advisory_count=Count("advisories", distinct=True),
         affected_count=Count("advisories", filter=Q(advisories__status=Advisory.Status.AFFECTED), distinct=True))
+
+
+# ---------------------------------------------------------------- the index of models by release (public, console)
+
+# What an owner's answers come to, for a model on one release (the index shows one word per model and release).
+NOT_AFFECTED_YET = "not_affected_yet"  # no advisory removed any of its samples there
+UNANSWERED = "unanswered"  # at least one advisory there is still `affected`
+
+
+@dataclass
+class IndexModel:
+    """One model trained on one release, as the indexes show it: counts only, never a key."""
+
+    name: str
+    model_id: int
+    owner_org: str
+    hf_repo_id: str
+    public: bool
+    base_model: str | None
+    base_public: bool = True  # whether the base model is listed (a private base is not named in public)
+    advisories: int = 0
+    removed_samples: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+    # NOT_AFFECTED_YET, UNANSWERED, or the latest answer (an Advisory.Status other than affected)
+    answer: str = NOT_AFFECTED_YET
+
+    @property
+    def affected(self) -> bool:
+        return self.removed_samples > 0
+
+    @property
+    def answer_label(self) -> str:
+        return ANSWER_LABELS.get(self.answer, self.answer)
+
+
+ANSWER_LABELS = {NOT_AFFECTED_YET: "No removals yet", UNANSWERED: "Not answered yet",
+                 **{status.value: status.label for status in Advisory.Status if status != Advisory.Status.AFFECTED}}
+
+
+@dataclass
+class IndexRelease:
+    """One release and the models trained on it (directly, through a subset, or through a base model)."""
+
+    dataset: str
+    release: str
+    release_id: int
+    models: list[IndexModel] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.release}"
+
+    @property
+    def listed(self) -> list[IndexModel]:
+        return [m for m in self.models if m.public]
+
+    @property
+    def not_listed(self) -> int:
+        return sum(1 for m in self.models if not m.public)
+
+    @property
+    def affected_count(self) -> int:
+        return sum(1 for m in self.models if m.affected)
+
+
+def models_by_release() -> list[IndexRelease]:
+    """Every release some registered model was trained on (its own training sets, a base model's, or an advisory
+    there), with each such model's advisories summed: samples removed, by coarse category, and its answer state.
+    A handful of aggregate queries whatever the number of advisories; ordered by dataset, release, model."""
+    models = {row["pk"]: row for row in TrainedModel.objects.values(
+        "pk", "name", "owner_org", "hf_repo_id", "public", "base_model_id", "base_model__name",
+        "base_model__public")}
+    direct: dict[int, set[int]] = {}  # model -> releases it was trained on itself
+    for model_id, release_id in TrainingSet.objects.order_by().values_list("model_id", "release_id"):
+        direct.setdefault(model_id, set()).add(release_id)
+    pairs: set[tuple[int, int]] = set()
+    for model_id in models:
+        seen, current = set(), model_id
+        while current is not None and current not in seen:  # a fine-tune inherits its base's releases
+            seen.add(current)
+            pairs |= {(release_id, model_id) for release_id in direct.get(current, ())}
+            current = models[current]["base_model_id"] if current in models else None
+    sums = {(row["release_id"], row["model_id"]): row for row in (
+        Advisory.objects.order_by().values("release_id", "model_id")
+        .annotate(n=Count("id"), removed=Sum("removed_count"),
+                  unanswered=Count("id", filter=Q(status=Advisory.Status.AFFECTED, removed_count__gt=0))))}
+    pairs |= set(sums)
+    categories: dict[tuple[int, int], Counter] = {}
+    latest: dict[tuple[int, int], str] = {}
+    for release_id, model_id, found, status in (Advisory.objects.order_by("created_at", "id")
+                                                .values_list("release_id", "model_id", "categories", "status")):
+        counted = categories.setdefault((release_id, model_id), Counter())
+        for name, count in (found or {}).items():
+            counted[coarse_category(name)] += int(count)
+        if status != Advisory.Status.AFFECTED:
+            latest[(release_id, model_id)] = status
+    releases = {r.pk: r for r in Release.objects.filter(pk__in={r for r, _ in pairs}).select_related("dataset")}
+    index: dict[int, IndexRelease] = {}
+    for release_id, model_id in pairs:
+        release, row = releases[release_id], models[model_id]
+        entry = index.setdefault(release_id, IndexRelease(
+            dataset=release.dataset.name, release=release.name, release_id=release_id))
+        summed = sums.get((release_id, model_id))
+        model = IndexModel(name=row["name"], model_id=model_id, owner_org=row["owner_org"],
+                           hf_repo_id=row["hf_repo_id"], public=row["public"], base_model=row["base_model__name"],
+                           base_public=row["base_model__public"] is not False)
+        if summed:
+            model.advisories, model.removed_samples = summed["n"], summed["removed"] or 0
+            counted = categories.get((release_id, model_id), Counter())
+            model.by_category = {name: counted[name] for name in COARSE_ORDER if counted[name]}
+            if summed["unanswered"]:
+                model.answer = UNANSWERED
+            elif (release_id, model_id) in latest:
+                model.answer = latest[(release_id, model_id)]
+        entry.models.append(model)
+    for entry in index.values():
+        entry.models.sort(key=lambda m: m.name)
+    return sorted(index.values(), key=lambda e: (e.dataset, e.release))
+
+
+def advisories_per_period(*, start, end) -> tuple[int, int]:
+    """(models notified, models answered) in [start, end): distinct models with an advisory created in the period,
+    and of those, the models that answered every advisory of the period (a status other than affected)."""
+    created = Advisory.objects.filter(created_at__gte=start, created_at__lt=end).order_by()
+    notified = created.values("model_id").distinct().count()
+    unanswered = created.filter(status=Advisory.Status.AFFECTED).values("model_id").distinct().count()
+    return notified, notified - unanswered

@@ -39,6 +39,9 @@ Definitions (the page repeats them):
   acknowledged: of those, the mirrors that have applied, for every release
   they were told about, the period's last version of that release or a later
   one (blocklists are cumulative).
+- models notified: distinct registered models that got an advisory (created) in
+  the period; models answered: of those, the models whose owners have answered
+  every advisory of the period (any status but affected).
 """
 import calendar
 import re
@@ -49,6 +52,7 @@ from django.db.models import BigIntegerField, Count, DurationField, ExpressionWr
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from apps.advisories.selectors import advisories_per_period
 from apps.audit.models import AuditEvent
 from apps.blocklists.models import BlocklistVersion
 from apps.core.categories import Category
@@ -216,6 +220,8 @@ class Report:
     blocklist_versions: int
     mirrors_notified: int
     mirrors_acknowledged: int
+    models_notified: int = 0
+    models_answered: int = 0
     categories: list[tuple[str, str]] = field(default_factory=lambda: list(Category.choices))
     channels: list[tuple[str, str]] = field(default_factory=lambda: list(Channel.choices))
 
@@ -256,6 +262,8 @@ class Report:
             ("blocklist_versions_published", TOTAL, self.blocklist_versions),
             ("mirrors_notified", TOTAL, self.mirrors_notified),
             ("mirrors_acknowledged", TOTAL, self.mirrors_acknowledged),
+            ("models_notified", TOTAL, self.models_notified),
+            ("models_answered", TOTAL, self.models_answered),
         ]
         return rows
 
@@ -360,6 +368,7 @@ def report(period: Period, *, now: datetime | None = None) -> Report:
         .order_by().values("release_id", "key").distinct().count()
     )
     notified, acknowledged = _mirrors(period)
+    models_notified, models_answered = advisories_per_period(start=period.start, end=period.end)
     return Report(
         period=period,
         generated_at=now or timezone.now(),
@@ -374,4 +383,6 @@ def report(period: Period, *, now: datetime | None = None) -> Report:
         blocklist_versions=BlocklistVersion.objects.filter(_in("created_at", period)).count(),
         mirrors_notified=notified,
         mirrors_acknowledged=acknowledged,
+        models_notified=models_notified,
+        models_answered=models_answered,
     )
