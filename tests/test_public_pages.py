@@ -3,7 +3,8 @@ import pytest
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC_PAGES = ["/", "/report/", "/report/?category=copyright", "/report/status/", "/transparency/"]
+PUBLIC_PAGES = ["/", "/report/", "/report/?category=copyright", "/report/status/", "/transparency/",
+                "/advisories/"]
 
 
 @pytest.fixture
