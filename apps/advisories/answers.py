@@ -72,7 +72,7 @@ def advisory_answer(*, advisory: Advisory, status: str, actor: Actor, justificat
     elif retrained_on:
         raise _field_error("retrained_on", "only a fixed answer names a release")
     with transaction.atomic():
-        locked = Advisory.objects.select_for_update().select_related(
+        locked = Advisory.objects.select_for_update(of=("self",)).select_related(
             "model", "release__dataset", "blocklist", "answer_retrained_on__dataset").get(pk=advisory.pk)
         before = {"status": locked.status, "justification": locked.answer_justification,
                   "retrained_on": str(locked.answer_retrained_on or ""), "note": locked.answer_note,
