@@ -7,3 +7,6 @@ ADVISORY_ISSUED = declare(
 ADVISORY_UPDATED = declare(
     "advisory.updated", "An advisory's document was re-signed: a recount after an un-block, or the owner's "
     "answer (payload: advisory, document_version).", producer="advisories")
+MODEL_REGISTERED = declare(
+    "model.registered", "A model was registered as trained on releases (payload: model); removals published "
+    "before it was registered are caught up.", producer="advisories")

@@ -1,7 +1,8 @@
 """What the advisories stage does when a blocklist version is published."""
-from apps.advisories.events import ADVISORY_ISSUED, ADVISORY_UPDATED
+from apps.advisories.events import ADVISORY_ISSUED, ADVISORY_UPDATED, MODEL_REGISTERED
+from apps.advisories.models import TrainedModel
 from apps.advisories.notify import advisory_email, advisory_webhook
-from apps.advisories.services import advisories_issue, advisories_recount
+from apps.advisories.services import advisories_catch_up, advisories_issue, advisories_recount
 from apps.blocklists.events import BLOCKLIST_PUBLISHED
 from apps.blocklists.models import BlocklistVersion
 from apps.events.registry import subscribe
@@ -33,3 +34,11 @@ def webhook_owner(event) -> None:
     """POST the model's webhook about the advisory's new document version (once per version)."""
     advisory_webhook(advisory_id=event.payload["advisory"], document_version=event.payload["document_version"],
                      event=event.name)
+
+
+@subscribe(MODEL_REGISTERED, name="advisories.catch_up_model")
+def catch_up_model(event) -> None:
+    """A model registered after removals from its releases were published is advised of them."""
+    model = TrainedModel.objects.select_related("base_model").filter(pk=event.payload["model"]).first()
+    if model is not None:
+        advisories_catch_up(model=model)

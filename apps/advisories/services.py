@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.advisories import openvex, subsets
-from apps.advisories.events import ADVISORY_ISSUED, ADVISORY_UPDATED
+from apps.advisories.events import ADVISORY_ISSUED, ADVISORY_UPDATED, MODEL_REGISTERED
 from apps.advisories.models import Advisory, TrainedModel, TrainingSet
 from apps.advisories.selectors import (
     category_counts,
@@ -82,6 +82,7 @@ def model_register(*, name: str, trained_on: list[Release], actor: Actor, keys_f
                 "trained_on": [str(r) for r in trained_on], "subset_keys": subset_count,
                 "base_model": base.name if base else None, "owner_org": owner_org, "webhook_url": webhook_url,
                 "public": public, "token_prefix": model.token_prefix})
+            event_record(MODEL_REGISTERED, key=str(model.pk), model=model.pk)
     except IntegrityError:
         raise TakedownError(f"a model named {name!r} already exists") from None
     return NewModel(model=model, token=token, webhook_secret=secret)
@@ -150,15 +151,17 @@ def _unsort(mask: np.ndarray, order: np.ndarray) -> np.ndarray:
     return back
 
 
-def advisories_issue(*, version: BlocklistVersion) -> list[Advisory]:
+def advisories_issue(*, version: BlocklistVersion, model_ids: set[int] | None = None) -> list[Advisory]:
     """An advisory for every model (directly, through its subset, or through its base model) trained on samples
-    that a version added to its release's blocklist; decoys do not count. Safe to run again: a model that has its
-    advisory for this version gets no other."""
+    that a version added to its release's blocklist (only those of `model_ids` when given); decoys do not count.
+    Safe to run again: a model that has its advisory for this version gets no other."""
     version = BlocklistVersion.objects.select_related("release__dataset").get(pk=version.pk)
     added, _ = version_changes(version=version)
     if not added:
         return []
     _, hits = _hits(version, added)
+    if model_ids is not None:
+        hits = {model_id: mask for model_id, mask in hits.items() if model_id in model_ids}
     if not hits:
         return []
     categories = key_categories(release=version.release, keys=added, version=version)
@@ -190,6 +193,26 @@ def advisories_issue(*, version: BlocklistVersion) -> list[Advisory]:
     later_unblock = release.blocklist_versions.filter(version__gt=version.version, removed_keys__gt=0).exists()
     if issued and later_unblock:  # this ran late: a later version already un-blocked some of them
         advisories_recount(release=release)
+    return issued
+
+
+def advisories_catch_up(*, model: TrainedModel) -> list[Advisory]:
+    """A model registered after removals from its releases were published gets the advisories it would have got
+    then: one per earlier version that added samples it (or a base model) was trained on, then counted again
+    against what each release's latest version still blocks. Safe to run again."""
+    family, current = [], model
+    while current is not None and current.pk not in family:
+        family.append(current.pk)
+        current = current.base_model
+    releases = Release.objects.filter(training_sets__model_id__in=family).distinct().order_by("pk")
+    issued = []
+    for release in releases:
+        here = []
+        for version in release.blocklist_versions.filter(added_keys__gt=0).order_by("version"):
+            here += advisories_issue(version=version, model_ids={model.pk})
+        if here:
+            advisories_recount(release=release)
+        issued += here
     return issued
 
 

@@ -161,3 +161,22 @@ def test_a_subset_is_stored_as_sorted_distinct_key_hashes(tmp_path, settings):
     assert stored.dtype == np.uint64 and list(stored) == sorted(subsets.key_hash(k) for k in "abc")
     hits = subsets.subset_hits(subsets.subset_open("m-r1.npy"), subsets.sorted_hashes(["a", "c", "zz"]))
     assert int(hits.sum()) == 2
+
+
+def test_a_model_registered_after_removals_were_published_is_caught_up(release, keys, operator, tmp_path):
+    remove(operator, release, keys[:5] + keys[40:43])  # published before any model was registered
+    remove(operator, release, keys[10:12])
+    assert not Advisory.objects.exists()
+
+    subset = model_register(name="late", trained_on=[release], actor=operator,
+                            keys_file=keys_text(tmp_path / "late.txt", keys[:30])).model
+    fine = model_register(name="late-fine", trained_on=[], base=subset, actor=operator).model
+    run_pending()  # model.registered: what the workers do
+
+    found = {(a.model.name, a.blocklist.version): a.removed_count for a in Advisory.objects.select_related(
+        "model", "blocklist")}
+    # One advisory per earlier version that added samples it was trained on, as if it had been registered then.
+    assert found == {("late", 1): 5, ("late", 2): 2, ("late-fine", 1): 5, ("late-fine", 2): 2}
+    assert Event.objects.filter(name="model.registered").count() == 2
+    run_pending()
+    assert Advisory.objects.filter(model__in=[subset, fine]).count() == 4  # caught up once
