@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.db.models import BooleanField, Case, Count, DurationField, ExpressionWrapper, F, Min, Q, Value, When
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -137,13 +136,10 @@ class Background:
 
 
 def background_state(*, now: datetime | None = None) -> Background:
-    """Handler runs by state and whether workers and the scheduler are alive (background_health's rules: a
-    worker within WORKER_STALE_SECONDS, the reconciler within three RESUME_INTERVAL_SECONDS)."""
+    """Handler runs by state and whether workers and the scheduler are alive, by background_health's rules."""
     now = now or timezone.now()
     health = background_health(now=now)
-    late = now - timedelta(seconds=3 * settings.RESUME_INTERVAL_SECONDS)
-    state = Background(health=health, scheduler_alive=bool(health.reconciler_seen_at
-                                                           and health.reconciler_seen_at >= late))
+    state = Background(health=health, scheduler_alive=health.scheduler_alive)
     if not health.workers_alive:
         state.warnings.append("No worker is running: background work is not being done.")
     if not state.scheduler_alive:

@@ -21,6 +21,7 @@ class Health:
     workers: list[Heartbeat] = field(default_factory=list)
     workers_alive: int = 0
     reconciler_seen_at: datetime | None = None
+    scheduler_alive: bool = False  # the reconciler ran within three of its intervals
     problems: list[str] = field(default_factory=list)
 
 
@@ -64,7 +65,8 @@ def background_health(*, now: datetime | None = None) -> Health:
             f"No background worker is running ({since}): {waiting} task(s) wait, and approved removals are not "
             "published until one runs (`celery -A project worker --beat`; ./run starts one).")
     late = now - timedelta(seconds=3 * settings.RESUME_INTERVAL_SECONDS)
-    if health.workers_alive and (health.reconciler_seen_at is None or health.reconciler_seen_at < late):
+    health.scheduler_alive = health.reconciler_seen_at is not None and health.reconciler_seen_at >= late
+    if health.workers_alive and not health.scheduler_alive:
         since = f"for {_ago(health.reconciler_seen_at, now)}" if health.reconciler_seen_at else "yet"
         health.problems.append(
             f"The scheduler (celery beat) has not run the reconciler {since}: work a crashed worker left is not "
